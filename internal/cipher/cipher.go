@@ -1,0 +1,145 @@
+// Package cipher implements the authenticated encryption that Olm, Megolm and
+// libolm's pickles share: a secret is expanded with HKDF-SHA-256 into an
+// AES-256 key, an HMAC-SHA-256 key and an IV; the plaintext is encrypted with
+// AES-256-CBC and PKCS#7 padding; and a MAC of HMAC-SHA-256 over the
+// authenticated bytes is appended, truncated to 8 bytes in version 1 of the
+// protocols and kept whole in version 2.
+//
+// See the Olm specification, "Olm Authenticated Encryption".
+package cipher
+
+import (
+	"crypto/aes"
+	stdcipher "crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+)
+
+// HKDF info strings.
+const (
+	InfoOlm    = "OLM_KEYS"    // Olm message keys
+	InfoMegolm = "MEGOLM_KEYS" // Megolm message keys
+	InfoPickle = "Pickle"      // libolm pickles
+	InfoPK     = ""            // PK (backup) encryption: the empty string
+)
+
+// MAC sizes.
+const (
+	TruncatedMACSize = 8  // version 1 of Olm and Megolm, libolm pickles
+	FullMACSize      = 32 // version 2
+)
+
+// Errors returned by Decrypt.
+var (
+	ErrLength  = errors.New("cipher: ciphertext is not a positive multiple of the block size")
+	ErrPadding = errors.New("cipher: bad padding")
+)
+
+// Keys holds the AES key, HMAC key and IV expanded from one secret. All three
+// are secret. The zero value is not usable; call Derive.
+type Keys struct {
+	aesKey [32]byte
+	macKey [32]byte
+	iv     [16]byte
+}
+
+// Derive expands secret with HKDF-SHA-256 (no salt, that is 32 zero bytes)
+// under info into 80 bytes: AES key ‖ HMAC key ‖ IV.
+func Derive(secret []byte, info string) Keys {
+	out, err := hkdf.Key(sha256.New, secret, nil, info, 80)
+	if err != nil {
+		panic("cipher: HKDF failed: " + err.Error()) // cannot happen for 80 bytes
+	}
+	var k Keys
+	copy(k.aesKey[:], out[:32])
+	copy(k.macKey[:], out[32:64])
+	copy(k.iv[:], out[64:80])
+	clear(out)
+	return k
+}
+
+// CiphertextLen returns the length of the AES-CBC ciphertext of a plaintext
+// of n bytes: the next multiple of 16 above n.
+func CiphertextLen(n int) int {
+	return n + aes.BlockSize - n%aes.BlockSize
+}
+
+// Encrypt appends to dst the AES-256-CBC encryption of plaintext with PKCS#7
+// padding and returns the extended slice.
+func (k *Keys) Encrypt(dst, plaintext []byte) []byte {
+	block, err := aes.NewCipher(k.aesKey[:])
+	if err != nil {
+		panic("cipher: " + err.Error()) // the key is always 32 bytes
+	}
+	n := CiphertextLen(len(plaintext))
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	out := dst[start:]
+	copy(out, plaintext)
+	pad := byte(n - len(plaintext))
+	for i := len(plaintext); i < n; i++ {
+		out[i] = pad
+	}
+	stdcipher.NewCBCEncrypter(block, k.iv[:]).CryptBlocks(out, out)
+	return dst
+}
+
+// Decrypt returns the AES-256-CBC decryption of ciphertext with the PKCS#7
+// padding removed. Callers must check the MAC first: Decrypt does not
+// authenticate. It returns ErrLength or ErrPadding on malformed input and
+// never panics.
+func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
+	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
+		return nil, ErrLength
+	}
+	block, err := aes.NewCipher(k.aesKey[:])
+	if err != nil {
+		panic("cipher: " + err.Error())
+	}
+	out := make([]byte, len(ciphertext))
+	stdcipher.NewCBCDecrypter(block, k.iv[:]).CryptBlocks(out, ciphertext)
+	pad := int(out[len(out)-1])
+	if pad == 0 || pad > aes.BlockSize {
+		return nil, ErrPadding
+	}
+	// The MAC has been checked, so the padding is not secret-dependent
+	// input from an attacker; still, check it without early exit.
+	bad := 0
+	for _, c := range out[len(out)-pad:] {
+		bad |= int(c) ^ pad
+	}
+	if bad != 0 {
+		return nil, ErrPadding
+	}
+	return out[:len(out)-pad], nil
+}
+
+// MAC returns the full HMAC-SHA-256 of data under the HMAC key.
+func (k *Keys) MAC(data []byte) [32]byte {
+	h := hmac.New(sha256.New, k.macKey[:])
+	h.Write(data)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// VerifyMAC reports, in constant time, whether mac equals the first len(mac)
+// bytes of the HMAC-SHA-256 of data. A mac of any length other than
+// TruncatedMACSize or FullMACSize is refused.
+func (k *Keys) VerifyMAC(data, mac []byte) bool {
+	if len(mac) != TruncatedMACSize && len(mac) != FullMACSize {
+		return false
+	}
+	sum := k.MAC(data)
+	return subtle.ConstantTimeCompare(sum[:len(mac)], mac) == 1
+}
+
+// Clear overwrites the keys with zeros.
+func (k *Keys) Clear() {
+	clear(k.aesKey[:])
+	clear(k.macKey[:])
+	clear(k.iv[:])
+}

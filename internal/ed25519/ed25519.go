@@ -1,0 +1,261 @@
+// Package ed25519 implements Ed25519 signatures with libolm's key
+// representation and strict verification.
+//
+// libolm keeps an Ed25519 private key in expanded form, 64 bytes:
+//
+//	a (32 bytes, little-endian scalar) ‖ prefix (32 bytes)
+//
+// where a ‖ prefix = SHA-512(seed) with a clamped (a[0] &= 248, a[31] &= 127,
+// a[31] |= 64), and it does not keep the seed. Accounts and Megolm sessions
+// pickled by libolm therefore carry only the expanded key, from which
+// crypto/ed25519 cannot sign. [PrivateKey] holds the expanded key and signs
+// from it; its signatures are the RFC 8032 signatures that crypto/ed25519
+// makes from the seed.
+//
+// [Verify] is stricter than RFC 8032 and crypto/ed25519: it also refuses
+// non-canonical and small-order public keys and signatures whose R is
+// non-canonical or of small order (see CVE-2024-45193).
+package ed25519
+
+import (
+	stded25519 "crypto/ed25519"
+	"crypto/sha512"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"filippo.io/edwards25519"
+
+	"github.com/souverain/e2ee/internal/b64"
+)
+
+const (
+	// SeedSize is the size in bytes of a seed, the RFC 8032 private key.
+	SeedSize = 32
+	// ExpandedSize is the size in bytes of an expanded private key, libolm's
+	// form: the clamped scalar followed by the nonce prefix.
+	ExpandedSize = 64
+	// PublicKeySize is the size in bytes of a public key.
+	PublicKeySize = 32
+	// SignatureSize is the size in bytes of a signature.
+	SignatureSize = 64
+)
+
+var (
+	// ErrInvalidKey is returned for a private or public key of the wrong
+	// length, for an expanded key that does not match its public key, and
+	// for a public key that is non-canonical, not on the curve or of small
+	// order.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrBadSignature is returned for every signature that does not verify,
+	// including one of the wrong length.
+	ErrBadSignature = errors.New("bad signature")
+)
+
+// PrivateKey is an Ed25519 private key in libolm's expanded form, together
+// with its public key. The expanded key is secret. Create one with
+// [NewKeyFromSeed] or [NewKeyFromExpanded]; the zero value is not a key.
+//
+// Formatting a PrivateKey with the fmt package prints only the public key.
+type PrivateKey struct {
+	expanded [ExpandedSize]byte
+	a        edwards25519.Scalar // expanded[:32] reduced modulo the group order
+	public   [PublicKeySize]byte
+	ok       bool
+}
+
+// NewKeyFromSeed returns the key for an RFC 8032 seed, as libolm creates one
+// from 32 random bytes. It returns an error wrapping [ErrInvalidKey] if seed
+// is not [SeedSize] bytes long. The seed is not retained.
+func NewKeyFromSeed(seed []byte) (*PrivateKey, error) {
+	if len(seed) != SeedSize {
+		return nil, fmt.Errorf("ed25519: seed length %d: %w", len(seed), ErrInvalidKey)
+	}
+	k := new(PrivateKey)
+	h := sha512.Sum512(seed)
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	k.expanded = h
+	clear(h[:])
+	k.init()
+	return k, nil
+}
+
+// NewKeyFromExpanded returns the key for an expanded private key and its
+// public key, as stored in a libolm pickle. The scalar is used as stored,
+// reduced modulo the group order, exactly as libolm signs with it.
+//
+// It returns an error wrapping [ErrInvalidKey] if expanded is not
+// [ExpandedSize] bytes, public is not [PublicKeySize] bytes, the scalar is
+// zero modulo the group order, or public is not the scalar times the base
+// point, so that a corrupted or mismatched pickle never yields a signer for a
+// key other than the one it names. The nonce prefix cannot be checked: a
+// corrupted prefix still gives valid signatures, with different nonces. The
+// inputs are copied.
+func NewKeyFromExpanded(expanded, public []byte) (*PrivateKey, error) {
+	if len(expanded) != ExpandedSize {
+		return nil, fmt.Errorf("ed25519: expanded key length %d: %w", len(expanded), ErrInvalidKey)
+	}
+	if len(public) != PublicKeySize {
+		return nil, fmt.Errorf("ed25519: public key length %d: %w", len(public), ErrInvalidKey)
+	}
+	k := new(PrivateKey)
+	copy(k.expanded[:], expanded)
+	k.init()
+	// A scalar that is 0 modulo the group order would sign for the identity
+	// point, which Verify refuses as a public key; refuse it here too.
+	if k.a.Equal(edwards25519.NewScalar()) == 1 {
+		k.zero()
+		return nil, fmt.Errorf("ed25519: expanded key has a zero scalar: %w", ErrInvalidKey)
+	}
+	if subtle.ConstantTimeCompare(k.public[:], public) != 1 {
+		k.zero()
+		return nil, fmt.Errorf("ed25519: expanded key does not match public key: %w", ErrInvalidKey)
+	}
+	return k, nil
+}
+
+// init derives the scalar and the public key from k.expanded.
+func (k *PrivateKey) init() {
+	// SetUniformBytes reduces a 64-byte little-endian integer modulo the
+	// group order; padding a with zeros gives a mod ℓ with no clamping, the
+	// same value libolm's sc_muladd uses.
+	var wide [64]byte
+	copy(wide[:32], k.expanded[:32])
+	if _, err := k.a.SetUniformBytes(wide[:]); err != nil {
+		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
+	}
+	clear(wide[:])
+	A := new(edwards25519.Point).ScalarBaseMult(&k.a)
+	copy(k.public[:], A.Bytes())
+	k.ok = true
+}
+
+func (k *PrivateKey) zero() {
+	clear(k.expanded[:])
+	k.a = edwards25519.Scalar{}
+	k.ok = false
+}
+
+func (k *PrivateKey) check() {
+	if k == nil || !k.ok {
+		panic("ed25519: use of a PrivateKey not made by NewKeyFromSeed or NewKeyFromExpanded")
+	}
+}
+
+// Public returns the public key.
+func (k *PrivateKey) Public() [PublicKeySize]byte {
+	k.check()
+	return k.public
+}
+
+// Expanded returns the expanded private key, the scalar followed by the nonce
+// prefix, as libolm stores it in pickles. The result is secret.
+func (k *PrivateKey) Expanded() [ExpandedSize]byte {
+	k.check()
+	return k.expanded
+}
+
+// Sign returns the RFC 8032 Ed25519 signature of msg. For a key made from a
+// seed it equals crypto/ed25519.Sign with that seed.
+func (k *PrivateKey) Sign(msg []byte) [SignatureSize]byte {
+	k.check()
+
+	h := sha512.New()
+	h.Write(k.expanded[32:])
+	h.Write(msg)
+	var digest [64]byte
+	h.Sum(digest[:0])
+	r, err := new(edwards25519.Scalar).SetUniformBytes(digest[:])
+	if err != nil {
+		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
+	}
+	R := new(edwards25519.Point).ScalarBaseMult(r)
+
+	var sig [SignatureSize]byte
+	copy(sig[:32], R.Bytes())
+
+	h.Reset()
+	h.Write(sig[:32])
+	h.Write(k.public[:])
+	h.Write(msg)
+	h.Sum(digest[:0])
+	c, err := new(edwards25519.Scalar).SetUniformBytes(digest[:])
+	if err != nil {
+		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
+	}
+
+	S := new(edwards25519.Scalar).MultiplyAdd(c, &k.a, r)
+	copy(sig[32:], S.Bytes())
+	*r = edwards25519.Scalar{}
+	clear(digest[:])
+	return sig
+}
+
+// String returns a description of k that names its public key and never
+// contains secret material.
+func (k PrivateKey) String() string {
+	if !k.ok {
+		return "ed25519.PrivateKey(invalid)"
+	}
+	return "ed25519.PrivateKey(public: " + b64.Encode(k.public[:]) + ")"
+}
+
+// GoString is like [PrivateKey.String]; it keeps %#v from printing the secret.
+func (k PrivateKey) GoString() string {
+	return k.String()
+}
+
+// Format writes [PrivateKey.String] for every verb and flag, so that no fmt
+// verb (%v, %+v, %#v, %s, %x, ...) prints the secret.
+func (k PrivateKey) Format(f fmt.State, verb rune) {
+	f.Write([]byte(k.String()))
+}
+
+// Verify reports whether sig is a valid signature of msg by public, with
+// stricter rules than RFC 8032: public must be a canonical encoding of a point
+// that is not of small order, and the signature's R must be a canonical
+// encoding of a point that is not of small order and its S must be less than
+// the group order. The check itself is the cofactorless equation
+// [S]B = R + [k]A of crypto/ed25519.
+//
+// Verify returns nil for a valid signature, an error wrapping [ErrInvalidKey]
+// if public is unusable, and an error wrapping [ErrBadSignature] otherwise.
+// It never panics.
+func Verify(public, msg, sig []byte) error {
+	if len(public) != PublicKeySize {
+		return fmt.Errorf("ed25519: verify: public key length %d: %w", len(public), ErrInvalidKey)
+	}
+	if !strictPoint(public) {
+		return fmt.Errorf("ed25519: verify: public key non-canonical or of small order: %w", ErrInvalidKey)
+	}
+	if len(sig) != SignatureSize {
+		return fmt.Errorf("ed25519: verify: signature length %d: %w", len(sig), ErrBadSignature)
+	}
+	if !strictPoint(sig[:32]) {
+		return fmt.Errorf("ed25519: verify: R non-canonical or of small order: %w", ErrBadSignature)
+	}
+	if _, err := new(edwards25519.Scalar).SetCanonicalBytes(sig[32:]); err != nil {
+		return fmt.Errorf("ed25519: verify: S non-canonical: %w", ErrBadSignature)
+	}
+	if !stded25519.Verify(public, msg, sig) {
+		return fmt.Errorf("ed25519: verify: %w", ErrBadSignature)
+	}
+	return nil
+}
+
+// strictPoint reports whether b is the canonical encoding of a curve point
+// that is not of small order. Its inputs are public, so it need not run in
+// constant time.
+func strictPoint(b []byte) bool {
+	p, err := new(edwards25519.Point).SetBytes(b)
+	if err != nil {
+		return false
+	}
+	if subtle.ConstantTimeCompare(p.Bytes(), b) != 1 {
+		return false
+	}
+	q := new(edwards25519.Point).MultByCofactor(p)
+	return q.Equal(edwards25519.NewIdentityPoint()) != 1
+}

@@ -1,0 +1,356 @@
+package olm
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/canonicaljson"
+	"github.com/souverain/e2ee/internal/ed25519"
+)
+
+// Limits on one-time keys, as vodozemac sets them: the server should hold
+// MaxNumberOfOneTimeKeys of them, while the account keeps the private halves
+// of up to MaxOneTimeKeys, dropping the oldest first, so that pre-key
+// messages made with keys claimed long ago still decrypt. (libolm kept only
+// 100.)
+const (
+	MaxNumberOfOneTimeKeys = 50
+	MaxOneTimeKeys         = 5000
+)
+
+// Algorithm names a device advertises in its device keys.
+const (
+	AlgorithmOlm    = "m.olm.v1.curve25519-aes-sha2"
+	AlgorithmMegolm = "m.megolm.v1.aes-sha2"
+)
+
+type oneTimeKey struct {
+	id        KeyID
+	published bool
+	key       curveKey
+}
+
+// Account is a device's long-term Olm state: its Curve25519 and Ed25519
+// identity keys, its one-time keys and its fallback keys. It is secret. An
+// Account is not safe for concurrent use.
+type Account struct {
+	signing     *ed25519.PrivateKey
+	identity    curveKey
+	oneTimeKeys []oneTimeKey // oldest first, at most MaxOneTimeKeys
+	numFallback int          // 0, 1 or 2
+	fallback    [2]oneTimeKey
+	nextKeyID   uint32 // the last key ID issued; the next is one more
+}
+
+// NewAccount creates an account with fresh identity keys read from
+// crypto/rand. It has no one-time or fallback keys yet.
+func NewAccount() (*Account, error) {
+	var random [64]byte
+	rand.Read(random[:])
+	defer clear(random[:])
+	return newAccount(random[:])
+}
+
+// newAccount creates an account from 64 random bytes: the Ed25519 seed, then
+// the Curve25519 private key, as libolm consumes them.
+func newAccount(random []byte) (*Account, error) {
+	if len(random) != 64 {
+		panic("olm: newAccount needs 64 random bytes")
+	}
+	signing, err := ed25519.NewKeyFromSeed(random[:32])
+	if err != nil {
+		return nil, fmt.Errorf("olm: new account: %w", err)
+	}
+	identity, err := newCurveKey(random[32:])
+	if err != nil {
+		return nil, fmt.Errorf("olm: new account: %w", err)
+	}
+	return &Account{signing: signing, identity: identity}, nil
+}
+
+// Curve25519Key returns the account's Curve25519 identity key.
+func (a *Account) Curve25519Key() Curve25519PublicKey { return a.identity.pub }
+
+// Ed25519Key returns the account's Ed25519 identity (fingerprint) key.
+func (a *Account) Ed25519Key() Ed25519PublicKey { return Ed25519PublicKey(a.signing.Public()) }
+
+// IdentityKeys returns both identity keys.
+func (a *Account) IdentityKeys() (Curve25519PublicKey, Ed25519PublicKey) {
+	return a.Curve25519Key(), a.Ed25519Key()
+}
+
+// Sign signs message with the Ed25519 identity key. Signatures are those of
+// libolm for the same key.
+func (a *Account) Sign(message []byte) Ed25519Signature {
+	return Ed25519Signature(a.signing.Sign(message))
+}
+
+// MaxNumberOfOneTimeKeys returns the number of one-time keys the server
+// should hold for this device: MaxNumberOfOneTimeKeys.
+func (a *Account) MaxNumberOfOneTimeKeys() int { return MaxNumberOfOneTimeKeys }
+
+// GenerateOneTimeKeys creates n one-time keys from crypto/rand. Each gets the
+// next key ID. When the account holds more than MaxOneTimeKeys, the oldest
+// keys are dropped. n must be between 0 and MaxOneTimeKeys.
+func (a *Account) GenerateOneTimeKeys(n int) error {
+	if n < 0 || n > MaxOneTimeKeys {
+		return fmt.Errorf("olm: generate %d one-time keys: out of range 0..%d", n, MaxOneTimeKeys)
+	}
+	random := make([]byte, 32*n)
+	rand.Read(random)
+	defer clear(random)
+	return a.generateOneTimeKeys(random)
+}
+
+// generateOneTimeKeys creates one key per 32 random bytes.
+func (a *Account) generateOneTimeKeys(random []byte) error {
+	if len(random)%32 != 0 {
+		panic("olm: generateOneTimeKeys needs a multiple of 32 random bytes")
+	}
+	n := len(random) / 32
+	keys := make([]oneTimeKey, n)
+	for i := range keys {
+		k, err := newCurveKey(random[32*i : 32*i+32])
+		if err != nil {
+			return fmt.Errorf("olm: generate one-time keys: %w", err)
+		}
+		keys[i] = oneTimeKey{id: KeyID(a.nextKeyID + uint32(i) + 1), key: k}
+	}
+	a.nextKeyID += uint32(n)
+	a.oneTimeKeys = append(a.oneTimeKeys, keys...)
+	if over := len(a.oneTimeKeys) - MaxOneTimeKeys; over > 0 {
+		for i := range over {
+			a.oneTimeKeys[i].key.clear()
+		}
+		n := copy(a.oneTimeKeys, a.oneTimeKeys[over:])
+		clear(a.oneTimeKeys[n:])
+		a.oneTimeKeys = a.oneTimeKeys[:n]
+	}
+	return nil
+}
+
+// OneTimeKeys returns the one-time keys not yet marked as published, by key
+// ID.
+func (a *Account) OneTimeKeys() map[KeyID]Curve25519PublicKey {
+	m := make(map[KeyID]Curve25519PublicKey)
+	for _, k := range a.oneTimeKeys {
+		if !k.published {
+			m[k.id] = k.key.pub
+		}
+	}
+	return m
+}
+
+// MarkKeysAsPublished marks every one-time key and the current fallback key
+// as published, after a successful /keys/upload.
+func (a *Account) MarkKeysAsPublished() {
+	for i := range a.oneTimeKeys {
+		a.oneTimeKeys[i].published = true
+	}
+	if a.numFallback > 0 {
+		a.fallback[0].published = true
+	}
+}
+
+// GenerateFallbackKey creates a new fallback key from crypto/rand. The
+// current one becomes the previous one, and the previous one is forgotten.
+func (a *Account) GenerateFallbackKey() error {
+	var random [32]byte
+	rand.Read(random[:])
+	defer clear(random[:])
+	return a.generateFallbackKey(random[:])
+}
+
+func (a *Account) generateFallbackKey(random []byte) error {
+	k, err := newCurveKey(random)
+	if err != nil {
+		return fmt.Errorf("olm: generate fallback key: %w", err)
+	}
+	a.nextKeyID++
+	if a.numFallback == 2 {
+		a.fallback[1].key.clear()
+	}
+	a.fallback[1] = a.fallback[0]
+	a.fallback[0] = oneTimeKey{id: KeyID(a.nextKeyID), key: k}
+	a.numFallback = min(a.numFallback+1, 2)
+	return nil
+}
+
+// FallbackKey returns the current fallback key if it has not been marked as
+// published; ok is false otherwise.
+func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
+	if a.numFallback == 0 || a.fallback[0].published {
+		return 0, Curve25519PublicKey{}, false
+	}
+	return a.fallback[0].id, a.fallback[0].key.pub, true
+}
+
+// ForgetOldFallbackKey forgets the previous fallback key. The specification
+// advises doing so once the new one has been in use for a while (an hour).
+func (a *Account) ForgetOldFallbackKey() {
+	if a.numFallback == 2 {
+		a.fallback[1].key.clear()
+		a.fallback[1] = oneTimeKey{}
+		a.numFallback = 1
+	}
+}
+
+// findKey returns the one-time or fallback key with the public key pub, and
+// the index in oneTimeKeys (-1 for a fallback key).
+func (a *Account) findKey(pub Curve25519PublicKey) (*curveKey, int) {
+	for i := range a.oneTimeKeys {
+		if a.oneTimeKeys[i].key.pub == pub {
+			return &a.oneTimeKeys[i].key, i
+		}
+	}
+	for i := range a.numFallback {
+		if a.fallback[i].key.pub == pub {
+			return &a.fallback[i].key, -1
+		}
+	}
+	return nil, -1
+}
+
+// NewOutboundSession opens a version 1 session to the device with identity
+// key theirIdentityKey, using one of its one-time or fallback keys (whose
+// signature the caller must have checked). It reads 64 bytes from
+// crypto/rand.
+func (a *Account) NewOutboundSession(theirIdentityKey, theirOneTimeKey Curve25519PublicKey) (*Session, error) {
+	return a.NewOutboundSessionWithConfig(SessionConfigV1(), theirIdentityKey, theirOneTimeKey)
+}
+
+// NewOutboundSessionWithConfig is NewOutboundSession with a chosen protocol
+// version.
+func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdentityKey, theirOneTimeKey Curve25519PublicKey) (*Session, error) {
+	var random [64]byte
+	rand.Read(random[:])
+	defer clear(random[:])
+	return newOutboundSession(config, &a.identity, theirIdentityKey, theirOneTimeKey, random[:])
+}
+
+// NewInboundSession creates a version 1 session from a pre-key message sent
+// by the device with identity key theirIdentityKey, and decrypts the message.
+// The session exists only if the message decrypts: on any error nothing
+// changes. On success the one-time key the message used is removed from the
+// account (a fallback key stays).
+//
+// Errors wrap ErrSessionMismatch (the message comes from another identity
+// key), ErrUnknownOneTimeKey, ErrSessionConfig, ErrBadPublicKey, or the
+// errors of Session.Decrypt.
+func (a *Account) NewInboundSession(theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
+	return a.NewInboundSessionWithConfig(SessionConfigV1(), theirIdentityKey, m)
+}
+
+// NewInboundSessionWithConfig is NewInboundSession for a session of the
+// given protocol version; a message of another version is refused.
+func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
+	if m == nil || m.message == nil {
+		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrBadMessageFormat)
+	}
+	if m.identityKey != theirIdentityKey {
+		return nil, nil, fmt.Errorf("olm: inbound session: identity key: %w", ErrSessionMismatch)
+	}
+	if m.message.version != config.messageVersion() {
+		return nil, nil, fmt.Errorf("olm: inbound session: message version %d for a version %d session: %w", m.message.version, config.Version(), ErrSessionConfig)
+	}
+	oneTime, index := a.findKey(m.oneTimeKey)
+	if oneTime == nil {
+		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrUnknownOneTimeKey)
+	}
+	s, err := newInboundSession(config, &a.identity, oneTime, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	plaintext, err := s.decrypt(m.message)
+	if err != nil {
+		return nil, nil, fmt.Errorf("olm: inbound session: %w", err)
+	}
+	if index >= 0 {
+		a.oneTimeKeys[index].key.clear()
+		last := len(a.oneTimeKeys) - 1
+		copy(a.oneTimeKeys[index:], a.oneTimeKeys[index+1:])
+		a.oneTimeKeys[last] = oneTimeKey{}
+		a.oneTimeKeys = a.oneTimeKeys[:last]
+	}
+	return s, plaintext, nil
+}
+
+// DeviceKeys returns the signed device_keys object for /keys/upload: the
+// algorithms this library speaks, both identity keys under
+// "<algorithm>:<deviceID>", and a signature by the Ed25519 key over the
+// object's canonical JSON, under the user ID.
+func (a *Account) DeviceKeys(userID, deviceID string) ([]byte, error) {
+	if userID == "" || deviceID == "" {
+		return nil, fmt.Errorf("olm: device keys: empty user or device ID")
+	}
+	obj := map[string]any{
+		"algorithms": []any{AlgorithmOlm, AlgorithmMegolm},
+		"device_id":  deviceID,
+		"keys": map[string]any{
+			"curve25519:" + deviceID: a.Curve25519Key().String(),
+			"ed25519:" + deviceID:    a.Ed25519Key().String(),
+		},
+		"user_id": userID,
+	}
+	return a.signJSON(obj, userID, deviceID)
+}
+
+// SignedOneTimeKeys returns the unpublished one-time keys as the
+// "signed_curve25519:<key ID>" objects of /keys/upload, each signed by the
+// device under the user ID.
+func (a *Account) SignedOneTimeKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage)
+	for id, key := range a.OneTimeKeys() {
+		b, err := a.signJSON(map[string]any{"key": key.String()}, userID, deviceID)
+		if err != nil {
+			return nil, err
+		}
+		out["signed_curve25519:"+id.String()] = b
+	}
+	return out, nil
+}
+
+// SignedFallbackKeys returns the unpublished fallback key, if any, as the
+// "signed_curve25519:<key ID>" object (with "fallback": true) of the
+// fallback_keys field of /keys/upload.
+func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage)
+	if id, key, ok := a.FallbackKey(); ok {
+		b, err := a.signJSON(map[string]any{"key": key.String(), "fallback": true}, userID, deviceID)
+		if err != nil {
+			return nil, err
+		}
+		out["signed_curve25519:"+id.String()] = b
+	}
+	return out, nil
+}
+
+// signJSON signs the canonical JSON of obj (which has no signatures or
+// unsigned fields) and returns it with the signature added.
+func (a *Account) signJSON(obj map[string]any, userID, deviceID string) ([]byte, error) {
+	if userID == "" || deviceID == "" {
+		return nil, fmt.Errorf("olm: sign JSON: empty user or device ID")
+	}
+	canonical, err := canonicaljson.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("olm: sign JSON: %w", err)
+	}
+	sig := a.Sign(canonical)
+	obj["signatures"] = map[string]any{userID: map[string]any{"ed25519:" + deviceID: sig.String()}}
+	out, err := canonicaljson.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("olm: sign JSON: %w", err)
+	}
+	return out, nil
+}
+
+// Format prints the account's public identity keys and never its secrets,
+// whatever the verb.
+func (a Account) Format(f fmt.State, verb rune) {
+	if a.signing == nil {
+		fmt.Fprint(f, "olm.Account{}")
+		return
+	}
+	fmt.Fprintf(f, "olm.Account{Curve25519: %s, Ed25519: %s}", a.Curve25519Key(), a.Ed25519Key())
+}

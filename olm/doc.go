@@ -1,0 +1,24 @@
+// Package olm implements Olm, the double ratchet that Matrix uses to encrypt
+// to-device messages (m.olm.v1.curve25519-aes-sha2), byte-compatible with
+// libolm 3.2.13: the same wire formats, the same session IDs and signatures,
+// and libolm's pickle formats for accounts and sessions.
+//
+// An Account holds a device's identity keys and its one-time and fallback
+// keys. To send to another device, claim one of its one-time keys and call
+// Account.NewOutboundSession; the first messages are PreKeyMessages, which
+// the other device turns into a Session with Account.NewInboundSession. Both
+// ends then call Session.Encrypt and Session.Decrypt.
+//
+// Decryption is all or nothing: a message that fails to decrypt leaves the
+// session exactly as it was, and an inbound session, with the one-time key
+// it consumes, exists only once its first message has decrypted. Hostile
+// input is refused with errors that wrap this package's sentinels, and limits
+// (MaxMessageSize, MaxMessageGap, MaxSkippedMessageKeys, MaxReceiverChains,
+// MaxOneTimeKeys) bound the work and memory any message can cost.
+//
+// Randomness comes from crypto/rand. Values holding secrets (Account,
+// Session) print only public information with fmt.
+//
+// Specification: https://spec.matrix.org/latest/olm-megolm/olm/ and the
+// "End-to-End Encryption" module of the client-server API.
+package olm

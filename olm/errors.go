@@ -1,0 +1,57 @@
+package olm
+
+import (
+	"errors"
+
+	"github.com/souverain/e2ee/internal/pickle"
+)
+
+// Errors returned by this package, always wrapped with context; test for
+// them with errors.Is.
+var (
+	// ErrBadMessageMAC means a message failed authentication: it was
+	// changed, forged, or is not for this session.
+	ErrBadMessageMAC = errors.New("bad message MAC")
+	// ErrBadMessageFormat means a message could not be decoded.
+	ErrBadMessageFormat = errors.New("bad message format")
+	// ErrBadMessageVersion means a message carries a version byte this
+	// session does not speak (3 for version 1 sessions, 4 for version 2).
+	ErrBadMessageVersion = errors.New("bad message version")
+	// ErrMessageTooLarge means an input is longer than MaxMessageSize.
+	ErrMessageTooLarge = errors.New("message too large")
+	// ErrMessageGap means a message index is more than MaxMessageGap
+	// ahead of its chain.
+	ErrMessageGap = errors.New("message index too far ahead")
+	// ErrMessageKeyNotFound means a message belongs to a chain that has
+	// moved past its index and whose key is not kept (never skipped,
+	// already used, or dropped beyond MaxSkippedMessageKeys).
+	ErrMessageKeyNotFound = errors.New("message key not found")
+	// ErrUnknownChain means a message starts a new ratchet chain that this
+	// session cannot accept yet: the sender moved on without a reply.
+	ErrUnknownChain = errors.New("unknown ratchet chain")
+	// ErrUnknownOneTimeKey means a pre-key message names a one-time or
+	// fallback key that the account does not hold.
+	ErrUnknownOneTimeKey = errors.New("unknown one-time key")
+	// ErrSessionMismatch means a pre-key message was not made for this
+	// session, or does not come from the expected identity key.
+	ErrSessionMismatch = errors.New("pre-key message does not match the session")
+	// ErrBadPublicKey means a public key has the wrong length or encoding,
+	// or gives an all-zero Diffie-Hellman result (a low-order point).
+	ErrBadPublicKey = errors.New("bad public key")
+	// ErrBadSignature means an Ed25519 signature did not verify.
+	ErrBadSignature = errors.New("bad signature")
+	// ErrBadPickleKey means a pickle did not authenticate under the key:
+	// the key is wrong or the pickle was changed.
+	ErrBadPickleKey = pickle.ErrBadKey
+	// ErrCorruptedPickle means a pickle is malformed.
+	ErrCorruptedPickle = pickle.ErrCorrupted
+	// ErrUnknownPickleVersion means a pickle has a version this library
+	// cannot read.
+	ErrUnknownPickleVersion = pickle.ErrVersion
+	// ErrPickleKeySize means a key for the souverain pickle format is not
+	// 32 bytes long.
+	ErrPickleKeySize = pickle.ErrKeySize
+	// ErrSessionConfig means a pre-key message was made with a session
+	// configuration other than the one expected.
+	ErrSessionConfig = errors.New("session configuration mismatch")
+)

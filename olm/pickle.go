@@ -1,0 +1,337 @@
+package olm
+
+import (
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/pickle"
+)
+
+// Pickle versions of libolm's formats.
+const (
+	libolmAccountVersion = 4
+	libolmSessionVersion = 1
+	// libolmMaxOneTimeKeys is the number of one-time keys libolm's account
+	// holds (MAX_ONE_TIME_KEYS); PickleLibolm writes at most that many.
+	libolmMaxOneTimeKeys = 100
+)
+
+// Kinds of souverain pickles, bound into their authentication.
+const (
+	kindAccount = "olm.Account"
+	kindSession = "olm.Session"
+)
+
+// Pickle encrypts the account in souverain's own pickle format under a
+// 32-byte key: versioned, authenticated with AES-256-GCM, holding every
+// one-time key. Use UnpickleAccount to read it back.
+func (a *Account) Pickle(key []byte) (string, error) {
+	body := a.marshal(MaxOneTimeKeys)
+	defer clear(body)
+	s, err := pickle.Encrypt(key, kindAccount, body)
+	if err != nil {
+		return "", fmt.Errorf("olm: pickle account: %w", err)
+	}
+	return s, nil
+}
+
+// UnpickleAccount decrypts an account pickled with Pickle. Errors wrap
+// ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
+// ErrUnknownPickleVersion.
+func UnpickleAccount(text string, key []byte) (*Account, error) {
+	body, err := pickle.Decrypt(key, kindAccount, text)
+	if err != nil {
+		return nil, fmt.Errorf("olm: unpickle account: %w", err)
+	}
+	defer clear(body)
+	return unmarshalAccount(body)
+}
+
+// PickleLibolm encrypts the account in libolm's pickle format (version 4)
+// under a key of any length, as libolm and the Go and JavaScript clients
+// built on it store accounts. libolm holds at most 100 one-time keys, so only
+// the newest 100 are written.
+func (a *Account) PickleLibolm(key []byte) (string, error) {
+	body := a.marshal(libolmMaxOneTimeKeys)
+	defer clear(body)
+	return pickle.EncryptLibolm(key, body), nil
+}
+
+// UnpickleLibolmAccount decrypts an account pickled by libolm (versions 2 to
+// 4) or by PickleLibolm. The account goes on signing with the expanded
+// Ed25519 key libolm stores, with signatures identical to libolm's. Errors
+// wrap ErrBadPickleKey, ErrCorruptedPickle or ErrUnknownPickleVersion.
+func UnpickleLibolmAccount(text string, key []byte) (*Account, error) {
+	body, err := pickle.DecryptLibolm(key, text)
+	if err != nil {
+		return nil, fmt.Errorf("olm: unpickle libolm account: %w", err)
+	}
+	defer clear(body)
+	return unmarshalAccount(body)
+}
+
+func writeCurveKey(w *pickle.Writer, k *curveKey) {
+	w.Bytes(k.pub[:])
+	w.Bytes(k.priv[:])
+}
+
+func readCurveKey(r *pickle.Reader) curveKey {
+	var k curveKey
+	r.Read(k.pub[:])
+	r.Read(k.priv[:])
+	return k
+}
+
+func writeOneTimeKey(w *pickle.Writer, k *oneTimeKey) {
+	w.U32(uint32(k.id))
+	w.Bool(k.published)
+	writeCurveKey(w, &k.key)
+}
+
+func readOneTimeKey(r *pickle.Reader) oneTimeKey {
+	id := KeyID(r.U32())
+	published := r.Bool()
+	return oneTimeKey{id: id, published: published, key: readCurveKey(r)}
+}
+
+// marshal writes the account in libolm's version 4 layout, with at most
+// maxKeys one-time keys (the newest), newest first as libolm orders them.
+func (a *Account) marshal(maxKeys int) []byte {
+	w := &pickle.Writer{}
+	w.U32(libolmAccountVersion)
+	pub := a.signing.Public()
+	w.Bytes(pub[:])
+	exp := a.signing.Expanded()
+	w.Bytes(exp[:])
+	clear(exp[:])
+	writeCurveKey(w, &a.identity)
+	n := min(len(a.oneTimeKeys), maxKeys)
+	w.U32(uint32(n))
+	for i := len(a.oneTimeKeys) - 1; i >= len(a.oneTimeKeys)-n; i-- {
+		writeOneTimeKey(w, &a.oneTimeKeys[i])
+	}
+	w.U8(uint8(a.numFallback))
+	for i := range a.numFallback {
+		writeOneTimeKey(w, &a.fallback[i])
+	}
+	w.U32(a.nextKeyID)
+	return w.Buf
+}
+
+const oneTimeKeyPickleSize = 4 + 1 + 32 + 32
+
+func unmarshalAccount(body []byte) (*Account, error) {
+	r := pickle.NewReader(body)
+	version := r.U32()
+	switch {
+	case r.Err() != nil:
+		return nil, fmt.Errorf("olm: unpickle account: %w", r.Err())
+	case version == 1:
+		return nil, fmt.Errorf("olm: unpickle account: version 1 stored a broken Ed25519 key: %w", ErrUnknownPickleVersion)
+	case version < 2 || version > 4:
+		return nil, fmt.Errorf("olm: unpickle account: version %d: %w", version, ErrUnknownPickleVersion)
+	}
+	var pub [32]byte
+	var exp [64]byte
+	r.Read(pub[:])
+	r.Read(exp[:])
+	a := &Account{identity: readCurveKey(r)}
+	n := r.Count(oneTimeKeyPickleSize)
+	keys := make([]oneTimeKey, n)
+	for i := n - 1; i >= 0; i-- { // stored newest first
+		keys[i] = readOneTimeKey(r)
+	}
+	if over := n - MaxOneTimeKeys; over > 0 {
+		keys = keys[over:]
+	}
+	a.oneTimeKeys = keys
+	switch version {
+	case 3:
+		// Version 3 always stored two fallback records and used their
+		// published flags to say how many were real.
+		a.fallback[0] = readOneTimeKey(r)
+		a.fallback[1] = readOneTimeKey(r)
+		switch {
+		case a.fallback[0].published && a.fallback[1].published:
+			a.numFallback = 2
+		case a.fallback[0].published:
+			a.numFallback = 1
+			a.fallback[1] = oneTimeKey{}
+		default:
+			a.fallback = [2]oneTimeKey{}
+		}
+	case 4:
+		a.numFallback = int(r.U8())
+		if a.numFallback > 2 {
+			return nil, fmt.Errorf("olm: unpickle account: %d fallback keys: %w", a.numFallback, ErrCorruptedPickle)
+		}
+		for i := range a.numFallback {
+			a.fallback[i] = readOneTimeKey(r)
+		}
+	}
+	a.nextKeyID = r.U32()
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("olm: unpickle account: %w", err)
+	}
+	signing, err := ed25519.NewKeyFromExpanded(exp[:], pub[:])
+	clear(exp[:])
+	if err != nil {
+		return nil, fmt.Errorf("olm: unpickle account: ed25519 key: %w: %v", ErrCorruptedPickle, err)
+	}
+	a.signing = signing
+	check, err := newCurveKey(a.identity.priv[:])
+	if err != nil || check.pub != a.identity.pub {
+		return nil, fmt.Errorf("olm: unpickle account: curve25519 identity key does not match: %w", ErrCorruptedPickle)
+	}
+	a.identity = check
+	return a, nil
+}
+
+// Pickle encrypts the session in souverain's own pickle format under a
+// 32-byte key. Use UnpickleSession to read it back.
+func (s *Session) Pickle(key []byte) (string, error) {
+	w := &pickle.Writer{}
+	w.U8(uint8(s.config.Version()))
+	s.marshal(w)
+	defer clear(w.Buf)
+	out, err := pickle.Encrypt(key, kindSession, w.Buf)
+	if err != nil {
+		return "", fmt.Errorf("olm: pickle session: %w", err)
+	}
+	return out, nil
+}
+
+// UnpickleSession decrypts a session pickled with Pickle. Errors wrap
+// ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
+// ErrUnknownPickleVersion.
+func UnpickleSession(text string, key []byte) (*Session, error) {
+	body, err := pickle.Decrypt(key, kindSession, text)
+	if err != nil {
+		return nil, fmt.Errorf("olm: unpickle session: %w", err)
+	}
+	defer clear(body)
+	if len(body) == 0 {
+		return nil, fmt.Errorf("olm: unpickle session: %w", ErrCorruptedPickle)
+	}
+	var config SessionConfig
+	switch body[0] {
+	case 1:
+		config = SessionConfigV1()
+	case 2:
+		config = SessionConfigV2()
+	default:
+		return nil, fmt.Errorf("olm: unpickle session: configuration %d: %w", body[0], ErrCorruptedPickle)
+	}
+	return unmarshalSession(body[1:], config)
+}
+
+// PickleLibolm encrypts the session in libolm's pickle format (version 1)
+// under a key of any length. libolm has no version 2 sessions, so a version
+// 2 session gives an error wrapping ErrSessionConfig.
+func (s *Session) PickleLibolm(key []byte) (string, error) {
+	if s.config.Version() != 1 {
+		return "", fmt.Errorf("olm: pickle session for libolm: %w", ErrSessionConfig)
+	}
+	w := &pickle.Writer{}
+	s.marshal(w)
+	defer clear(w.Buf)
+	return pickle.EncryptLibolm(key, w.Buf), nil
+}
+
+// UnpickleLibolmSession decrypts a session pickled by libolm or by
+// PickleLibolm. Errors wrap ErrBadPickleKey, ErrCorruptedPickle or
+// ErrUnknownPickleVersion.
+func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
+	body, err := pickle.DecryptLibolm(key, text)
+	if err != nil {
+		return nil, fmt.Errorf("olm: unpickle libolm session: %w", err)
+	}
+	defer clear(body)
+	return unmarshalSession(body, SessionConfigV1())
+}
+
+func (s *Session) marshal(w *pickle.Writer) {
+	w.U32(libolmSessionVersion)
+	w.Bool(s.received)
+	w.Bytes(s.aliceIdentity[:])
+	w.Bytes(s.aliceBase[:])
+	w.Bytes(s.bobOneTime[:])
+	w.Bytes(s.rootKey[:])
+	if s.sender != nil {
+		w.U32(1)
+		writeCurveKey(w, &s.sender.ratchet)
+		w.Bytes(s.sender.chain.key[:])
+		w.U32(s.sender.chain.index)
+	} else {
+		w.U32(0)
+	}
+	w.U32(uint32(len(s.receivers)))
+	for i := range s.receivers {
+		c := &s.receivers[i]
+		w.Bytes(c.ratchetKey[:])
+		w.Bytes(c.chain.key[:])
+		w.U32(c.chain.index)
+	}
+	w.U32(uint32(len(s.skipped)))
+	for i := range s.skipped {
+		k := &s.skipped[i]
+		w.Bytes(k.ratchetKey[:])
+		w.Bytes(k.key[:])
+		w.U32(k.index)
+	}
+}
+
+func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
+	r := pickle.NewReader(body)
+	version := r.U32()
+	if r.Err() == nil && version != libolmSessionVersion {
+		return nil, fmt.Errorf("olm: unpickle session: version %d: %w", version, ErrUnknownPickleVersion)
+	}
+	s := &Session{config: config}
+	s.received = r.Bool()
+	r.Read(s.aliceIdentity[:])
+	r.Read(s.aliceBase[:])
+	r.Read(s.bobOneTime[:])
+	r.Read(s.rootKey[:])
+	switch n := r.Count(32 + 32 + 32 + 4); {
+	case n == 1:
+		s.sender = &senderChain{ratchet: readCurveKey(r)}
+		r.Read(s.sender.chain.key[:])
+		s.sender.chain.index = r.U32()
+	case n > 1:
+		return nil, fmt.Errorf("olm: unpickle session: %d sender chains: %w", n, ErrCorruptedPickle)
+	}
+	n := r.Count(32 + 32 + 4)
+	if n > MaxReceiverChains {
+		return nil, fmt.Errorf("olm: unpickle session: %d receiver chains: %w", n, ErrCorruptedPickle)
+	}
+	if n > 0 {
+		s.receivers = make([]receiverChain, n)
+	}
+	for i := range s.receivers {
+		c := &s.receivers[i]
+		r.Read(c.ratchetKey[:])
+		r.Read(c.chain.key[:])
+		c.chain.index = r.U32()
+	}
+	n = r.Count(32 + 32 + 4)
+	if n > MaxSkippedMessageKeys {
+		return nil, fmt.Errorf("olm: unpickle session: %d skipped keys: %w", n, ErrCorruptedPickle)
+	}
+	if n > 0 {
+		s.skipped = make([]skippedKey, n)
+	}
+	for i := range s.skipped {
+		k := &s.skipped[i]
+		r.Read(k.ratchetKey[:])
+		r.Read(k.key[:])
+		k.index = r.U32()
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("olm: unpickle session: %w", err)
+	}
+	if s.sender == nil && len(s.receivers) == 0 {
+		return nil, fmt.Errorf("olm: unpickle session: no chains: %w", ErrCorruptedPickle)
+	}
+	return s, nil
+}

@@ -1,0 +1,196 @@
+package olm_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/olm"
+)
+
+func TestAccountPickleRoundTrip(t *testing.T) {
+	a := newAccount(t)
+	a.GenerateOneTimeKeys(5)
+	a.MarkKeysAsPublished()
+	a.GenerateOneTimeKeys(2)
+	a.GenerateFallbackKey()
+	a.GenerateFallbackKey()
+
+	check := func(t *testing.T, b *olm.Account) {
+		t.Helper()
+		if b.Curve25519Key() != a.Curve25519Key() || b.Ed25519Key() != a.Ed25519Key() {
+			t.Fatal("identity keys differ")
+		}
+		if !mapsEqual(a.OneTimeKeys(), b.OneTimeKeys()) {
+			t.Fatal("one-time keys differ")
+		}
+		id1, k1, ok1 := a.FallbackKey()
+		id2, k2, ok2 := b.FallbackKey()
+		if id1 != id2 || k1 != k2 || ok1 != ok2 {
+			t.Fatal("fallback keys differ")
+		}
+		if a.Sign([]byte("x")) != b.Sign([]byte("x")) {
+			t.Fatal("signatures differ")
+		}
+		// New keys continue the numbering.
+		b.GenerateOneTimeKeys(1)
+		if _, ok := b.OneTimeKeys()[10]; !ok {
+			t.Fatalf("next key ID not 10: %v", b.OneTimeKeys())
+		}
+	}
+	t.Run("souverain", func(t *testing.T) {
+		p, err := a.Pickle(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := olm.UnpickleAccount(p, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, b)
+	})
+	for _, key := range [][]byte{nil, []byte("k"), bytes.Repeat([]byte("long key "), 20)} {
+		t.Run("libolm", func(t *testing.T) {
+			p, err := a.PickleLibolm(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := olm.UnpickleLibolmAccount(p, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, b)
+			// libolm pickles are deterministic for the same state and key.
+			p2, _ := a.PickleLibolm(key)
+			if p != p2 {
+				t.Fatal("libolm pickle not deterministic")
+			}
+		})
+	}
+}
+
+func mapsEqual(a, b map[olm.KeyID]olm.Curve25519PublicKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSessionPickleRoundTrip(t *testing.T) {
+	alice, bob, _, _ := pair(t, olm.SessionConfigV1())
+	roundTrip(t, bob, alice, "ack")
+	// Leave skipped keys behind.
+	var held []olm.Message
+	for range 3 {
+		m, _ := alice.Encrypt([]byte("held"))
+		held = append(held, m)
+	}
+	roundTrip(t, alice, bob, "now")
+
+	for _, format := range []string{"souverain", "libolm"} {
+		t.Run(format, func(t *testing.T) {
+			var pa, pb string
+			var err error
+			var a2, b2 *olm.Session
+			if format == "souverain" {
+				pa, _ = alice.Pickle(testKey)
+				pb, _ = bob.Pickle(testKey)
+				a2, err = olm.UnpickleSession(pa, testKey)
+				if err == nil {
+					b2, err = olm.UnpickleSession(pb, testKey)
+				}
+			} else {
+				pa, _ = alice.PickleLibolm([]byte("key"))
+				pb, _ = bob.PickleLibolm([]byte("key"))
+				a2, err = olm.UnpickleLibolmSession(pa, []byte("key"))
+				if err == nil {
+					b2, err = olm.UnpickleLibolmSession(pb, []byte("key"))
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a2.SessionID() != alice.SessionID() || b2.SessionID() != bob.SessionID() {
+				t.Fatal("session IDs differ")
+			}
+			for _, m := range held {
+				if pt, err := b2.Decrypt(m); err != nil || string(pt) != "held" {
+					t.Fatalf("skipped key lost: %q %v", pt, err)
+				}
+			}
+			roundTrip(t, a2, b2, "after")
+			roundTrip(t, b2, a2, "after")
+		})
+	}
+}
+
+func TestSessionV2Pickles(t *testing.T) {
+	alice, bob, _, _ := pair(t, olm.SessionConfigV2())
+	if _, err := alice.PickleLibolm(nil); !errors.Is(err, olm.ErrSessionConfig) {
+		t.Fatalf("libolm pickle of a v2 session: %v", err)
+	}
+	p, _ := bob.Pickle(testKey)
+	b2, err := olm.UnpickleSession(p, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2.Config().Version() != 2 {
+		t.Fatal("config lost")
+	}
+	roundTrip(t, b2, alice, "v2")
+}
+
+func TestPickleErrors(t *testing.T) {
+	a := newAccount(t)
+	a.GenerateOneTimeKeys(2)
+	own, _ := a.Pickle(testKey)
+	lib, _ := a.PickleLibolm([]byte("key"))
+	alice, _, _, _ := pair(t, olm.SessionConfigV1())
+	sessOwn, _ := alice.Pickle(testKey)
+
+	wrongKey := bytes.Repeat([]byte{8}, 32)
+	tests := []struct {
+		name string
+		fn   func() error
+		want error
+	}{
+		{"own wrong key", func() error { _, err := olm.UnpickleAccount(own, wrongKey); return err }, olm.ErrBadPickleKey},
+		{"own short key", func() error { _, err := olm.UnpickleAccount(own, []byte("short")); return err }, olm.ErrPickleKeySize},
+		{"own pickle with short key", func() error { _, err := a.Pickle([]byte("short")); return err }, olm.ErrPickleKeySize},
+		{"own truncated", func() error { _, err := olm.UnpickleAccount(own[:len(own)-4], testKey); return err }, olm.ErrBadPickleKey},
+		{"own not base64", func() error { _, err := olm.UnpickleAccount("!!!!", testKey); return err }, olm.ErrCorruptedPickle},
+		{"own empty", func() error { _, err := olm.UnpickleAccount("", testKey); return err }, olm.ErrCorruptedPickle},
+		{"own session as account", func() error { _, err := olm.UnpickleAccount(sessOwn, testKey); return err }, olm.ErrBadPickleKey},
+		{"libolm wrong key", func() error { _, err := olm.UnpickleLibolmAccount(lib, []byte("other")); return err }, olm.ErrBadPickleKey},
+		{"libolm truncated", func() error { _, err := olm.UnpickleLibolmAccount(lib[:len(lib)-11], []byte("key")); return err }, olm.ErrCorruptedPickle},
+		{"libolm flipped", func() error { _, err := olm.UnpickleLibolmAccount(flip(lib), []byte("key")); return err }, olm.ErrBadPickleKey},
+		{"libolm huge", func() error {
+			_, err := olm.UnpickleLibolmAccount(strings.Repeat("A", 2<<20), nil)
+			return err
+		}, olm.ErrCorruptedPickle},
+		{"libolm account as session", func() error { _, err := olm.UnpickleLibolmSession(lib, []byte("key")); return err }, olm.ErrUnknownPickleVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.fn(); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func flip(s string) string {
+	b := []byte(s)
+	if b[10] == 'A' {
+		b[10] = 'B'
+	} else {
+		b[10] = 'A'
+	}
+	return string(b)
+}

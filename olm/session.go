@@ -1,0 +1,452 @@
+package olm
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/cipher"
+)
+
+// Limits on what a session keeps and computes. The values are libolm's
+// (src/ratchet.cpp, include/olm/ratchet.hh) and vodozemac's; a message beyond
+// a limit is refused with an error, it never takes a slow path.
+const (
+	// MaxReceiverChains is the number of receiver chains a session keeps;
+	// the oldest is dropped when a new one starts (libolm and vodozemac: 5).
+	MaxReceiverChains = 5
+	// MaxSkippedMessageKeys is the number of message keys kept per session
+	// for messages that were skipped and may still arrive; the oldest is
+	// dropped first (libolm: 40 per session, which its pickle format
+	// requires; vodozemac keeps 40 per chain).
+	MaxSkippedMessageKeys = 40
+	// MaxMessageGap is how far ahead of its chain a message index may be:
+	// at most that many chain steps are computed for one message (libolm
+	// and vodozemac: 2000).
+	MaxMessageGap = 2000
+)
+
+// HKDF info strings and chain-key seeds of the Olm specification.
+const (
+	infoRoot    = "OLM_ROOT"
+	infoRatchet = "OLM_RATCHET"
+	seedMessage = 0x01
+	seedChain   = 0x02
+)
+
+// SessionConfig selects the protocol version of a session. Version 1 is
+// libolm's and the default everywhere in this package; version 2 (vodozemac's
+// full-length MAC) is only used when asked for by name, because libolm and
+// goolm cannot read it.
+type SessionConfig struct {
+	version int
+}
+
+// SessionConfigV1 returns the configuration of libolm's sessions: messages
+// of version 3 with 8-byte MACs.
+func SessionConfigV1() SessionConfig { return SessionConfig{version: 1} }
+
+// SessionConfigV2 returns vodozemac's version 2: messages of version 4 with
+// 32-byte MACs. Only vodozemac-based peers that enable it can read them.
+func SessionConfigV2() SessionConfig { return SessionConfig{version: 2} }
+
+// Version returns 1 or 2.
+func (c SessionConfig) Version() int {
+	if c.version == 2 {
+		return 2
+	}
+	return 1
+}
+
+func (c SessionConfig) messageVersion() byte {
+	if c.Version() == 2 {
+		return versionFullMAC
+	}
+	return versionTruncatedMAC
+}
+
+type chainKey struct {
+	key   [32]byte
+	index uint32
+}
+
+// advance moves the chain key one step: C' = HMAC-SHA-256(C, 0x02).
+func (c *chainKey) advance() {
+	h := hmac.New(sha256.New, c.key[:])
+	h.Write([]byte{seedChain})
+	h.Sum(c.key[:0])
+	c.index++
+}
+
+// messageKey returns M = HMAC-SHA-256(C, 0x01).
+func (c *chainKey) messageKey() [32]byte {
+	h := hmac.New(sha256.New, c.key[:])
+	h.Write([]byte{seedMessage})
+	var m [32]byte
+	h.Sum(m[:0])
+	return m
+}
+
+type senderChain struct {
+	ratchet curveKey
+	chain   chainKey
+}
+
+type receiverChain struct {
+	ratchetKey Curve25519PublicKey
+	chain      chainKey
+}
+
+type skippedKey struct {
+	ratchetKey Curve25519PublicKey
+	key        [32]byte
+	index      uint32
+}
+
+// Session is an Olm session: a double ratchet between two devices. It is
+// secret. A Session is not safe for concurrent use.
+type Session struct {
+	config        SessionConfig
+	received      bool
+	aliceIdentity Curve25519PublicKey
+	aliceBase     Curve25519PublicKey
+	bobOneTime    Curve25519PublicKey
+	rootKey       [32]byte
+	sender        *senderChain    // nil until the next message is sent
+	receivers     []receiverChain // newest first, at most MaxReceiverChains
+	skipped       []skippedKey    // newest first, at most MaxSkippedMessageKeys
+}
+
+func sessionID(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) string {
+	h := sha256.New()
+	h.Write(aliceIdentity[:])
+	h.Write(aliceBase[:])
+	h.Write(bobOneTime[:])
+	return base64.RawStdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// SessionID returns the session's ID: the unpadded base64 of
+// SHA-256(Alice's identity key ‖ base key ‖ Bob's one-time key), the same on
+// both ends and the same as libolm's.
+func (s *Session) SessionID() string {
+	return sessionID(s.aliceIdentity, s.aliceBase, s.bobOneTime)
+}
+
+// Config returns the session's configuration.
+func (s *Session) Config() SessionConfig { return s.config }
+
+// HasReceivedMessage reports whether the session has decrypted a message.
+// Until it has, Encrypt produces pre-key messages.
+func (s *Session) HasReceivedMessage() bool { return s.received }
+
+// Matches reports whether a pre-key message was made for this session: its
+// one-time key, base key and identity key are the session's.
+func (s *Session) Matches(m *PreKeyMessage) bool {
+	return m != nil && m.oneTimeKey == s.bobOneTime && m.baseKey == s.aliceBase && m.identityKey == s.aliceIdentity
+}
+
+// deriveRoot expands the triple Diffie-Hellman secret into the first root
+// key and chain key.
+func deriveRoot(secret []byte) (root, chain [32]byte) {
+	out, err := hkdf.Key(sha256.New, secret, nil, infoRoot, 64)
+	if err != nil {
+		panic("olm: HKDF: " + err.Error())
+	}
+	copy(root[:], out[:32])
+	copy(chain[:], out[32:])
+	clear(out)
+	return root, chain
+}
+
+// advanceRoot derives the next root key and a new chain key from the
+// current root key and a ratchet Diffie-Hellman result.
+func advanceRoot(root [32]byte, shared []byte) (newRoot, chain [32]byte) {
+	out, err := hkdf.Key(sha256.New, shared, root[:], infoRatchet, 64)
+	if err != nil {
+		panic("olm: HKDF: " + err.Error())
+	}
+	copy(newRoot[:], out[:32])
+	copy(chain[:], out[32:])
+	clear(out)
+	return newRoot, chain
+}
+
+// newOutboundSession runs Alice's side of the handshake with 64 random
+// bytes: the base key, then the first ratchet key.
+func newOutboundSession(config SessionConfig, identity *curveKey, theirIdentity, theirOneTime Curve25519PublicKey, random []byte) (*Session, error) {
+	if len(random) != 64 {
+		panic("olm: newOutboundSession needs 64 random bytes")
+	}
+	base, err := newCurveKey(random[:32])
+	if err != nil {
+		return nil, err
+	}
+	ratchet, err := newCurveKey(random[32:])
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 0, 96)
+	for _, p := range []struct {
+		k     *curveKey
+		their Curve25519PublicKey
+	}{{identity, theirOneTime}, {&base, theirIdentity}, {&base, theirOneTime}} {
+		s, err := p.k.dh(p.their)
+		if err != nil {
+			return nil, fmt.Errorf("olm: outbound session: %w", err)
+		}
+		secret = append(secret, s...)
+	}
+	root, chain := deriveRoot(secret)
+	clear(secret)
+	return &Session{
+		config:        config,
+		aliceIdentity: identity.pub,
+		aliceBase:     base.pub,
+		bobOneTime:    theirOneTime,
+		rootKey:       root,
+		sender:        &senderChain{ratchet: ratchet, chain: chainKey{key: chain}},
+	}, nil
+}
+
+// newInboundSession runs Bob's side of the handshake for a pre-key message.
+// It does not decrypt; the caller commits the session only once the first
+// message has decrypted.
+func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *PreKeyMessage) (*Session, error) {
+	secret := make([]byte, 0, 96)
+	for _, p := range []struct {
+		k     *curveKey
+		their Curve25519PublicKey
+	}{{oneTime, m.identityKey}, {identity, m.baseKey}, {oneTime, m.baseKey}} {
+		s, err := p.k.dh(p.their)
+		if err != nil {
+			return nil, fmt.Errorf("olm: inbound session: %w", err)
+		}
+		secret = append(secret, s...)
+	}
+	root, chain := deriveRoot(secret)
+	clear(secret)
+	return &Session{
+		config:        config,
+		aliceIdentity: m.identityKey,
+		aliceBase:     m.baseKey,
+		bobOneTime:    oneTime.pub,
+		rootKey:       root,
+		receivers:     []receiverChain{{ratchetKey: m.message.ratchetKey, chain: chainKey{key: chain}}},
+	}, nil
+}
+
+// Encrypt encrypts plaintext for the other end. Until the session has
+// received a message, the result is a *PreKeyMessage; after that, a
+// *NormalMessage. When the session must start a new sending chain, Encrypt
+// reads 32 bytes from crypto/rand for the new ratchet key.
+func (s *Session) Encrypt(plaintext []byte) (Message, error) {
+	var random []byte
+	if s.sender == nil {
+		random = make([]byte, 32)
+		rand.Read(random)
+		defer clear(random)
+	}
+	return s.encrypt(plaintext, random)
+}
+
+// encrypt is Encrypt with the ratchet key's random bytes given; random is
+// only used when a new sending chain starts.
+func (s *Session) encrypt(plaintext, random []byte) (Message, error) {
+	sender := s.sender
+	root := s.rootKey
+	if sender == nil {
+		if len(random) != 32 {
+			panic("olm: encrypt needs 32 random bytes for a new chain")
+		}
+		if len(s.receivers) == 0 {
+			return nil, fmt.Errorf("olm: encrypt: session has no chain: %w", ErrCorruptedPickle)
+		}
+		ratchet, err := newCurveKey(random)
+		if err != nil {
+			return nil, err
+		}
+		shared, err := ratchet.dh(s.receivers[0].ratchetKey)
+		if err != nil {
+			return nil, fmt.Errorf("olm: encrypt: %w", err)
+		}
+		var chain [32]byte
+		root, chain = advanceRoot(root, shared)
+		clear(shared)
+		sender = &senderChain{ratchet: ratchet, chain: chainKey{key: chain}}
+	}
+	mk := sender.chain.messageKey()
+	keys := cipher.Derive(mk[:], cipher.InfoOlm)
+	clear(mk[:])
+	msg := encryptNormal(s.config.messageVersion(), sender.ratchet.pub, sender.chain.index, &keys, plaintext)
+	keys.Clear()
+	// Commit.
+	sender.chain.advance()
+	s.sender = sender
+	s.rootKey = root
+	if !s.received {
+		return newPreKeyMessage(s.bobOneTime, s.aliceBase, s.aliceIdentity, msg), nil
+	}
+	return msg, nil
+}
+
+// Decrypt authenticates and decrypts a message from the other end. It is
+// all or nothing: on any error the session is left exactly as it was. A
+// pre-key message must match the session (see Matches).
+//
+// Errors wrap ErrBadMessageMAC, ErrBadMessageFormat, ErrBadMessageVersion,
+// ErrMessageGap, ErrMessageKeyNotFound, ErrUnknownChain, ErrSessionMismatch
+// or ErrBadPublicKey.
+func (s *Session) Decrypt(m Message) ([]byte, error) {
+	var nm *NormalMessage
+	switch m := m.(type) {
+	case *PreKeyMessage:
+		if m == nil || m.message == nil {
+			return nil, fmt.Errorf("olm: decrypt: %w", ErrBadMessageFormat)
+		}
+		if !s.Matches(m) {
+			return nil, fmt.Errorf("olm: decrypt: %w", ErrSessionMismatch)
+		}
+		nm = m.message
+	case *NormalMessage:
+		if m == nil || m.raw == nil {
+			return nil, fmt.Errorf("olm: decrypt: %w", ErrBadMessageFormat)
+		}
+		nm = m
+	default:
+		return nil, fmt.Errorf("olm: decrypt: message of type %T: %w", m, ErrBadMessageFormat)
+	}
+	return s.decrypt(nm)
+}
+
+func (s *Session) decrypt(m *NormalMessage) ([]byte, error) {
+	if m.version != s.config.messageVersion() {
+		return nil, fmt.Errorf("olm: decrypt: message version %d in a version %d session: %w", m.version, s.config.Version(), ErrBadMessageVersion)
+	}
+	ci := -1
+	for i := range s.receivers {
+		if s.receivers[i].ratchetKey == m.ratchetKey {
+			ci = i
+			break
+		}
+	}
+
+	if ci >= 0 && m.index < s.receivers[ci].chain.index {
+		return s.decryptSkipped(m)
+	}
+
+	var (
+		chain   chainKey
+		newRoot [32]byte
+	)
+	if ci >= 0 {
+		chain = s.receivers[ci].chain
+	} else {
+		// A new chain: the other end has turned the ratchet with a new key.
+		if s.sender == nil {
+			return nil, fmt.Errorf("olm: decrypt: %w", ErrUnknownChain)
+		}
+		shared, err := s.sender.ratchet.dh(m.ratchetKey)
+		if err != nil {
+			return nil, fmt.Errorf("olm: decrypt: ratchet key: %w", err)
+		}
+		newRoot, chain.key = advanceRoot(s.rootKey, shared)
+		clear(shared)
+	}
+	if m.index-chain.index > MaxMessageGap {
+		return nil, fmt.Errorf("olm: decrypt: index %d is %d past the chain: %w", m.index, m.index-chain.index, ErrMessageGap)
+	}
+
+	// Walk a copy of the chain to the message, keeping the newest skipped
+	// keys; nothing is stored until the message has authenticated.
+	var newSkipped []skippedKey
+	for chain.index < m.index {
+		if m.index-chain.index <= MaxSkippedMessageKeys {
+			newSkipped = append(newSkipped, skippedKey{ratchetKey: m.ratchetKey, key: chain.messageKey(), index: chain.index})
+		}
+		chain.advance()
+	}
+	mk := chain.messageKey()
+	plaintext, err := s.open(m, mk)
+	clear(mk[:])
+	if err != nil {
+		for i := range newSkipped {
+			clear(newSkipped[i].key[:])
+		}
+		return nil, err
+	}
+
+	// Commit.
+	chain.advance()
+	if ci >= 0 {
+		s.receivers[ci].chain = chain
+	} else {
+		s.rootKey = newRoot
+		n := min(len(s.receivers)+1, MaxReceiverChains)
+		receivers := make([]receiverChain, n)
+		receivers[0] = receiverChain{ratchetKey: m.ratchetKey, chain: chain}
+		copy(receivers[1:], s.receivers)
+		s.receivers = receivers
+		s.sender.ratchet.clear()
+		s.sender = nil
+	}
+	if len(newSkipped) > 0 {
+		// newSkipped is oldest first; the list is newest first.
+		n := min(len(s.skipped)+len(newSkipped), MaxSkippedMessageKeys)
+		skipped := make([]skippedKey, 0, n)
+		for i := len(newSkipped) - 1; i >= 0 && len(skipped) < n; i-- {
+			skipped = append(skipped, newSkipped[i])
+		}
+		for i := 0; len(skipped) < n; i++ {
+			skipped = append(skipped, s.skipped[i])
+		}
+		for i := n - len(newSkipped); i < len(s.skipped); i++ {
+			clear(s.skipped[i].key[:])
+		}
+		s.skipped = skipped
+	}
+	s.received = true
+	return plaintext, nil
+}
+
+// decryptSkipped decrypts a message whose chain has moved past it, with a
+// stored skipped key, and deletes the key once it has been used.
+func (s *Session) decryptSkipped(m *NormalMessage) ([]byte, error) {
+	for i := range s.skipped {
+		k := &s.skipped[i]
+		if k.index != m.index || k.ratchetKey != m.ratchetKey {
+			continue
+		}
+		plaintext, err := s.open(m, k.key)
+		if err != nil {
+			return nil, err
+		}
+		clear(k.key[:])
+		s.skipped = append(s.skipped[:i:i], s.skipped[i+1:]...)
+		s.received = true
+		return plaintext, nil
+	}
+	return nil, fmt.Errorf("olm: decrypt: index %d: %w", m.index, ErrMessageKeyNotFound)
+}
+
+// open checks the MAC of m under the message key and decrypts it.
+func (s *Session) open(m *NormalMessage, messageKey [32]byte) ([]byte, error) {
+	keys := cipher.Derive(messageKey[:], cipher.InfoOlm)
+	defer keys.Clear()
+	data, mac := m.authenticated()
+	if !keys.VerifyMAC(data, mac) {
+		return nil, fmt.Errorf("olm: decrypt: %w", ErrBadMessageMAC)
+	}
+	plaintext, err := keys.Decrypt(m.ciphertext)
+	if err != nil {
+		return nil, fmt.Errorf("olm: decrypt: %w: %v", ErrBadMessageFormat, err)
+	}
+	return plaintext, nil
+}
+
+// Format prints the session's ID and never its secrets, whatever the verb.
+func (s Session) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "olm.Session{ID: %s}", s.SessionID())
+}
