@@ -1,0 +1,15 @@
+// Package e2ee is the root of souverain, a pure-Go implementation of Matrix
+// end-to-end encryption, byte-compatible with libolm 3.2.13.
+//
+// The protocols live in their own packages:
+//
+//   - olm: accounts (identity, one-time and fallback keys) and the Olm
+//     double ratchet for to-device messages.
+//   - vectors: the conformance vectors and the runner that checks an
+//     implementation against them.
+//
+// The command souverain (cmd/souverain) runs the conformance suite. Code that
+// needs cgo or another implementation (libolm) lives in separate modules
+// (interop/), so that depending on this module pulls in nothing beyond the
+// standard library, filippo.io/edwards25519 and golang.org/x/crypto.
+package e2ee
