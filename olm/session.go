@@ -2,7 +2,6 @@ package olm
 
 import (
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -75,19 +74,13 @@ type chainKey struct {
 
 // advance moves the chain key one step: C' = HMAC-SHA-256(C, 0x02).
 func (c *chainKey) advance() {
-	h := hmac.New(sha256.New, c.key[:])
-	h.Write([]byte{seedChain})
-	h.Sum(c.key[:0])
+	c.key = cipher.HMACByte(&c.key, seedChain)
 	c.index++
 }
 
 // messageKey returns M = HMAC-SHA-256(C, 0x01).
 func (c *chainKey) messageKey() [32]byte {
-	h := hmac.New(sha256.New, c.key[:])
-	h.Write([]byte{seedMessage})
-	var m [32]byte
-	h.Sum(m[:0])
-	return m
+	return cipher.HMACByte(&c.key, seedMessage)
 }
 
 type senderChain struct {
