@@ -1,0 +1,22 @@
+package megolm
+
+// Test hooks.
+
+var NewGroupSessionFromRandom = newGroupSession
+
+// RatchetBytesAt returns the ratchet state of an outbound session (for
+// comparing advance strategies).
+func (s *GroupSession) RatchetBytes() [RatchetSize]byte { return s.ratchet.bytes() }
+
+// SetIndex moves an outbound session's ratchet to index with advanceTo.
+func (s *GroupSession) SetIndex(index uint32) { s.ratchet.advanceTo(index) }
+
+// StepTo moves an outbound session's ratchet to index one step at a time.
+func (s *GroupSession) StepTo(index uint32) {
+	for s.ratchet.counter != index {
+		s.ratchet.advance()
+	}
+}
+
+// LatestIndex returns the index of the cached latest ratchet.
+func (s *InboundGroupSession) LatestIndex() uint32 { return s.latest.counter }

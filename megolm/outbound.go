@@ -1,0 +1,134 @@
+package megolm
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"math"
+
+	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/ed25519"
+)
+
+// SessionConfig selects the protocol version of a session. Version 1 is
+// libolm's and the default; version 2 (vodozemac's full-length MAC) is used
+// only when asked for by name, because libolm and goolm cannot read it.
+type SessionConfig struct {
+	version int
+}
+
+// SessionConfigV1 returns the configuration of libolm's sessions: messages
+// of version 3 with 8-byte MACs.
+func SessionConfigV1() SessionConfig { return SessionConfig{version: 1} }
+
+// SessionConfigV2 returns vodozemac's version 2: messages of version 4 with
+// 32-byte MACs.
+func SessionConfigV2() SessionConfig { return SessionConfig{version: 2} }
+
+// Version returns 1 or 2.
+func (c SessionConfig) Version() int {
+	if c.version == 2 {
+		return 2
+	}
+	return 1
+}
+
+func (c SessionConfig) messageVersion() byte {
+	if c.Version() == 2 {
+		return versionFullMAC
+	}
+	return versionTruncatedMAC
+}
+
+func (c SessionConfig) macLen() int {
+	if c.Version() == 2 {
+		return cipher.FullMACSize
+	}
+	return cipher.TruncatedMACSize
+}
+
+func sessionID(pub []byte) string { return base64.RawStdEncoding.EncodeToString(pub) }
+
+// GroupSession is an outbound Megolm session: the sender's side of a room
+// key. It is secret. A GroupSession is not safe for concurrent use.
+type GroupSession struct {
+	config  SessionConfig
+	ratchet ratchet
+	signing *ed25519.PrivateKey
+}
+
+// NewGroupSession creates a version 1 outbound session with a random
+// ratchet and a fresh Ed25519 signing key, read from crypto/rand.
+func NewGroupSession() (*GroupSession, error) {
+	return NewGroupSessionWithConfig(SessionConfigV1())
+}
+
+// NewGroupSessionWithConfig is NewGroupSession for the given protocol
+// version.
+func NewGroupSessionWithConfig(config SessionConfig) (*GroupSession, error) {
+	var random [RatchetSize + 32]byte
+	rand.Read(random[:])
+	defer clear(random[:])
+	return newGroupSession(config, random[:])
+}
+
+// newGroupSession creates a session from 160 random bytes: the ratchet, then
+// the signing key's seed, as libolm consumes them.
+func newGroupSession(config SessionConfig, random []byte) (*GroupSession, error) {
+	if len(random) != RatchetSize+32 {
+		panic("megolm: newGroupSession needs 160 random bytes")
+	}
+	signing, err := ed25519.NewKeyFromSeed(random[RatchetSize:])
+	if err != nil {
+		return nil, fmt.Errorf("megolm: new group session: %w", err)
+	}
+	s := &GroupSession{config: config, signing: signing}
+	s.ratchet.setBytes(random[:RatchetSize])
+	return s, nil
+}
+
+// Config returns the session's configuration.
+func (s *GroupSession) Config() SessionConfig { return s.config }
+
+// SessionID returns the session's ID: its Ed25519 signing key in unpadded
+// base64.
+func (s *GroupSession) SessionID() string {
+	pub := s.signing.Public()
+	return sessionID(pub[:])
+}
+
+// MessageIndex returns the index the next message will have.
+func (s *GroupSession) MessageIndex() uint32 { return s.ratchet.counter }
+
+// SessionKey returns the signed key to share in m.room_key: the ratchet at
+// the current index, so that receivers read this message and every later
+// one.
+func (s *GroupSession) SessionKey() *SessionKey {
+	k := &SessionKey{}
+	encodeKey(k.raw[:exportedKeySize], sessionKeyVersion, &s.ratchet, s.signing.Public())
+	sig := s.signing.Sign(k.raw[:exportedKeySize])
+	copy(k.raw[exportedKeySize:], sig[:])
+	return k
+}
+
+// Encrypt encrypts plaintext at the current message index, signs the message
+// and moves the ratchet on. The last index, 2^32−1, is never used: once the
+// session reaches it, Encrypt returns an error wrapping ErrIndexExhausted and
+// a new session must be shared.
+func (s *GroupSession) Encrypt(plaintext []byte) ([]byte, error) {
+	if s.ratchet.counter == math.MaxUint32 {
+		return nil, fmt.Errorf("megolm: encrypt: %w", ErrIndexExhausted)
+	}
+	msg := encryptMessage(s.config.messageVersion(), &s.ratchet, s.signing, plaintext)
+	s.ratchet.advance()
+	return msg, nil
+}
+
+// Format prints the session ID and message index, never the key.
+func (s GroupSession) Format(f fmt.State, verb rune) {
+	if s.signing == nil {
+		fmt.Fprint(f, "megolm.GroupSession{}")
+		return
+	}
+	fmt.Fprintf(f, "megolm.GroupSession{SessionID: %s, MessageIndex: %d}", s.SessionID(), s.MessageIndex())
+}

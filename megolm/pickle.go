@@ -1,0 +1,214 @@
+package megolm
+
+import (
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/pickle"
+)
+
+// libolm pickle versions.
+const (
+	libolmOutboundVersion = 1
+	libolmInboundVersion  = 2
+)
+
+// Kinds of souverain pickles, bound into their authentication.
+const (
+	kindOutbound = "megolm.GroupSession"
+	kindInbound  = "megolm.InboundGroupSession"
+)
+
+func writeRatchet(w *pickle.Writer, r *ratchet) {
+	b := r.bytes()
+	w.Bytes(b[:])
+	clear(b[:])
+	w.U32(r.counter)
+}
+
+func readRatchet(r *pickle.Reader) ratchet {
+	var b [RatchetSize]byte
+	r.Read(b[:])
+	var rt ratchet
+	rt.setBytes(b[:])
+	clear(b[:])
+	rt.counter = r.U32()
+	return rt
+}
+
+// marshal writes libolm's outbound layout: version 1 ‖ ratchet (128) ‖
+// counter ‖ Ed25519 public key (32) ‖ expanded private key (64).
+func (s *GroupSession) marshal(w *pickle.Writer) {
+	w.U32(libolmOutboundVersion)
+	writeRatchet(w, &s.ratchet)
+	pub := s.signing.Public()
+	w.Bytes(pub[:])
+	exp := s.signing.Expanded()
+	w.Bytes(exp[:])
+	clear(exp[:])
+}
+
+func unmarshalGroupSession(body []byte, config SessionConfig) (*GroupSession, error) {
+	r := pickle.NewReader(body)
+	if v := r.U32(); r.Err() == nil && v != libolmOutboundVersion {
+		return nil, fmt.Errorf("megolm: unpickle group session: version %d: %w", v, ErrUnknownPickleVersion)
+	}
+	s := &GroupSession{config: config, ratchet: readRatchet(r)}
+	var pub [32]byte
+	var exp [64]byte
+	r.Read(pub[:])
+	r.Read(exp[:])
+	defer clear(exp[:])
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("megolm: unpickle group session: %w", err)
+	}
+	signing, err := ed25519.NewKeyFromExpanded(exp[:], pub[:])
+	if err != nil {
+		return nil, fmt.Errorf("megolm: unpickle group session: signing key: %w: %v", ErrCorruptedPickle, err)
+	}
+	s.signing = signing
+	return s, nil
+}
+
+// marshal writes libolm's inbound layout: version 2 ‖ initial ratchet and
+// counter ‖ latest ratchet and counter ‖ signing key (32) ‖ verified (1).
+func (s *InboundGroupSession) marshal(w *pickle.Writer) {
+	w.U32(libolmInboundVersion)
+	writeRatchet(w, &s.initial)
+	writeRatchet(w, &s.latest)
+	w.Bytes(s.signingKey[:])
+	w.Bool(s.verified)
+}
+
+func unmarshalInboundGroupSession(body []byte, config SessionConfig) (*InboundGroupSession, error) {
+	r := pickle.NewReader(body)
+	v := r.U32()
+	if r.Err() == nil && v != 1 && v != libolmInboundVersion {
+		return nil, fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
+	}
+	s := &InboundGroupSession{config: config}
+	s.initial = readRatchet(r)
+	s.latest = readRatchet(r)
+	r.Read(s.signingKey[:])
+	s.verified = true // version 1 had no flag: every key was signed
+	if v == libolmInboundVersion {
+		s.verified = r.Bool()
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
+	}
+	if s.latest.counter < s.initial.counter {
+		// libolm's circular window allows it; this package's linear one
+		// does not, so fall back to the initial ratchet.
+		s.latest = s.initial
+	}
+	return s, nil
+}
+
+// Pickle encrypts the session in souverain's own pickle format under a
+// 32-byte key. Use UnpickleGroupSession to read it back.
+func (s *GroupSession) Pickle(key []byte) (string, error) {
+	return ownPickle(key, kindOutbound, s.config, s.marshal)
+}
+
+// PickleLibolm encrypts the session in libolm's pickle format under a key of
+// any length. A version 2 session gives an error wrapping ErrSessionConfig.
+func (s *GroupSession) PickleLibolm(key []byte) (string, error) {
+	return libolmPickle(key, s.config, s.marshal)
+}
+
+// UnpickleGroupSession decrypts a session pickled with Pickle. Errors wrap
+// ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
+// ErrUnknownPickleVersion.
+func UnpickleGroupSession(text string, key []byte) (*GroupSession, error) {
+	body, config, err := ownUnpickle(key, kindOutbound, text)
+	if err != nil {
+		return nil, fmt.Errorf("megolm: unpickle group session: %w", err)
+	}
+	defer clear(body)
+	return unmarshalGroupSession(body, config)
+}
+
+// UnpickleLibolmGroupSession decrypts an outbound session pickled by libolm
+// or by PickleLibolm.
+func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) {
+	body, err := pickle.DecryptLibolm(key, text)
+	if err != nil {
+		return nil, fmt.Errorf("megolm: unpickle libolm group session: %w", err)
+	}
+	defer clear(body)
+	return unmarshalGroupSession(body, SessionConfigV1())
+}
+
+// Pickle encrypts the session in souverain's own pickle format under a
+// 32-byte key. Use UnpickleInboundGroupSession to read it back.
+func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
+	return ownPickle(key, kindInbound, s.config, s.marshal)
+}
+
+// PickleLibolm encrypts the session in libolm's pickle format under a key of
+// any length. A version 2 session gives an error wrapping ErrSessionConfig.
+func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
+	return libolmPickle(key, s.config, s.marshal)
+}
+
+// UnpickleInboundGroupSession decrypts a session pickled with Pickle.
+func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
+	body, config, err := ownUnpickle(key, kindInbound, text)
+	if err != nil {
+		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
+	}
+	defer clear(body)
+	return unmarshalInboundGroupSession(body, config)
+}
+
+// UnpickleLibolmInboundGroupSession decrypts an inbound session pickled by
+// libolm (versions 1 and 2) or by PickleLibolm.
+func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
+	body, err := pickle.DecryptLibolm(key, text)
+	if err != nil {
+		return nil, fmt.Errorf("megolm: unpickle libolm inbound group session: %w", err)
+	}
+	defer clear(body)
+	return unmarshalInboundGroupSession(body, SessionConfigV1())
+}
+
+// ownPickle writes the configuration byte, then the libolm layout, in
+// souverain's envelope.
+func ownPickle(key []byte, kind string, config SessionConfig, marshal func(*pickle.Writer)) (string, error) {
+	w := &pickle.Writer{}
+	w.U8(uint8(config.Version()))
+	marshal(w)
+	defer clear(w.Buf)
+	out, err := pickle.Encrypt(key, kind, w.Buf)
+	if err != nil {
+		return "", fmt.Errorf("megolm: pickle: %w", err)
+	}
+	return out, nil
+}
+
+func ownUnpickle(key []byte, kind, text string) ([]byte, SessionConfig, error) {
+	body, err := pickle.Decrypt(key, kind, text)
+	if err != nil {
+		return nil, SessionConfig{}, err
+	}
+	if len(body) == 0 || (body[0] != 1 && body[0] != 2) {
+		clear(body)
+		return nil, SessionConfig{}, fmt.Errorf("%w: configuration", ErrCorruptedPickle)
+	}
+	config := SessionConfigV1()
+	if body[0] == 2 {
+		config = SessionConfigV2()
+	}
+	return body[1:], config, nil
+}
+
+func libolmPickle(key []byte, config SessionConfig, marshal func(*pickle.Writer)) (string, error) {
+	if config.Version() != 1 {
+		return "", fmt.Errorf("megolm: pickle for libolm: %w", ErrSessionConfig)
+	}
+	w := &pickle.Writer{}
+	marshal(w)
+	defer clear(w.Buf)
+	return pickle.EncryptLibolm(key, w.Buf), nil
+}
