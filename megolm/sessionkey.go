@@ -134,7 +134,6 @@ func (k ExportedSessionKey) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "megolm.ExportedSessionKey{SessionID: %s, Index: %d}", k.SessionID(), k.Index())
 }
 
-
 // encodeKey writes version ‖ index ‖ ratchet ‖ public key.
 func encodeKey(dst []byte, version byte, r *ratchet, pub [32]byte) {
 	dst[0] = version
