@@ -20,3 +20,10 @@ func (s *GroupSession) StepTo(index uint32) {
 
 // LatestIndex returns the index of the cached latest ratchet.
 func (s *InboundGroupSession) LatestIndex() uint32 { return s.latest.counter }
+
+// JumpRatchet moves a zero ratchet from 0 to target.
+func JumpRatchet(target uint32) [RatchetSize]byte {
+	var r ratchet
+	r.advanceTo(target)
+	return r.bytes()
+}

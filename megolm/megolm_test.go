@@ -485,3 +485,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestRatchetJumpDoesNotAllocate(t *testing.T) {
+	// Jumps from 0 to 2^24 and to 2^32-2 take hundreds of hash steps;
+	// none of them may allocate.
+	for _, target := range []uint32{1 << 24, 1<<32 - 2} {
+		if n := testing.AllocsPerRun(5, func() { megolm.JumpRatchet(target) }); n != 0 {
+			t.Fatalf("jump to %d allocated %v times", target, n)
+		}
+	}
+}

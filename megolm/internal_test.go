@@ -1,0 +1,5 @@
+package megolm
+
+import "github.com/souverain/e2ee/internal/pickle"
+
+type pickleWriter struct{ pickle.Writer }
