@@ -5,6 +5,8 @@
 //
 //   - olm: accounts (identity, one-time and fallback keys) and the Olm
 //     double ratchet for to-device messages.
+//   - megolm: the group ratchet for room messages: outbound and inbound
+//     group sessions, session keys, exports and imports.
 //   - vectors: the conformance vectors and the runner that checks an
 //     implementation against them.
 //

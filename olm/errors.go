@@ -51,6 +51,9 @@ var (
 	// ErrPickleKeySize means a key for the souverain pickle format is not
 	// 32 bytes long.
 	ErrPickleKeySize = pickle.ErrKeySize
+	// ErrBadKeyID means a one-time key ID is not the base64 of a 4-byte
+	// number.
+	ErrBadKeyID = errors.New("bad key ID")
 	// ErrSessionConfig means a pre-key message was made with a session
 	// configuration other than the one expected.
 	ErrSessionConfig = errors.New("session configuration mismatch")

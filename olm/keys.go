@@ -135,7 +135,7 @@ func (id KeyID) String() string {
 func ParseKeyID(s string) (KeyID, error) {
 	b, err := decodePublic(s)
 	if err != nil || len(b) != 4 {
-		return 0, fmt.Errorf("olm: key ID %q: %w", s, ErrBadMessageFormat)
+		return 0, fmt.Errorf("olm: key ID %q: %w", s, ErrBadKeyID)
 	}
 	return KeyID(binary.BigEndian.Uint32(b)), nil
 }
