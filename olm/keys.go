@@ -1,13 +1,13 @@
 package olm
 
 import (
-	"crypto/ecdh"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/x25519"
 )
 
 // Key and signature sizes in bytes.
@@ -151,50 +151,31 @@ func decodePublic(s string) ([]byte, error) {
 type curveKey struct {
 	priv [32]byte // raw private bytes as generated (libolm stores them unclamped)
 	pub  Curve25519PublicKey
-	ecdh *ecdh.PrivateKey // built on first use
 }
 
-// newCurveKey builds a key pair from 32 private bytes. crypto/ecdh clamps
-// the scalar, as libolm does.
+// newCurveKey builds a key pair from 32 private bytes, clamped by X25519 as
+// libolm clamps them.
 func newCurveKey(priv []byte) (curveKey, error) {
 	var k curveKey
-	sk, err := ecdh.X25519().NewPrivateKey(priv)
-	if err != nil {
-		return k, err
+	if len(priv) != 32 {
+		return k, fmt.Errorf("%w: private key of %d bytes", ErrBadPublicKey, len(priv))
 	}
 	copy(k.priv[:], priv)
-	copy(k.pub[:], sk.PublicKey().Bytes())
-	k.ecdh = sk
+	k.pub = x25519.PublicKey(&k.priv)
 	return k, nil
 }
 
 // dh computes X25519 with their public key and refuses an all-zero result,
 // which only a low-order public key gives: such a key would make the shared
 // secret public.
-func (k *curveKey) dh(their Curve25519PublicKey) ([]byte, error) {
-	if k.ecdh == nil {
-		// Keys read from a pickle carry their public half, checked by the
-		// pickle's MAC; the ecdh key is built when first needed, so that
-		// unpickling thousands of one-time keys costs no scalar
-		// multiplications.
-		sk, err := ecdh.X25519().NewPrivateKey(k.priv[:])
-		if err != nil {
-			return nil, err
-		}
-		k.ecdh = sk
-	}
-	pub, err := ecdh.X25519().NewPublicKey(their[:])
+func (k *curveKey) dh(their Curve25519PublicKey) ([32]byte, error) {
+	s, err := x25519.SharedSecret(&k.priv, (*[32]byte)(&their))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadPublicKey, err)
-	}
-	s, err := k.ecdh.ECDH(pub)
-	if err != nil { // crypto/ecdh refuses the all-zero output
-		return nil, fmt.Errorf("%w: low-order point", ErrBadPublicKey)
+		return s, fmt.Errorf("%w: low-order point", ErrBadPublicKey)
 	}
 	return s, nil
 }
 
 func (k *curveKey) clear() {
 	clear(k.priv[:])
-	k.ecdh = nil
 }

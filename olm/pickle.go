@@ -179,11 +179,9 @@ func unmarshalAccount(body []byte) (*Account, error) {
 		return nil, fmt.Errorf("olm: unpickle account: ed25519 key: %w: %v", ErrCorruptedPickle, err)
 	}
 	a.signing = signing
-	check, err := newCurveKey(a.identity.priv[:])
-	if err != nil || check.pub != a.identity.pub {
+	if check, err := newCurveKey(a.identity.priv[:]); err != nil || check.pub != a.identity.pub {
 		return nil, fmt.Errorf("olm: unpickle account: curve25519 identity key does not match: %w", ErrCorruptedPickle)
 	}
-	a.identity = check
 	return a, nil
 }
 

@@ -190,7 +190,7 @@ func newOutboundSession(config SessionConfig, identity *curveKey, theirIdentity,
 		if err != nil {
 			return nil, fmt.Errorf("olm: outbound session: %w", err)
 		}
-		secret = append(secret, s...)
+		secret = append(secret, s[:]...)
 	}
 	root, chain := deriveRoot(secret)
 	clear(secret)
@@ -217,7 +217,7 @@ func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *Pre
 		if err != nil {
 			return nil, fmt.Errorf("olm: inbound session: %w", err)
 		}
-		secret = append(secret, s...)
+		secret = append(secret, s[:]...)
 	}
 	root, chain := deriveRoot(secret)
 	clear(secret)
@@ -266,8 +266,8 @@ func (s *Session) encrypt(plaintext, random []byte) (Message, error) {
 			return nil, fmt.Errorf("olm: encrypt: %w", err)
 		}
 		var chain [32]byte
-		root, chain = advanceRoot(root, shared)
-		clear(shared)
+		root, chain = advanceRoot(root, shared[:])
+		clear(shared[:])
 		sender = &senderChain{ratchet: ratchet, chain: chainKey{key: chain}}
 	}
 	mk := sender.chain.messageKey()
@@ -345,8 +345,8 @@ func (s *Session) decrypt(m *NormalMessage) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("olm: decrypt: ratchet key: %w", err)
 		}
-		newRoot, chain.key = advanceRoot(s.rootKey, shared)
-		clear(shared)
+		newRoot, chain.key = advanceRoot(s.rootKey, shared[:])
+		clear(shared[:])
 	}
 	if m.index-chain.index > MaxMessageGap {
 		return nil, fmt.Errorf("olm: decrypt: index %d is %d past the chain: %w", m.index, m.index-chain.index, ErrMessageGap)
