@@ -4,7 +4,7 @@ package megolm
 
 var NewGroupSessionFromRandom = newGroupSession
 
-// RatchetBytesAt returns the ratchet state of an outbound session (for
+// RatchetBytes returns the ratchet state of an outbound session (for
 // comparing advance strategies).
 func (s *GroupSession) RatchetBytes() [RatchetSize]byte { return s.ratchet.bytes() }
 

@@ -97,8 +97,8 @@ func (s *InboundGroupSession) ratchetAt(index uint32) (ratchet, error) {
 // Errors wrap ErrMessageTooLarge, ErrBadMessageFormat, ErrBadMessageVersion,
 // ErrBadSignature, ErrUnknownMessageIndex or ErrBadMessageMAC.
 func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
-	m, err := ParseMessage(message)
-	if err != nil {
+	var m Message
+	if err := parseMessage(message, &m); err != nil {
 		return nil, 0, err
 	}
 	if m.version != s.config.messageVersion() {

@@ -495,3 +495,46 @@ func TestRatchetJumpDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestEncryptRefusesOversizedMessage(t *testing.T) {
+	s := newSession(t)
+	in := inbound(t, s)
+	big := make([]byte, megolm.MaxMessageSize)
+	if _, err := s.Encrypt(big); !errors.Is(err, megolm.ErrMessageTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	if s.MessageIndex() != 0 {
+		t.Fatal("refused encrypt moved the ratchet")
+	}
+	// The largest accepted plaintext makes a message the receiver takes.
+	n := megolm.MaxMessageSize - 100
+	for {
+		if _, err := s.Encrypt(make([]byte, n+16)); err != nil {
+			break
+		}
+		n += 16
+	}
+	m, err := s.Encrypt(make([]byte, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := in.Decrypt(m); err != nil {
+		t.Fatalf("largest message refused by the receiver: %v", err)
+	}
+}
+
+func TestEncryptDecryptAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	s := newSession(t)
+	in := inbound(t, s)
+	pt := make([]byte, 1024)
+	var m []byte
+	if n := testing.AllocsPerRun(50, func() { m, _ = s.Encrypt(pt) }); n > 3 {
+		t.Errorf("Encrypt allocates %v times, want at most 3", n)
+	}
+	if n := testing.AllocsPerRun(50, func() { in.Decrypt(m) }); n > 3 {
+		t.Errorf("Decrypt allocates %v times, want at most 3", n)
+	}
+}

@@ -42,35 +42,50 @@ type Message struct {
 }
 
 // ParseMessage decodes a Megolm message. Fields may come in any order and
-// unknown fields are skipped, as in libolm. Neither the MAC nor the signature
-// is checked here.
+// unknown fields are skipped, as in libolm (a known field number written with
+// a multi-byte tag is unknown to libolm, and so here). Unlike libolm, which
+// stops reading at a field of wire type 1 or 5, this decoder refuses such a
+// message; libolm never writes one. Neither the MAC nor the signature is
+// checked here.
 func ParseMessage(b []byte) (*Message, error) {
+	m := &Message{}
+	if err := parseMessage(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// parseMessage decodes b into m, which callers keep on the stack.
+func parseMessage(b []byte, m *Message) error {
 	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("megolm: message of %d bytes: %w", len(b), ErrMessageTooLarge)
+		return fmt.Errorf("megolm: message of %d bytes: %w", len(b), ErrMessageTooLarge)
 	}
 	if len(b) == 0 {
-		return nil, fmt.Errorf("megolm: empty message: %w", ErrBadMessageFormat)
+		return fmt.Errorf("megolm: empty message: %w", ErrBadMessageFormat)
 	}
-	m := &Message{version: b[0]}
+	*m = Message{version: b[0]}
 	if m.version != versionTruncatedMAC && m.version != versionFullMAC {
-		return nil, fmt.Errorf("megolm: message version %d: %w", m.version, ErrBadMessageVersion)
+		return fmt.Errorf("megolm: message version %d: %w", m.version, ErrBadMessageVersion)
 	}
 	suffix := m.macLen() + signatureSize
 	if len(b) < 1+suffix {
-		return nil, fmt.Errorf("megolm: message of %d bytes: %w", len(b), ErrBadMessageFormat)
+		return fmt.Errorf("megolm: message of %d bytes: %w", len(b), ErrBadMessageFormat)
 	}
 	var haveIndex, haveCiphertext bool
 	rest := b[1 : len(b)-suffix]
 	for len(rest) > 0 {
 		f, next, err := wire.Next(rest)
 		if err != nil {
-			return nil, fmt.Errorf("megolm: message: %w: %v", ErrBadMessageFormat, err)
+			return fmt.Errorf("megolm: message: %w: %v", ErrBadMessageFormat, err)
 		}
 		rest = next
+		if f.TagLen != 1 {
+			continue // an unknown field to libolm, which matches one-byte tags
+		}
 		switch {
 		case f.Number == fieldIndex && f.Type == wire.TypeVarint:
 			if f.Varint > math.MaxUint32 {
-				return nil, fmt.Errorf("megolm: message index %d: %w", f.Varint, ErrBadMessageFormat)
+				return fmt.Errorf("megolm: message index %d: %w", f.Varint, ErrBadMessageFormat)
 			}
 			m.index = uint32(f.Varint)
 			haveIndex = true
@@ -80,10 +95,10 @@ func ParseMessage(b []byte) (*Message, error) {
 		}
 	}
 	if !haveIndex || !haveCiphertext {
-		return nil, fmt.Errorf("megolm: message lacks a field: %w", ErrBadMessageFormat)
+		return fmt.Errorf("megolm: message lacks a field: %w", ErrBadMessageFormat)
 	}
 	m.raw = b
-	return m, nil
+	return nil
 }
 
 // Bytes returns the encoded message. It aliases the message's storage.
@@ -115,6 +130,13 @@ func (m *Message) signed() (data, sig []byte) {
 func (m *Message) authenticated() (data, mac []byte) {
 	n := len(m.raw) - signatureSize - m.macLen()
 	return m.raw[:n], m.raw[n : n+m.macLen()]
+}
+
+// messageLen returns the length of the message carrying a plaintext of n
+// bytes at index.
+func messageLen(config SessionConfig, index uint32, n int) int {
+	ctLen := cipher.CiphertextLen(n)
+	return 1 + 1 + wire.VarintLen(uint64(index)) + wire.BytesFieldLen(ctLen) + config.macLen() + signatureSize
 }
 
 // encryptMessage builds a signed message at the ratchet's index.

@@ -112,12 +112,17 @@ func (s *GroupSession) SessionKey() *SessionKey {
 }
 
 // Encrypt encrypts plaintext at the current message index, signs the message
-// and moves the ratchet on. The last index, 2^32−1, is never used: once the
+// and moves the ratchet on. A plaintext whose message would exceed
+// MaxMessageSize (about 65450 bytes) is refused with ErrMessageTooLarge,
+// since no receiver of this package would accept it. The last index, 2^32−1, is never used: once the
 // session reaches it, Encrypt returns an error wrapping ErrIndexExhausted and
 // a new session must be shared.
 func (s *GroupSession) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.ratchet.counter == math.MaxUint32 {
 		return nil, fmt.Errorf("megolm: encrypt: %w", ErrIndexExhausted)
+	}
+	if n := messageLen(s.config, s.ratchet.counter, len(plaintext)); n > MaxMessageSize {
+		return nil, fmt.Errorf("megolm: encrypt: message of %d bytes: %w", n, ErrMessageTooLarge)
 	}
 	msg := encryptMessage(s.config.messageVersion(), &s.ratchet, s.signing, plaintext)
 	s.ratchet.advance()

@@ -105,6 +105,22 @@ func unmarshalInboundGroupSession(body []byte, config SessionConfig) (*InboundGr
 	return s, nil
 }
 
+// checkLatest drops a cached latest ratchet that does not follow from the
+// initial one. libolm can store such a cache: it advances its latest
+// ratchet before checking a message's MAC, and wraps it past 2^32−1. The
+// check costs at most about a thousand hash steps, once per libolm unpickle.
+func (s *InboundGroupSession) checkLatest() {
+	if s.latest.counter == s.initial.counter && s.latest.equal(&s.initial) {
+		return
+	}
+	r := s.initial
+	r.advanceTo(s.latest.counter)
+	if !r.equal(&s.latest) {
+		s.latest = s.initial
+	}
+	r.clear()
+}
+
 // Pickle encrypts the session in souverain's own pickle format under a
 // 32-byte key. Use UnpickleGroupSession to read it back.
 func (s *GroupSession) Pickle(key []byte) (string, error) {
@@ -170,7 +186,12 @@ func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSe
 		return nil, fmt.Errorf("megolm: unpickle libolm inbound group session: %w", err)
 	}
 	defer clear(body)
-	return unmarshalInboundGroupSession(body, SessionConfigV1())
+	s, err := unmarshalInboundGroupSession(body, SessionConfigV1())
+	if err != nil {
+		return nil, err
+	}
+	s.checkLatest()
+	return s, nil
 }
 
 // ownPickle writes the configuration byte, then the libolm layout, in

@@ -122,3 +122,12 @@ func TestParseMessageBadInput(t *testing.T) {
 		t.Fatal("reordered message decoded differently")
 	}
 }
+
+func TestEncryptRefusesOversizedMessage(t *testing.T) {
+	alice, _, _, _ := pair(t, olm.SessionConfigV1())
+	before, _ := alice.Pickle(testKey)
+	if _, err := alice.Encrypt(make([]byte, olm.MaxMessageSize)); !errors.Is(err, olm.ErrMessageTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	assertUnchanged(t, alice, before)
+}

@@ -77,9 +77,12 @@ type NormalMessage struct {
 }
 
 // ParseNormalMessage decodes a normal message. Fields may come in any order
-// and unknown fields are skipped, as in libolm; the ratchet key, index and
-// ciphertext must all be present, and the MAC must have the length that the
-// version byte implies. The MAC is not checked here.
+// and unknown fields are skipped, as in libolm (a known field number written
+// with a multi-byte tag is unknown to libolm, and so here); the ratchet key,
+// index and ciphertext must all be present, and the MAC must have the length
+// that the version byte implies. Unlike libolm, which stops reading at a
+// field of wire type 1 or 5, this decoder refuses such a message; libolm
+// never writes one. The MAC is not checked here.
 func ParseNormalMessage(b []byte) (*NormalMessage, error) {
 	if len(b) > MaxMessageSize {
 		return nil, fmt.Errorf("olm: message of %d bytes: %w", len(b), ErrMessageTooLarge)
@@ -108,6 +111,9 @@ func ParseNormalMessage(b []byte) (*NormalMessage, error) {
 			return nil, fmt.Errorf("olm: message: %w: %v", ErrBadMessageFormat, err)
 		}
 		rest = next
+		if f.TagLen != 1 {
+			continue // an unknown field to libolm, which matches one-byte tags
+		}
 		switch {
 		case f.Number == fieldRatchetKey && f.Type == wire.TypeBytes:
 			if len(f.Bytes) != Curve25519KeySize {
@@ -235,8 +241,8 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 			return nil, fmt.Errorf("olm: pre-key message: %w: %v", ErrBadMessageFormat, err)
 		}
 		rest = next
-		if f.Type != wire.TypeBytes || f.Number > fieldMessage {
-			continue
+		if f.Type != wire.TypeBytes || f.Number > fieldMessage || f.TagLen != 1 {
+			continue // unknown to libolm, which matches one-byte tags
 		}
 		var dst *Curve25519PublicKey
 		switch f.Number {

@@ -1,7 +1,6 @@
 package olm
 
 import (
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -144,26 +143,22 @@ func (s *Session) Matches(m *PreKeyMessage) bool {
 // deriveRoot expands the triple Diffie-Hellman secret into the first root
 // key and chain key.
 func deriveRoot(secret []byte) (root, chain [32]byte) {
-	out, err := hkdf.Key(sha256.New, secret, nil, infoRoot, 64)
-	if err != nil {
-		panic("olm: HKDF: " + err.Error())
-	}
+	var out [64]byte
+	cipher.HKDF(out[:], secret, nil, infoRoot)
 	copy(root[:], out[:32])
 	copy(chain[:], out[32:])
-	clear(out)
+	clear(out[:])
 	return root, chain
 }
 
 // advanceRoot derives the next root key and a new chain key from the
 // current root key and a ratchet Diffie-Hellman result.
 func advanceRoot(root [32]byte, shared []byte) (newRoot, chain [32]byte) {
-	out, err := hkdf.Key(sha256.New, shared, root[:], infoRatchet, 64)
-	if err != nil {
-		panic("olm: HKDF: " + err.Error())
-	}
+	var out [64]byte
+	cipher.HKDF(out[:], shared, &root, infoRatchet)
 	copy(newRoot[:], out[:32])
 	copy(chain[:], out[32:])
-	clear(out)
+	clear(out[:])
 	return newRoot, chain
 }
 
@@ -233,7 +228,8 @@ func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *Pre
 
 // Encrypt encrypts plaintext for the other end. Until the session has
 // received a message, the result is a *PreKeyMessage; after that, a
-// *NormalMessage. When the session must start a new sending chain, Encrypt
+// *NormalMessage. A plaintext whose message would exceed MaxMessageSize is
+// refused with ErrMessageTooLarge and the session is unchanged. When the session must start a new sending chain, Encrypt
 // reads 32 bytes from crypto/rand for the new ratchet key.
 func (s *Session) Encrypt(plaintext []byte) (Message, error) {
 	var random []byte
@@ -275,14 +271,18 @@ func (s *Session) encrypt(plaintext, random []byte) (Message, error) {
 	clear(mk[:])
 	msg := encryptNormal(s.config.messageVersion(), sender.ratchet.pub, sender.chain.index, &keys, plaintext)
 	keys.Clear()
+	var out Message = msg
+	if !s.received {
+		out = newPreKeyMessage(s.bobOneTime, s.aliceBase, s.aliceIdentity, msg)
+	}
+	if n := len(out.Bytes()); n > MaxMessageSize {
+		return nil, fmt.Errorf("olm: encrypt: message of %d bytes: %w", n, ErrMessageTooLarge)
+	}
 	// Commit.
 	sender.chain.advance()
 	s.sender = sender
 	s.rootKey = root
-	if !s.received {
-		return newPreKeyMessage(s.bobOneTime, s.aliceBase, s.aliceIdentity, msg), nil
-	}
-	return msg, nil
+	return out, nil
 }
 
 // Decrypt authenticates and decrypts a message from the other end. It is

@@ -10,10 +10,6 @@ package cipher
 
 import (
 	"crypto/aes"
-	stdcipher "crypto/cipher"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 )
@@ -49,15 +45,13 @@ type Keys struct {
 // Derive expands secret with HKDF-SHA-256 (no salt, that is 32 zero bytes)
 // under info into 80 bytes: AES key ‖ HMAC key ‖ IV.
 func Derive(secret []byte, info string) Keys {
-	out, err := hkdf.Key(sha256.New, secret, nil, info, 80)
-	if err != nil {
-		panic("cipher: HKDF failed: " + err.Error()) // cannot happen for 80 bytes
-	}
+	var out [80]byte
+	HKDF(out[:], secret, nil, info)
 	var k Keys
 	copy(k.aesKey[:], out[:32])
 	copy(k.macKey[:], out[32:64])
 	copy(k.iv[:], out[64:80])
-	clear(out)
+	clear(out[:])
 	return k
 }
 
@@ -75,22 +69,42 @@ func (k *Keys) Encrypt(dst, plaintext []byte) []byte {
 		panic("cipher: " + err.Error()) // the key is always 32 bytes
 	}
 	n := CiphertextLen(len(plaintext))
-	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
-	out := dst[start:]
+	dst = grow(dst, n)
+	out := dst[len(dst)-n:]
 	copy(out, plaintext)
 	pad := byte(n - len(plaintext))
 	for i := len(plaintext); i < n; i++ {
 		out[i] = pad
 	}
-	stdcipher.NewCBCEncrypter(block, k.iv[:]).CryptBlocks(out, out)
+	// CBC by hand over the block cipher: crypto/cipher's CBC modes
+	// allocate their state on every call.
+	prev := k.iv[:]
+	for i := 0; i < n; i += aes.BlockSize {
+		b := out[i : i+aes.BlockSize]
+		subtle.XORBytes(b, b, prev)
+		block.Encrypt(b, b)
+		prev = b
+	}
 	return dst
+}
+
+// grow extends b by n bytes, reallocating only when its capacity is short.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b[:len(b)+n]
+	}
+	nb := make([]byte, len(b)+n, len(b)+n)
+	copy(nb, b)
+	return nb
 }
 
 // Decrypt returns the AES-256-CBC decryption of ciphertext with the PKCS#7
 // padding removed. Callers must check the MAC first: Decrypt does not
 // authenticate. It returns ErrLength or ErrPadding on malformed input and
-// never panics.
+// never panics. The padding must be exact PKCS#7: libolm also accepts a
+// padding byte of 0, padding bytes that disagree, and more than a block of
+// padding, but only a holder of the message key can produce those, and its
+// encoder never does.
 func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
 	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
 		return nil, ErrLength
@@ -100,7 +114,13 @@ func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
 		panic("cipher: " + err.Error())
 	}
 	out := make([]byte, len(ciphertext))
-	stdcipher.NewCBCDecrypter(block, k.iv[:]).CryptBlocks(out, ciphertext)
+	prev := k.iv[:]
+	for i := 0; i < len(out); i += aes.BlockSize {
+		b := out[i : i+aes.BlockSize]
+		block.Decrypt(b, ciphertext[i:i+aes.BlockSize])
+		subtle.XORBytes(b, b, prev)
+		prev = ciphertext[i : i+aes.BlockSize]
+	}
 	pad := int(out[len(out)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		return nil, ErrPadding
@@ -119,11 +139,7 @@ func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
 
 // MAC returns the full HMAC-SHA-256 of data under the HMAC key.
 func (k *Keys) MAC(data []byte) [32]byte {
-	h := hmac.New(sha256.New, k.macKey[:])
-	h.Write(data)
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
+	return HMAC(&k.macKey, data)
 }
 
 // VerifyMAC reports, in constant time, whether mac equals the first len(mac)

@@ -95,6 +95,10 @@ type Field struct {
 	Type   int
 	Varint uint64
 	Bytes  []byte
+	// TagLen is the length of the encoded tag. libolm matches its known
+	// fields by a one-byte tag, so a field written with a longer
+	// (non-minimal) tag is an unknown field to it.
+	TagLen int
 }
 
 // Next decodes the field at the start of b and returns it with the rest of
@@ -109,7 +113,7 @@ func Next(b []byte) (Field, []byte, error) {
 	if tag>>3 == 0 || tag>>3 > 1<<29 {
 		return Field{}, nil, ErrFieldRange
 	}
-	f := Field{Number: int(tag >> 3), Type: int(tag & 7)}
+	f := Field{Number: int(tag >> 3), Type: int(tag & 7), TagLen: n}
 	switch f.Type {
 	case TypeVarint:
 		v, n, err := ReadVarint(b)
