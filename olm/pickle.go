@@ -11,6 +11,9 @@ import (
 const (
 	libolmAccountVersion = 4
 	libolmSessionVersion = 1
+	// libolmSessionVersionChainIndex is written by libolm's logging_enabled
+	// branch: version 1 followed by an unused chain index.
+	libolmSessionVersionChainIndex = 0x80000001
 	// libolmMaxOneTimeKeys is the number of one-time keys libolm's account
 	// holds (MAX_ONE_TIME_KEYS); PickleLibolm writes at most that many.
 	libolmMaxOneTimeKeys = 100
@@ -282,7 +285,7 @@ func (s *Session) marshal(w *pickle.Writer) {
 func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 	r := pickle.NewReader(body)
 	version := r.U32()
-	if r.Err() == nil && version != libolmSessionVersion {
+	if r.Err() == nil && version != libolmSessionVersion && version != libolmSessionVersionChainIndex {
 		return nil, fmt.Errorf("olm: unpickle session: version %d: %w", version, ErrUnknownPickleVersion)
 	}
 	s := &Session{config: config}
@@ -324,6 +327,9 @@ func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 		r.Read(k.ratchetKey[:])
 		r.Read(k.key[:])
 		k.index = r.U32()
+	}
+	if version == libolmSessionVersionChainIndex {
+		r.U32() // an unused chain index
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle session: %w", err)
