@@ -1,0 +1,265 @@
+package sas
+
+import (
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/b64"
+)
+
+// Sizes in bytes.
+const (
+	// PublicKeySize is the size of an ephemeral Curve25519 public key.
+	PublicKeySize = 32
+	// MACSize is the size of a MAC before base64 encoding.
+	MACSize = sha256.Size
+	// MaxBytes is the most Bytes can return: HKDF-SHA-256 gives at most
+	// 255 blocks of 32 bytes.
+	MaxBytes = 255 * sha256.Size
+)
+
+// The MAC methods of m.sas.v1, as named in message_authentication_code.
+const (
+	// MACHKDFHMACSHA256V2 is hkdf-hmac-sha256.v2, the current method:
+	// HMAC-SHA-256 under an HKDF key, in unpadded base64.
+	MACHKDFHMACSHA256V2 = "hkdf-hmac-sha256.v2"
+	// MACHKDFHMACSHA256 is the deprecated hkdf-hmac-sha256: the same MAC
+	// in libolm's faulty base64. Use it only with a peer that offers
+	// nothing newer.
+	MACHKDFHMACSHA256 = "hkdf-hmac-sha256"
+)
+
+// PublicKey is an ephemeral Curve25519 public key of a SAS verification,
+// as carried in m.key.verification.key. It is public.
+type PublicKey [PublicKeySize]byte
+
+// NewPublicKey returns the key held in b, which must be 32 bytes, or an
+// error wrapping ErrBadPublicKey.
+func NewPublicKey(b []byte) (PublicKey, error) {
+	var k PublicKey
+	if len(b) != PublicKeySize {
+		return k, fmt.Errorf("sas: public key of %d bytes: %w", len(b), ErrBadPublicKey)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// ParsePublicKey decodes a key from base64, unpadded as Matrix sends it or
+// padded, and returns an error wrapping ErrBadPublicKey if it is not 32
+// bytes of base64.
+func ParsePublicKey(s string) (PublicKey, error) {
+	b, err := b64.Decode(s)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("sas: public key: %w: %v", ErrBadPublicKey, err)
+	}
+	return NewPublicKey(b)
+}
+
+// Bytes returns a copy of the 32 key bytes.
+func (k PublicKey) Bytes() []byte { return append([]byte(nil), k[:]...) }
+
+// String returns the key in unpadded base64, the form the SAS info string
+// and the commitment use.
+func (k PublicKey) String() string { return base64.RawStdEncoding.EncodeToString(k[:]) }
+
+// SAS is one side of a short authentication string key agreement before
+// the other side's key is known: an ephemeral X25519 key pair. Send
+// PublicKey to the other device, then call Establish with its key.
+//
+// The private key is secret; formatting a SAS with fmt prints only the
+// public key. A SAS is not safe for concurrent use.
+type SAS struct {
+	priv *ecdh.PrivateKey // nil once Establish has run
+	pub  PublicKey
+}
+
+// New returns a SAS with a fresh ephemeral key from crypto/rand.
+func New() (*SAS, error) {
+	random := make([]byte, 32)
+	rand.Read(random) // never fails (Go 1.24+)
+	defer clear(random)
+	return newFromRandom(random)
+}
+
+// newFromRandom builds a SAS from 32 private key bytes, clamped as X25519
+// (and libolm's olm_create_sas) clamps them.
+func newFromRandom(random []byte) (*SAS, error) {
+	priv, err := ecdh.X25519().NewPrivateKey(random)
+	if err != nil {
+		return nil, fmt.Errorf("sas: new: %w", err)
+	}
+	s := &SAS{priv: priv}
+	copy(s.pub[:], priv.PublicKey().Bytes())
+	return s, nil
+}
+
+// PublicKey returns the ephemeral public key to send to the other device.
+func (s *SAS) PublicKey() PublicKey { return s.pub }
+
+// Establish performs X25519 with their ephemeral public key and returns the
+// established SAS. It refuses, with an error wrapping ErrBadPublicKey, a key
+// that gives the all-zero shared secret. The ephemeral private key is
+// discarded whether or not Establish succeeds, so a SAS is established at
+// most once; a second call returns an error wrapping ErrKeyUsed.
+func (s *SAS) Establish(their PublicKey) (*EstablishedSAS, error) {
+	if s.priv == nil {
+		return nil, fmt.Errorf("sas: establish: %w", ErrKeyUsed)
+	}
+	priv := s.priv
+	s.priv = nil
+	pub, err := ecdh.X25519().NewPublicKey(their[:])
+	if err != nil {
+		return nil, fmt.Errorf("sas: establish: %w: %v", ErrBadPublicKey, err)
+	}
+	secret, err := priv.ECDH(pub)
+	if err != nil { // crypto/ecdh refuses the all-zero result
+		return nil, fmt.Errorf("sas: establish: %w: low-order point", ErrBadPublicKey)
+	}
+	e := &EstablishedSAS{ours: s.pub, theirs: their}
+	copy(e.secret[:], secret)
+	clear(secret)
+	return e, nil
+}
+
+// Format prints the public key only.
+func (s SAS) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "sas.SAS{PublicKey: %s}", s.pub)
+}
+
+// EstablishedSAS is a SAS after key agreement: it holds the X25519 shared
+// secret, from which it derives the short authentication string and the
+// MAC keys.
+//
+// The shared secret is secret; formatting an EstablishedSAS with fmt prints
+// only the two public keys. Close wipes the secret. An EstablishedSAS is
+// safe for concurrent use until Close.
+type EstablishedSAS struct {
+	secret [32]byte
+	ours   PublicKey
+	theirs PublicKey
+}
+
+// OurPublicKey returns this side's ephemeral public key.
+func (e *EstablishedSAS) OurPublicKey() PublicKey { return e.ours }
+
+// TheirPublicKey returns the other side's ephemeral public key.
+func (e *EstablishedSAS) TheirPublicKey() PublicKey { return e.theirs }
+
+// Bytes returns n bytes of HKDF-SHA-256 output from the shared secret with
+// no salt and the given info, as libolm's olm_sas_generate_bytes does. n
+// must be between 1 and MaxBytes, else the error wraps ErrInvalidCount.
+func (e *EstablishedSAS) Bytes(info string, n int) ([]byte, error) {
+	if n < 1 || n > MaxBytes {
+		return nil, fmt.Errorf("sas: bytes: %d: %w", n, ErrInvalidCount)
+	}
+	out, err := hkdf.Key(sha256.New, e.secret[:], nil, info, n)
+	if err != nil { // unreachable: n is in range
+		return nil, fmt.Errorf("sas: bytes: %w: %v", ErrInvalidCount, err)
+	}
+	return out, nil
+}
+
+// ShortAuthString returns the short authentication string for info (built
+// with SASInfo): the 6 HKDF bytes that give both the emojis and the
+// decimals.
+func (e *EstablishedSAS) ShortAuthString(info string) ShortAuthString {
+	b, _ := e.Bytes(info, len(ShortAuthString{})) // cannot fail for 6 bytes
+	var s ShortAuthString
+	copy(s[:], b)
+	return s
+}
+
+// mac returns HMAC-SHA-256 of input under the 32-byte HKDF key for info.
+func (e *EstablishedSAS) mac(input, info string) [MACSize]byte {
+	key, _ := hkdf.Key(sha256.New, e.secret[:], nil, info, 32) // cannot fail
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(input))
+	var out [MACSize]byte
+	h.Sum(out[:0])
+	clear(key)
+	return out
+}
+
+// MAC returns the MAC of input (a public key in its Matrix encoding, or a
+// key ID list built with KeyIDList) under the key derived from info (built
+// with MACInfo), encoded as method requires: MACHKDFHMACSHA256V2 gives
+// unpadded base64 (libolm's olm_sas_calculate_mac_fixed_base64),
+// MACHKDFHMACSHA256 gives libolm's faulty base64 (olm_sas_calculate_mac).
+// Any other method gives an error wrapping ErrUnknownMACMethod.
+func (e *EstablishedSAS) MAC(method, input, info string) (string, error) {
+	m := e.mac(input, info)
+	switch method {
+	case MACHKDFHMACSHA256V2:
+		return base64.RawStdEncoding.EncodeToString(m[:]), nil
+	case MACHKDFHMACSHA256:
+		return libolmInPlaceBase64(m), nil
+	}
+	return "", fmt.Errorf("sas: mac: %q: %w", method, ErrUnknownMACMethod)
+}
+
+// VerifyMAC checks mac, as received in m.key.verification.mac, against the
+// MAC of input under info with method. It compares in constant time and
+// returns nil on a match, an error wrapping ErrMACMismatch otherwise, or
+// one wrapping ErrUnknownMACMethod. For MACHKDFHMACSHA256V2 the MAC may be
+// padded or unpadded base64; for MACHKDFHMACSHA256 it must be libolm's
+// exact string.
+func (e *EstablishedSAS) VerifyMAC(method, input, info, mac string) error {
+	want := e.mac(input, info)
+	switch method {
+	case MACHKDFHMACSHA256V2:
+		got, err := b64.Decode(mac)
+		if err != nil || !hmac.Equal(got, want[:]) {
+			return fmt.Errorf("sas: verify mac: %w", ErrMACMismatch)
+		}
+		return nil
+	case MACHKDFHMACSHA256:
+		if subtle.ConstantTimeCompare([]byte(mac), []byte(libolmInPlaceBase64(want))) != 1 {
+			return fmt.Errorf("sas: verify mac: %w", ErrMACMismatch)
+		}
+		return nil
+	}
+	return fmt.Errorf("sas: verify mac: %q: %w", method, ErrUnknownMACMethod)
+}
+
+// Close wipes the shared secret. The EstablishedSAS must not be used
+// afterwards: it would derive from an all-zero secret.
+func (e *EstablishedSAS) Close() { clear(e.secret[:]) }
+
+// Format prints the public keys only.
+func (e EstablishedSAS) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "sas.EstablishedSAS{Ours: %s, Theirs: %s}", e.ours, e.theirs)
+}
+
+const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// libolmInPlaceBase64 reproduces the MAC string of libolm's
+// olm_sas_calculate_mac, which runs its base64 encoder with the output
+// buffer on top of the 32 input bytes. The encoder handles 3 input bytes at
+// a time and writes 4 characters ahead of what it reads, so from the third
+// group on it reads characters it wrote itself; the 2-byte tail reads
+// bytes 30 and 31 after they were overwritten. The result is 43 characters
+// that are valid base64 of other bytes. The published example is in
+// libolm merge request 16; the interop tests compare with libolm itself.
+func libolmInPlaceBase64(mac [MACSize]byte) string {
+	var buf [44]byte
+	copy(buf[:], mac[:])
+	for k := range 10 {
+		in, out := 3*k, 4*k
+		v := uint32(buf[in])<<16 | uint32(buf[in+1])<<8 | uint32(buf[in+2])
+		buf[out+3] = base64Alphabet[v&0x3f]
+		buf[out+2] = base64Alphabet[v>>6&0x3f]
+		buf[out+1] = base64Alphabet[v>>12&0x3f]
+		buf[out] = base64Alphabet[v>>18]
+	}
+	v := (uint32(buf[30])<<8 | uint32(buf[31])) << 2
+	buf[42] = base64Alphabet[v&0x3f]
+	buf[41] = base64Alphabet[v>>6&0x3f]
+	buf[40] = base64Alphabet[v>>12]
+	return string(buf[:43])
+}
