@@ -1,0 +1,461 @@
+package keybackup
+
+import (
+	"crypto/aes"
+	stdcipher "crypto/cipher"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+
+	"github.com/souverain/e2ee/internal/b64"
+)
+
+// BackupAlgorithm is the server-side backup algorithm this package
+// implements.
+//
+// Its MAC is computed over the empty string instead of the ciphertext, a
+// libolm bug that every implementation copies (see MSC4048): it only shows
+// that the key is right. Anyone who knows a backup's public key can write
+// entries into it, and a changed ciphertext decrypts to garbage that only
+// the padding and JSON checks may catch. Treat restored sessions as
+// unauthenticated: their messages cannot be attributed to a verified
+// sender by the backup alone.
+const BackupAlgorithm = "m.megolm_backup.v1.curve25519-aes-sha2"
+
+// Sizes for the backup algorithm.
+const (
+	// PublicKeySize is the size of a Curve25519 public key.
+	PublicKeySize = 32
+	// BackupMACSize is the size of session_data's mac: HMAC-SHA-256
+	// truncated to 8 bytes.
+	BackupMACSize = 8
+	// MaxSessionDataSize bounds the JSON of one session_data object and its
+	// ciphertext, checked before any other work. A backed-up session is
+	// under 1 KiB; the Matrix specification limits events to 64 KiB.
+	MaxSessionDataSize = 64 << 10
+)
+
+// BackupPublicKey is the Curve25519 public key of a backup, the
+// auth_data's public_key. It is public. Sessions are encrypted to it with
+// Encrypt or EncryptSession.
+type BackupPublicKey [PublicKeySize]byte
+
+// NewBackupPublicKey returns the key held in b, which must be 32 bytes.
+func NewBackupPublicKey(b []byte) (BackupPublicKey, error) {
+	var p BackupPublicKey
+	if len(b) != PublicKeySize {
+		return p, fmt.Errorf("keybackup: public key of %d bytes: %w", len(b), ErrBadPublicKey)
+	}
+	copy(p[:], b)
+	return p, nil
+}
+
+// ParseBackupPublicKey decodes a key from base64, unpadded as Matrix writes
+// it, or padded.
+func ParseBackupPublicKey(s string) (BackupPublicKey, error) {
+	b, err := b64.Decode(s)
+	if err != nil {
+		return BackupPublicKey{}, fmt.Errorf("keybackup: public key: %w", ErrBadPublicKey)
+	}
+	return NewBackupPublicKey(b)
+}
+
+// Bytes returns a copy of the 32 key bytes.
+func (p BackupPublicKey) Bytes() []byte { return append([]byte(nil), p[:]...) }
+
+// String returns the key in unpadded base64.
+func (p BackupPublicKey) String() string { return b64.Encode(p[:]) }
+
+// MarshalText returns the key in unpadded base64, so that the key is a
+// JSON string.
+func (p BackupPublicKey) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText decodes a key from base64.
+func (p *BackupPublicKey) UnmarshalText(text []byte) error {
+	k, err := ParseBackupPublicKey(string(text))
+	if err != nil {
+		return err
+	}
+	*p = k
+	return nil
+}
+
+// Encrypt encrypts plaintext to the backup key, as libolm's
+// olm_pk_encrypt does, with a fresh ephemeral key from crypto/rand. It
+// returns an error wrapping ErrBadPublicKey for a key of small order, or
+// ErrTooLarge for a plaintext that would exceed MaxSessionDataSize.
+func (p BackupPublicKey) Encrypt(plaintext []byte) (*SessionData, error) {
+	var random [32]byte
+	rand.Read(random[:]) // never fails (Go 1.24+)
+	defer clear(random[:])
+	return p.encrypt(plaintext, random[:])
+}
+
+// encrypt is Encrypt with the ephemeral private key given, as libolm takes
+// it: 32 random bytes, clamped by X25519.
+func (p BackupPublicKey) encrypt(plaintext, random []byte) (*SessionData, error) {
+	if len(plaintext) > MaxSessionDataSize/2 {
+		return nil, fmt.Errorf("keybackup: encrypt: plaintext of %d bytes: %w", len(plaintext), ErrTooLarge)
+	}
+	eph, err := ecdh.X25519().NewPrivateKey(random)
+	if err != nil {
+		return nil, fmt.Errorf("keybackup: encrypt: ephemeral key: %w: %v", ErrBadFormat, err)
+	}
+	their, err := ecdh.X25519().NewPublicKey(p[:])
+	if err != nil {
+		return nil, fmt.Errorf("keybackup: encrypt: %w", ErrBadPublicKey)
+	}
+	shared, err := eph.ECDH(their)
+	if err != nil { // all-zero result: a low-order public key
+		return nil, fmt.Errorf("keybackup: encrypt: %w: low-order point", ErrBadPublicKey)
+	}
+	keys := derivePK(shared)
+	clear(shared)
+	defer keys.clear()
+
+	block, _ := aes.NewCipher(keys.aesKey[:]) // 32-byte key: no error
+	n := len(plaintext) + aes.BlockSize - len(plaintext)%aes.BlockSize
+	ct := make([]byte, n)
+	copy(ct, plaintext)
+	pad := byte(n - len(plaintext))
+	for i := len(plaintext); i < n; i++ {
+		ct[i] = pad
+	}
+	stdcipher.NewCBCEncrypter(block, keys.iv[:]).CryptBlocks(ct, ct)
+
+	d := &SessionData{Ciphertext: ct}
+	copy(d.Ephemeral[:], eph.PublicKey().Bytes())
+	mac := keys.mac()
+	copy(d.MAC[:], mac[:BackupMACSize])
+	return d, nil
+}
+
+// pkKeys are the keys libolm's PK encryption expands from the shared
+// secret: HKDF-SHA-256 with no salt and the empty info into AES key, HMAC
+// key and IV. All secret.
+type pkKeys struct {
+	aesKey [32]byte
+	macKey [32]byte
+	iv     [16]byte
+}
+
+func derivePK(shared []byte) pkKeys {
+	out, err := hkdf.Key(sha256.New, shared, nil, "", 80)
+	if err != nil {
+		panic("keybackup: HKDF: " + err.Error()) // cannot happen for 80 bytes
+	}
+	var k pkKeys
+	copy(k.aesKey[:], out[:32])
+	copy(k.macKey[:], out[32:64])
+	copy(k.iv[:], out[64:])
+	clear(out)
+	return k
+}
+
+// mac is libolm's PK MAC: HMAC-SHA-256 of the empty string, the
+// "ciphertext" libolm passes by mistake.
+func (k *pkKeys) mac() [32]byte {
+	h := hmac.New(sha256.New, k.macKey[:])
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func (k *pkKeys) clear() {
+	clear(k.aesKey[:])
+	clear(k.macKey[:])
+	clear(k.iv[:])
+}
+
+// BackupKey is the private key of a backup, the "backup decryption key":
+// a Curve25519 private key of 32 bytes. It is secret; formatting it with
+// the fmt package prints only its public key. Users keep it as a recovery
+// key, or in secret storage under SecretMegolmBackup. A BackupKey is safe
+// for concurrent use.
+type BackupKey struct {
+	priv [KeySize]byte // as given; X25519 clamps it when used, as libolm does
+	pub  BackupPublicKey
+	sk   *ecdh.PrivateKey
+}
+
+// GenerateBackupKey returns a new random backup key from crypto/rand.
+func GenerateBackupKey() (*BackupKey, error) {
+	var b [KeySize]byte
+	rand.Read(b[:]) // never fails (Go 1.24+)
+	defer clear(b[:])
+	return NewBackupKey(b[:])
+}
+
+// NewBackupKey returns the backup key with the 32 private bytes in b (as
+// libolm's olm_pk_key_from_private takes them). It copies b.
+func NewBackupKey(b []byte) (*BackupKey, error) {
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("keybackup: backup key of %d bytes: %w", len(b), ErrBadFormat)
+	}
+	sk, err := ecdh.X25519().NewPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("keybackup: backup key: %w: %v", ErrBadFormat, err)
+	}
+	k := &BackupKey{sk: sk}
+	copy(k.priv[:], b)
+	copy(k.pub[:], sk.PublicKey().Bytes())
+	return k, nil
+}
+
+// ParseBackupKey decodes a backup key from base64 (unpadded or padded), the
+// form secret storage and secret sharing carry it in, with a constant-time
+// decoder.
+func ParseBackupKey(s string) (*BackupKey, error) {
+	b, err := b64.Decode(s)
+	if err != nil {
+		return nil, fmt.Errorf("keybackup: backup key: %w", ErrBadFormat)
+	}
+	defer clear(b)
+	return NewBackupKey(b)
+}
+
+// BackupKeyFromRecoveryKey decodes a backup key from its recovery key.
+// Errors are those of DecodeRecoveryKey. Check the key with Matches before
+// use.
+func BackupKeyFromRecoveryKey(recoveryKey string) (*BackupKey, error) {
+	b, err := DecodeRecoveryKey(recoveryKey)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	return NewBackupKey(b)
+}
+
+// PublicKey returns the backup's public key.
+func (k *BackupKey) PublicKey() BackupPublicKey { return k.pub }
+
+// Bytes returns a copy of the 32 private bytes. They are secret.
+func (k *BackupKey) Bytes() []byte { return append([]byte(nil), k.priv[:]...) }
+
+// Encode returns the private key in unpadded base64, the form stored in
+// secret storage under SecretMegolmBackup. It is secret.
+func (k *BackupKey) Encode() string { return b64.Encode(k.priv[:]) }
+
+// RecoveryKey returns the private key as a recovery key. It is secret.
+func (k *BackupKey) RecoveryKey() string {
+	s, _ := EncodeRecoveryKey(k.priv[:]) // always 32 bytes
+	return s
+}
+
+// Matches returns nil if pub is this key's public key and an error
+// wrapping ErrWrongKey if not. Use it to check a recovery key typed by the
+// user, or a key taken from secret storage, against the backup's
+// auth_data.
+func (k *BackupKey) Matches(pub BackupPublicKey) error {
+	if subtle.ConstantTimeCompare(k.pub[:], pub[:]) != 1 {
+		return fmt.Errorf("keybackup: backup key does not match public key %s: %w", pub, ErrWrongKey)
+	}
+	return nil
+}
+
+// String describes the key by its public key, never printing the secret.
+func (k BackupKey) String() string { return "keybackup.BackupKey{public: " + k.pub.String() + "}" }
+
+// GoString is String, so that %#v does not print the secret either.
+func (k BackupKey) GoString() string { return k.String() }
+
+// Format writes String for every verb and flag.
+func (k BackupKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
+
+// Close overwrites the private bytes held by k. The key must not be used
+// afterwards.
+func (k *BackupKey) Close() {
+	clear(k.priv[:])
+	k.sk = nil
+}
+
+// errSessionDecrypt is the one error of every failed session decryption:
+// bad MAC (wrong key), low-order ephemeral key, bad padding, bad JSON.
+var errSessionDecrypt = fmt.Errorf("keybackup: decrypt session data: %w", ErrBadMAC)
+
+// Decrypt checks the MAC of d and decrypts it, as libolm's olm_pk_decrypt
+// does, except that a non-canonical ephemeral key (which libolm accepts as
+// another encoding of the same key) is refused. Every failure, including a
+// wrong key, a changed ephemeral key or MAC, and bad padding, gives the
+// same error value, which wraps ErrBadMAC;
+// a malformed d (wrong ciphertext length) gives ErrBadFormat. The MAC only
+// shows that the key is right (see BackupAlgorithm); the padding check is
+// constant time.
+func (k *BackupKey) Decrypt(d *SessionData) ([]byte, error) {
+	if k.sk == nil {
+		return nil, fmt.Errorf("keybackup: decrypt: key closed: %w", ErrBadFormat)
+	}
+	if len(d.Ciphertext) == 0 || len(d.Ciphertext)%aes.BlockSize != 0 || len(d.Ciphertext) > MaxSessionDataSize {
+		return nil, fmt.Errorf("keybackup: decrypt: ciphertext of %d bytes: %w", len(d.Ciphertext), ErrBadFormat)
+	}
+	if !canonicalU(&d.Ephemeral) {
+		return nil, errSessionDecrypt
+	}
+	eph, err := ecdh.X25519().NewPublicKey(d.Ephemeral[:])
+	if err != nil {
+		return nil, errSessionDecrypt
+	}
+	shared, err := k.sk.ECDH(eph)
+	if err != nil { // low-order ephemeral key
+		return nil, errSessionDecrypt
+	}
+	keys := derivePK(shared)
+	clear(shared)
+	defer keys.clear()
+
+	mac := keys.mac()
+	if subtle.ConstantTimeCompare(mac[:BackupMACSize], d.MAC[:]) != 1 {
+		return nil, errSessionDecrypt
+	}
+	block, _ := aes.NewCipher(keys.aesKey[:])
+	out := make([]byte, len(d.Ciphertext))
+	stdcipher.NewCBCDecrypter(block, keys.iv[:]).CryptBlocks(out, d.Ciphertext)
+	n, ok := unpad(out)
+	if !ok {
+		clear(out)
+		return nil, errSessionDecrypt
+	}
+	return out[:n], nil
+}
+
+// canonicalU reports whether u is the canonical encoding of an X25519
+// public key: below 2^255 - 19, top bit clear. X25519 ignores the top bit
+// and reduces larger values, so without this check 2 to 20 encodings of the
+// same ephemeral key would decrypt alike. Keys made by X25519 (libolm,
+// vodozemac, this package) are always canonical. u is public.
+func canonicalU(u *[PublicKeySize]byte) bool {
+	if u[31]&0x80 != 0 {
+		return false
+	}
+	if u[31] != 0x7f || u[0] < 0xed {
+		return true
+	}
+	for _, b := range u[1:31] {
+		if b != 0xff {
+			return true
+		}
+	}
+	return false
+}
+
+// unpad returns the length of b without its PKCS#7 padding and whether the
+// padding is valid, in time that depends only on len(b) (a positive
+// multiple of 16).
+func unpad(b []byte) (int, bool) {
+	pad := int(b[len(b)-1])
+	good := subtle.ConstantTimeLessOrEq(1, pad) & subtle.ConstantTimeLessOrEq(pad, aes.BlockSize)
+	for i := 1; i <= aes.BlockSize; i++ {
+		inPad := subtle.ConstantTimeLessOrEq(i, pad)
+		eq := subtle.ConstantTimeByteEq(b[len(b)-i], byte(pad))
+		good &= (inPad ^ 1) | eq
+	}
+	// On bad padding pad may exceed 16; the length is only used when good.
+	return len(b) - subtle.ConstantTimeSelect(good, pad, 0), good == 1
+}
+
+// DecryptSession decrypts d and decodes the backed-up session in it.
+// Every failure after parsing gives the one error of Decrypt (wrapping
+// ErrBadMAC): bad MAC, padding or JSON, and also a session of another
+// algorithm than MegolmAlgorithm or without sender or session key. Since
+// the v1 MAC does not cover the ciphertext, telling these apart would let
+// whoever controls the server probe the plaintext.
+func (k *BackupKey) DecryptSession(d *SessionData) (*BackedUpSession, error) {
+	pt, err := k.Decrypt(d)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	var s BackedUpSession
+	if err := json.Unmarshal(pt, &s); err != nil {
+		return nil, errSessionDecrypt
+	}
+	if s.validate() != nil {
+		return nil, errSessionDecrypt
+	}
+	return &s, nil
+}
+
+// EncryptSession encodes s as JSON and encrypts it to the backup key.
+// Errors are those of Encrypt, or wrap ErrBadFormat if s is incomplete.
+func (p BackupPublicKey) EncryptSession(s *BackedUpSession) (*SessionData, error) {
+	pt, err := s.marshal()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	return p.Encrypt(pt)
+}
+
+// SessionData is the encrypted form of one backed-up session, the
+// session_data of a KeyBackupData:
+//
+//	{"ciphertext": b64, "ephemeral": b64 (32 bytes), "mac": b64 (8 bytes)}
+//
+// The ciphertext is AES-256-CBC with PKCS#7 padding, so a positive multiple
+// of 16 bytes. It is public.
+type SessionData struct {
+	// Ephemeral is the sender's ephemeral Curve25519 public key.
+	Ephemeral [PublicKeySize]byte
+	// Ciphertext is the AES-256-CBC encryption of the session's JSON.
+	Ciphertext []byte
+	// MAC is libolm's 8-byte MAC (of the empty string).
+	MAC [BackupMACSize]byte
+}
+
+// sessionDataJSON is the wire form of SessionData.
+type sessionDataJSON struct {
+	Ciphertext string `json:"ciphertext"`
+	Ephemeral  string `json:"ephemeral"`
+	MAC        string `json:"mac"`
+}
+
+// ParseSessionData decodes a session_data object. Base64 may be unpadded or
+// padded; unknown fields are ignored. Errors wrap ErrTooLarge (input over
+// MaxSessionDataSize) or ErrBadFormat.
+func ParseSessionData(data []byte) (*SessionData, error) {
+	var d SessionData
+	if err := d.UnmarshalJSON(data); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// UnmarshalJSON decodes a session_data object as ParseSessionData does.
+func (d *SessionData) UnmarshalJSON(data []byte) error {
+	if len(data) > MaxSessionDataSize {
+		return fmt.Errorf("keybackup: session data of %d bytes: %w", len(data), ErrTooLarge)
+	}
+	var w sessionDataJSON
+	if err := json.Unmarshal(data, &w); err != nil {
+		return fmt.Errorf("keybackup: session data: %w: %v", ErrBadFormat, err)
+	}
+	eph, err1 := b64.Decode(w.Ephemeral)
+	ct, err2 := b64.Decode(w.Ciphertext)
+	mac, err3 := b64.Decode(w.MAC)
+	switch {
+	case err1 != nil || len(eph) != PublicKeySize:
+		return fmt.Errorf("keybackup: session data: ephemeral key: %w", ErrBadFormat)
+	case err3 != nil || len(mac) != BackupMACSize:
+		return fmt.Errorf("keybackup: session data: mac: %w", ErrBadFormat)
+	case err2 != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0:
+		return fmt.Errorf("keybackup: session data: ciphertext: %w", ErrBadFormat)
+	}
+	copy(d.Ephemeral[:], eph)
+	copy(d.MAC[:], mac)
+	d.Ciphertext = ct
+	return nil
+}
+
+// MarshalJSON encodes d with unpadded base64, which libolm requires.
+func (d *SessionData) MarshalJSON() ([]byte, error) {
+	return json.Marshal(sessionDataJSON{
+		Ciphertext: b64.Encode(d.Ciphertext),
+		Ephemeral:  b64.Encode(d.Ephemeral[:]),
+		MAC:        b64.Encode(d.MAC[:]),
+	})
+}

@@ -1,0 +1,62 @@
+package keybackup_test
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/keybackup"
+)
+
+// TestFormatHidesSecrets prints every secret-bearing value with every
+// common verb and looks for the secret in any encoding.
+func TestFormatHidesSecrets(t *testing.T) {
+	bk, _ := keybackup.GenerateBackupKey()
+	ssk, _ := keybackup.GenerateSecretStorageKey("name")
+	r := newRoomKey(t, "x")
+	session := r.backedUp()
+	exported := keybackup.NewExportedSession("!r:x", r.in, testSenderKey, testClaimed, nil)
+	result := keybackup.RestoreResult{RoomID: "!r:x", Session: session}
+
+	secrets := map[string][]byte{"backup key": bk.Bytes(), "secret storage key": ssk.Bytes()}
+	texts := []string{bk.RecoveryKey(), ssk.RecoveryKey(), session.SessionKey, bk.Encode()}
+	for _, s := range secrets {
+		texts = append(texts,
+			base64.StdEncoding.EncodeToString(s), base64.RawStdEncoding.EncodeToString(s),
+			base64.RawURLEncoding.EncodeToString(s), hex.EncodeToString(s), strings.ToUpper(hex.EncodeToString(s)),
+			fmt.Sprint(s), fmt.Sprintf("%#v", s), string(s))
+	}
+	for _, rk := range []string{bk.RecoveryKey(), ssk.RecoveryKey()} {
+		texts = append(texts, strings.ReplaceAll(rk, " ", ""))
+	}
+	// A prefix of the session key is enough to leak it in part.
+	texts = append(texts, session.SessionKey[:24])
+
+	values := map[string]any{
+		"*BackupKey": bk, "BackupKey": *bk,
+		"*SecretStorageKey": ssk, "SecretStorageKey": *ssk,
+		"*BackedUpSession": session, "BackedUpSession": *session,
+		"ExportedSession": exported, "*ExportedSession": &exported,
+		"[]ExportedSession": []keybackup.ExportedSession{exported},
+		"RestoreResult":     result,
+		"struct":            struct{ K *keybackup.BackupKey }{bk},
+	}
+	for name, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			out := fmt.Sprintf(verb, v)
+			for _, secret := range texts {
+				if secret != "" && strings.Contains(out, secret) {
+					t.Errorf("%s with %s prints a secret: %s", name, verb, out)
+				}
+			}
+		}
+	}
+	if s := fmt.Sprint(bk); !strings.Contains(s, bk.PublicKey().String()) {
+		t.Errorf("BackupKey prints %q, want its public key", s)
+	}
+	if s := fmt.Sprint(ssk); !strings.Contains(s, ssk.ID()) {
+		t.Errorf("SecretStorageKey prints %q, want its ID", s)
+	}
+}
