@@ -7,6 +7,14 @@
 //     double ratchet for to-device messages.
 //   - megolm: the group ratchet for room messages: outbound and inbound
 //     group sessions, session keys, exports and imports.
+//   - sas: short authentication strings, the m.key.verification flow and
+//     QR code verification.
+//   - keybackup: server-side key backup, recovery keys, passphrases, secret
+//     storage and key export files.
+//   - signedjson: signing and verifying JSON objects as the specification's
+//     appendix describes.
+//   - crossign: cross-signing keys, their uploads, and the trust evaluation
+//     of /keys/query responses.
 //   - vectors: the conformance vectors and the runner that checks an
 //     implementation against them.
 //
