@@ -2,6 +2,7 @@ package olm
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -298,8 +299,38 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	key := bytes.Repeat([]byte{1}, 32)
 	a, _ := fx.bob.Pickle(key)
 	write("FuzzUnpickle", "account", a)
+	p, _ := NewPayload(fx.alice, "@a:x", "@b:x", fx.bob.Ed25519Key(), "m.room_key", []byte(`{"k":1}`))
+	write("FuzzParsePayload", "payload", p)
+	dk, _ := fx.alice.DeviceKeys("@a:x", "A")
+	var obj map[string]json.RawMessage
+	json.Unmarshal(p, &obj)
+	obj["sender_device_keys"] = dk
+	withKeys, _ := json.Marshal(obj)
+	write("FuzzParsePayload", "with-device-keys", withKeys)
+	otks, _ := fx.bob.SignedOneTimeKeys("@a:x", "A")
+	for _, k := range otks {
+		write("FuzzParsePayload", "signed-key", []byte(k))
+		break
+	}
 }
 
 func decryptLibolmForTest(p string) ([]byte, error) {
 	return pickleDecryptLibolm(nil, p)
+}
+
+func FuzzParsePayload(f *testing.F) {
+	fx := newFuzzFixture(f)
+	p, _ := NewPayload(fx.alice, "@a:x", "@b:x", fx.bob.Ed25519Key(), "m.room_key", []byte(`{"k":1}`))
+	f.Add(p)
+	dk, _ := fx.alice.DeviceKeys("@a:x", "A")
+	f.Add(dk)
+	check := PayloadCheck{Sender: "@a:x", SenderKey: fx.alice.Curve25519Key(), Recipient: "@b:x", RecipientEd25519: fx.bob.Ed25519Key()}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ParsePayload(b, check); err != nil && !errors.Is(err, ErrPayloadMismatch) && !errors.Is(err, ErrBadMessageFormat) {
+			t.Fatalf("error %v wraps no sentinel", err)
+		}
+		if _, _, err := VerifySignedKey(b, "@a:x", "A", fx.alice.Ed25519Key()); err != nil && !errors.Is(err, ErrUnsignedKey) && !errors.Is(err, ErrBadPublicKey) {
+			t.Fatalf("error %v wraps no sentinel", err)
+		}
+	})
 }
