@@ -113,14 +113,17 @@ func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		panic("cipher: " + err.Error())
 	}
+	// The blocks are decrypted first and chained after, with one XOR over
+	// the whole message: unlike encryption, CBC decryption has no
+	// dependency between blocks, so the processor overlaps the AES rounds
+	// of consecutive blocks, and the chaining is one call instead of one
+	// per block.
 	out := make([]byte, len(ciphertext))
-	prev := k.iv[:]
 	for i := 0; i < len(out); i += aes.BlockSize {
-		b := out[i : i+aes.BlockSize]
-		block.Decrypt(b, ciphertext[i:i+aes.BlockSize])
-		subtle.XORBytes(b, b, prev)
-		prev = ciphertext[i : i+aes.BlockSize]
+		block.Decrypt(out[i:i+aes.BlockSize], ciphertext[i:i+aes.BlockSize])
 	}
+	subtle.XORBytes(out[:aes.BlockSize], out[:aes.BlockSize], k.iv[:])
+	subtle.XORBytes(out[aes.BlockSize:], out[aes.BlockSize:], ciphertext[:len(ciphertext)-aes.BlockSize])
 	pad := int(out[len(out)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		return nil, ErrPadding
