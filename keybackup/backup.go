@@ -3,16 +3,14 @@ package keybackup
 import (
 	"crypto/aes"
 	stdcipher "crypto/cipher"
-	"crypto/ecdh"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
+	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/x25519"
 )
 
 // BackupAlgorithm is the server-side backup algorithm this package
@@ -102,20 +100,16 @@ func (p BackupPublicKey) encrypt(plaintext, random []byte) (*SessionData, error)
 	if len(plaintext) > MaxSessionDataSize/2 {
 		return nil, fmt.Errorf("keybackup: encrypt: plaintext of %d bytes: %w", len(plaintext), ErrTooLarge)
 	}
-	eph, err := ecdh.X25519().NewPrivateKey(random)
-	if err != nil {
-		return nil, fmt.Errorf("keybackup: encrypt: ephemeral key: %w: %v", ErrBadFormat, err)
+	if len(random) != 32 {
+		return nil, fmt.Errorf("keybackup: encrypt: ephemeral key of %d bytes: %w", len(random), ErrBadFormat)
 	}
-	their, err := ecdh.X25519().NewPublicKey(p[:])
-	if err != nil {
-		return nil, fmt.Errorf("keybackup: encrypt: %w", ErrBadPublicKey)
-	}
-	shared, err := eph.ECDH(their)
+	eph := (*[32]byte)(random)
+	shared, err := x25519.SharedSecret(eph, (*[32]byte)(&p))
 	if err != nil { // all-zero result: a low-order public key
 		return nil, fmt.Errorf("keybackup: encrypt: %w: low-order point", ErrBadPublicKey)
 	}
-	keys := derivePK(shared)
-	clear(shared)
+	keys := derivePK(shared[:])
+	clear(shared[:])
 	defer keys.clear()
 
 	block, _ := aes.NewCipher(keys.aesKey[:]) // 32-byte key: no error
@@ -129,7 +123,7 @@ func (p BackupPublicKey) encrypt(plaintext, random []byte) (*SessionData, error)
 	stdcipher.NewCBCEncrypter(block, keys.iv[:]).CryptBlocks(ct, ct)
 
 	d := &SessionData{Ciphertext: ct}
-	copy(d.Ephemeral[:], eph.PublicKey().Bytes())
+	d.Ephemeral = x25519.PublicKey(eph)
 	mac := keys.mac()
 	copy(d.MAC[:], mac[:BackupMACSize])
 	return d, nil
@@ -145,25 +139,20 @@ type pkKeys struct {
 }
 
 func derivePK(shared []byte) pkKeys {
-	out, err := hkdf.Key(sha256.New, shared, nil, "", 80)
-	if err != nil {
-		panic("keybackup: HKDF: " + err.Error()) // cannot happen for 80 bytes
-	}
+	var out [80]byte
+	cipher.HKDF(out[:], shared, nil, "")
 	var k pkKeys
 	copy(k.aesKey[:], out[:32])
 	copy(k.macKey[:], out[32:64])
 	copy(k.iv[:], out[64:])
-	clear(out)
+	clear(out[:])
 	return k
 }
 
 // mac is libolm's PK MAC: HMAC-SHA-256 of the empty string, the
 // "ciphertext" libolm passes by mistake.
 func (k *pkKeys) mac() [32]byte {
-	h := hmac.New(sha256.New, k.macKey[:])
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
+	return cipher.HMAC(&k.macKey, nil)
 }
 
 func (k *pkKeys) clear() {
@@ -180,7 +169,7 @@ func (k *pkKeys) clear() {
 type BackupKey struct {
 	priv [KeySize]byte // as given; X25519 clamps it when used, as libolm does
 	pub  BackupPublicKey
-	sk   *ecdh.PrivateKey
+	open bool // false once Close has run
 }
 
 // GenerateBackupKey returns a new random backup key from crypto/rand.
@@ -197,13 +186,9 @@ func NewBackupKey(b []byte) (*BackupKey, error) {
 	if len(b) != KeySize {
 		return nil, fmt.Errorf("keybackup: backup key of %d bytes: %w", len(b), ErrBadFormat)
 	}
-	sk, err := ecdh.X25519().NewPrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("keybackup: backup key: %w: %v", ErrBadFormat, err)
-	}
-	k := &BackupKey{sk: sk}
+	k := &BackupKey{open: true}
 	copy(k.priv[:], b)
-	copy(k.pub[:], sk.PublicKey().Bytes())
+	k.pub = x25519.PublicKey(&k.priv)
 	return k, nil
 }
 
@@ -271,7 +256,7 @@ func (k BackupKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
 // afterwards.
 func (k *BackupKey) Close() {
 	clear(k.priv[:])
-	k.sk = nil
+	k.open = false
 }
 
 // errSessionDecrypt is the one error of every failed session decryption:
@@ -287,7 +272,7 @@ var errSessionDecrypt = fmt.Errorf("keybackup: decrypt session data: %w", ErrBad
 // shows that the key is right (see BackupAlgorithm); the padding check is
 // constant time.
 func (k *BackupKey) Decrypt(d *SessionData) ([]byte, error) {
-	if k.sk == nil {
+	if !k.open {
 		return nil, fmt.Errorf("keybackup: decrypt: key closed: %w", ErrBadFormat)
 	}
 	if len(d.Ciphertext) == 0 || len(d.Ciphertext)%aes.BlockSize != 0 || len(d.Ciphertext) > MaxSessionDataSize {
@@ -296,16 +281,12 @@ func (k *BackupKey) Decrypt(d *SessionData) ([]byte, error) {
 	if !canonicalU(&d.Ephemeral) {
 		return nil, errSessionDecrypt
 	}
-	eph, err := ecdh.X25519().NewPublicKey(d.Ephemeral[:])
-	if err != nil {
-		return nil, errSessionDecrypt
-	}
-	shared, err := k.sk.ECDH(eph)
+	shared, err := x25519.SharedSecret(&k.priv, &d.Ephemeral)
 	if err != nil { // low-order ephemeral key
 		return nil, errSessionDecrypt
 	}
-	keys := derivePK(shared)
-	clear(shared)
+	keys := derivePK(shared[:])
+	clear(shared[:])
 	defer keys.clear()
 
 	mac := keys.mac()

@@ -1,9 +1,6 @@
 package sas
 
 import (
-	"crypto/ecdh"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
+	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/x25519"
 )
 
 // Sizes in bytes.
@@ -75,7 +74,7 @@ func (k PublicKey) String() string { return base64.RawStdEncoding.EncodeToString
 // The private key is secret; formatting a SAS with fmt prints only the
 // public key. A SAS is not safe for concurrent use.
 type SAS struct {
-	priv *ecdh.PrivateKey // nil once Establish has run
+	priv *[32]byte // nil once Establish has run
 	pub  PublicKey
 }
 
@@ -90,13 +89,12 @@ func New() (*SAS, error) {
 // newFromRandom builds a SAS from 32 private key bytes, clamped as X25519
 // (and libolm's olm_create_sas) clamps them.
 func newFromRandom(random []byte) (*SAS, error) {
-	priv, err := ecdh.X25519().NewPrivateKey(random)
-	if err != nil {
-		return nil, fmt.Errorf("sas: new: %w", err)
+	if len(random) != 32 {
+		return nil, fmt.Errorf("sas: new: %d random bytes, want 32", len(random))
 	}
-	s := &SAS{priv: priv}
-	copy(s.pub[:], priv.PublicKey().Bytes())
-	return s, nil
+	priv := new([32]byte)
+	copy(priv[:], random)
+	return &SAS{priv: priv, pub: x25519.PublicKey(priv)}, nil
 }
 
 // PublicKey returns the ephemeral public key to send to the other device.
@@ -113,18 +111,12 @@ func (s *SAS) Establish(their PublicKey) (*EstablishedSAS, error) {
 	}
 	priv := s.priv
 	s.priv = nil
-	pub, err := ecdh.X25519().NewPublicKey(their[:])
-	if err != nil {
-		return nil, fmt.Errorf("sas: establish: %w: %v", ErrBadPublicKey, err)
-	}
-	secret, err := priv.ECDH(pub)
-	if err != nil { // crypto/ecdh refuses the all-zero result
+	defer clear(priv[:])
+	secret, err := x25519.SharedSecret(priv, (*[32]byte)(&their))
+	if err != nil { // the all-zero result of a low-order key
 		return nil, fmt.Errorf("sas: establish: %w: low-order point", ErrBadPublicKey)
 	}
-	e := &EstablishedSAS{ours: s.pub, theirs: their}
-	copy(e.secret[:], secret)
-	clear(secret)
-	return e, nil
+	return &EstablishedSAS{secret: secret, ours: s.pub, theirs: their}, nil
 }
 
 // Format prints the public key only.
@@ -158,10 +150,8 @@ func (e *EstablishedSAS) Bytes(info string, n int) ([]byte, error) {
 	if n < 1 || n > MaxBytes {
 		return nil, fmt.Errorf("sas: bytes: %d: %w", n, ErrInvalidCount)
 	}
-	out, err := hkdf.Key(sha256.New, e.secret[:], nil, info, n)
-	if err != nil { // unreachable: n is in range
-		return nil, fmt.Errorf("sas: bytes: %w: %v", ErrInvalidCount, err)
-	}
+	out := make([]byte, n)
+	cipher.HKDF(out, e.secret[:], nil, info)
 	return out, nil
 }
 
@@ -177,12 +167,10 @@ func (e *EstablishedSAS) ShortAuthString(info string) ShortAuthString {
 
 // mac returns HMAC-SHA-256 of input under the 32-byte HKDF key for info.
 func (e *EstablishedSAS) mac(input, info string) [MACSize]byte {
-	key, _ := hkdf.Key(sha256.New, e.secret[:], nil, info, 32) // cannot fail
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(input))
-	var out [MACSize]byte
-	h.Sum(out[:0])
-	clear(key)
+	var key [32]byte
+	cipher.HKDF(key[:], e.secret[:], nil, info)
+	out := cipher.HMAC(&key, []byte(input))
+	clear(key[:])
 	return out
 }
 
@@ -214,7 +202,7 @@ func (e *EstablishedSAS) VerifyMAC(method, input, info, mac string) error {
 	switch method {
 	case MACHKDFHMACSHA256V2:
 		got, err := b64.Decode(mac)
-		if err != nil || !hmac.Equal(got, want[:]) {
+		if err != nil || subtle.ConstantTimeCompare(got, want[:]) != 1 {
 			return fmt.Errorf("sas: verify mac: %w", ErrMACMismatch)
 		}
 		return nil

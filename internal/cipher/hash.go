@@ -145,15 +145,12 @@ func HMAC(key *[32]byte, data []byte) [32]byte {
 
 // HKDF fills out (at most 255×32 bytes; in practice 64 or 80) with
 // HKDF-SHA-256 of ikm under salt and info, without allocating. A nil salt
-// means 32 zero bytes, as RFC 5869 and libolm have it. ikm may have any
-// length (libolm's pickle keys do); info is one of this module's constants.
+// means 32 zero bytes, as RFC 5869 and libolm have it. ikm and info may have
+// any length (libolm's pickle keys, SAS info strings); short ones cost no
+// allocation.
 func HKDF(out []byte, ikm []byte, salt *[32]byte, info string) {
-	if len(info) > 200 || len(out) > 255*32 {
-		panic("cipher: HKDF info or output too long")
-	}
-	var zero [32]byte
-	if salt == nil {
-		salt = &zero
+	if len(out) > 255*32 {
+		panic("cipher: HKDF output too long")
 	}
 	st := getState()
 	defer putState(st)
@@ -193,7 +190,15 @@ func HKDF(out []byte, ikm []byte, salt *[32]byte, info string) {
 		if i > 1 {
 			n = copy(st.scratch[:], t[:])
 		}
-		n += copy(st.scratch[n:], info)
+		if n+len(info)+1 <= len(st.scratch) {
+			n += copy(st.scratch[n:], info)
+		} else {
+			// A long info (SAS info strings hold user and device IDs):
+			// written directly, at the cost of one allocation.
+			st.h.Write(st.scratch[:n])
+			st.h.Write([]byte(info))
+			n = 0
+		}
 		st.scratch[n] = byte(i)
 		st.h.Write(st.scratch[:n+1])
 		if saveStates {

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/internal/cipher"
@@ -38,11 +39,13 @@ func TestHKDFMatchesCryptoHKDF(t *testing.T) {
 				if withSalt {
 					saltArg, saltBytes = &salt, salt[:]
 				}
-				want, _ := hkdf.Key(sha256.New, ikm, saltBytes, "OLM_RATCHET", outLen)
-				got := make([]byte, outLen)
-				cipher.HKDF(got, ikm, saltArg, "OLM_RATCHET")
-				if !bytes.Equal(got, want) {
-					t.Fatalf("HKDF out=%d ikm=%d salt=%v differs", outLen, ikmLen, withSalt)
+				for _, info := range []string{"", "OLM_RATCHET", strings.Repeat("i", 190), strings.Repeat("j", 223), strings.Repeat("k", 224), strings.Repeat("l", 600)} {
+					want, _ := hkdf.Key(sha256.New, ikm, saltBytes, info, outLen)
+					got := make([]byte, outLen)
+					cipher.HKDF(got, ikm, saltArg, info)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("HKDF out=%d ikm=%d salt=%v info=%d differs", outLen, ikmLen, withSalt, len(info))
+					}
 				}
 			}
 		}
