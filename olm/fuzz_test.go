@@ -55,7 +55,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	}
 	m, _ := f.aliceSession.encrypt([]byte("first"), nil)
 	f.preKey = m.(*PreKeyMessage)
-	bobCopy, _ := unmarshalAccount(f.bob.marshal(MaxOneTimeKeys))
+	bobCopy, _ := unmarshalAccount(f.bob.marshal(MaxOneTimeKeys), false)
 	if f.bobSess, _, err = bobCopy.NewInboundSession(f.alice.identity.pub, f.preKey); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func FuzzParsePreKeyMessage(f *testing.F) {
 		}
 		// The outer message has no MAC, so unknown fields added to it
 		// still decrypt. Restore the one-time key for later inputs.
-		fx.bob, _ = unmarshalAccount(before)
+		fx.bob, _ = unmarshalAccount(before, false)
 	})
 }
 
@@ -144,7 +144,10 @@ func FuzzUnmarshalAccount(f *testing.F) {
 	f.Add(fx.accountBody)
 	f.Add(fx.alice.marshal(MaxOneTimeKeys))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := unmarshalAccount(b)
+		if a, err := unmarshalAccount(b, true); err == nil {
+			a.Sign([]byte("x")) // the trusted path must not panic either
+		}
+		a, err := unmarshalAccount(b, false)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptedPickle) && !errors.Is(err, ErrUnknownPickleVersion) {
 				t.Fatalf("error %v wraps no sentinel", err)

@@ -82,6 +82,41 @@ func NewKeyFromSeed(seed []byte) (*PrivateKey, error) {
 	return k, nil
 }
 
+// initScalar sets a from the expanded key. SetUniformBytes reduces a
+// 64-byte little-endian integer modulo the group order; padding a with zeros
+// gives a mod ℓ with no clamping, the same value libolm's sc_muladd uses.
+func (k *PrivateKey) initScalar() {
+	var wide [64]byte
+	copy(wide[:32], k.expanded[:32])
+	if _, err := k.a.SetUniformBytes(wide[:]); err != nil {
+		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
+	}
+	clear(wide[:])
+}
+
+// NewKeyFromStored returns the key that this library stored as Expanded and
+// Public in storage it authenticated itself (souverain's AES-GCM pickles).
+// Unlike NewKeyFromExpanded it does not recompute the public key to check
+// the pair, which costs a scalar multiplication: a trade-off for speed that
+// is only sound when the storage's authentication rules out a pair this
+// library did not write. Keys from any other source go through
+// NewKeyFromExpanded.
+func NewKeyFromStored(expanded, public []byte) (*PrivateKey, error) {
+	if len(expanded) != ExpandedSize || len(public) != PublicKeySize {
+		return nil, fmt.Errorf("ed25519: stored key lengths %d, %d: %w", len(expanded), len(public), ErrInvalidKey)
+	}
+	k := new(PrivateKey)
+	copy(k.expanded[:], expanded)
+	copy(k.public[:], public)
+	k.initScalar()
+	if k.a.Equal(edwards25519.NewScalar()) == 1 {
+		k.zero()
+		return nil, fmt.Errorf("ed25519: stored key has a zero scalar: %w", ErrInvalidKey)
+	}
+	k.ok = true
+	return k, nil
+}
+
 // NewKeyFromExpanded returns the key for an expanded private key and its
 // public key, as stored in a libolm pickle. The scalar is used as stored,
 // reduced modulo the group order, exactly as libolm signs with it.
@@ -118,15 +153,7 @@ func NewKeyFromExpanded(expanded, public []byte) (*PrivateKey, error) {
 
 // init derives the scalar and the public key from k.expanded.
 func (k *PrivateKey) init() {
-	// SetUniformBytes reduces a 64-byte little-endian integer modulo the
-	// group order; padding a with zeros gives a mod ℓ with no clamping, the
-	// same value libolm's sc_muladd uses.
-	var wide [64]byte
-	copy(wide[:32], k.expanded[:32])
-	if _, err := k.a.SetUniformBytes(wide[:]); err != nil {
-		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
-	}
-	clear(wide[:])
+	k.initScalar()
 	A := new(edwards25519.Point).ScalarBaseMult(&k.a)
 	copy(k.public[:], A.Bytes())
 	k.ok = true

@@ -642,3 +642,28 @@ func hexBytes(s string) []byte {
 	}
 	return b
 }
+
+func TestNewKeyFromStored(t *testing.T) {
+	for range 20 {
+		seed := make([]byte, 32)
+		rand.Read(seed)
+		k, err := ed25519.NewKeyFromSeed(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, pub := k.Expanded(), k.Public()
+		s, err := ed25519.NewKeyFromStored(exp[:], pub[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Public() != pub || s.Sign([]byte("m")) != k.Sign([]byte("m")) {
+			t.Fatal("stored key differs")
+		}
+	}
+	if _, err := ed25519.NewKeyFromStored(make([]byte, 63), make([]byte, 32)); !errors.Is(err, ed25519.ErrInvalidKey) {
+		t.Fatal("short expanded key accepted")
+	}
+	if _, err := ed25519.NewKeyFromStored(make([]byte, 64), make([]byte, 32)); !errors.Is(err, ed25519.ErrInvalidKey) {
+		t.Fatal("zero scalar accepted")
+	}
+}
