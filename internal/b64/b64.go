@@ -5,15 +5,17 @@
 // correctly padded input.
 //
 // Unlike encoding/base64, which maps characters through lookup tables, every
-// character here is converted with branch-free arithmetic on masks, so the
-// running time and memory access pattern depend only on the length of the
-// input, never on its byte values. Use it for private keys, pickles and any
-// other secret; see CVE-2024-45192 (libolm) and CVE-2024-40640 (vodozemac).
+// character here is converted with branch-free arithmetic on masks, eight at
+// a time, so the running time and memory access pattern depend only on the
+// length of the input, never on its byte values. Use it for private keys,
+// pickles and any other secret; see CVE-2024-45192 (libolm) and
+// CVE-2024-40640 (vodozemac).
 //
 // Specification: https://spec.matrix.org/latest/appendices/#unpadded-base64
 package b64
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,6 +39,99 @@ func DecodedLen(n int) int {
 	return n/4*3 + n%4*6/8
 }
 
+// The codec works on eight characters at once, held in the eight byte lanes
+// of a uint64 ("SIMD within a register", SWAR): character i of a group is
+// lane i, bits 8i to 8i+7. Six bytes of data are exactly eight characters.
+//
+// Every lane is kept below 0x80 before it is compared, so that one 64-bit
+// addition acts as eight independent 8-bit ones: x + (0x80-k) stays below
+// 0x100 in each lane, no carry crosses into the next lane, and the lane's top
+// bit ends up set exactly when x >= k. Comparisons thus yield masks with 0x80
+// in the lanes where they hold, which select per-lane constants by
+// multiplication ((m>>7)*k puts k in those lanes). Nothing branches on or
+// indexes memory with a character or a data byte.
+const (
+	lanes01 = 0x0101010101010101 // 0x01 in every lane
+	lanes3f = 0x3f3f3f3f3f3f3f3f // 0x3f in every lane
+	lanes80 = 0x8080808080808080 // 0x80 in every lane
+)
+
+// atLeast returns 0x80 in each lane of x that is at least k, and 0 in the
+// others. Every lane of x must be below 0x80, and 1 <= k <= 0x80.
+func atLeast(x uint64, k byte) uint64 {
+	return (x + (0x80-uint64(k))*lanes01) & lanes80
+}
+
+// between returns 0x80 in each lane of x that lies in [lo, hi], and 0 in the
+// others. Every lane of x must be below 0x80, and 1 <= lo <= hi < 0x80.
+func between(x uint64, lo, hi byte) uint64 {
+	return atLeast(x, lo) &^ atLeast(x, hi+1)
+}
+
+// select8 returns k in the lanes where m has 0x80 and 0 in the others.
+func select8(m uint64, k byte) uint64 {
+	return (m >> 7) * uint64(k)
+}
+
+// encode8 encodes the 48 bits x (the first byte in bits 40 to 47) as eight
+// characters, the first one in the lowest lane.
+func encode8(x uint64) uint64 {
+	// Spread the eight sextets into the lanes, halving the width of the
+	// pieces at each step: 24-bit halves into 32-bit lanes, then 12-bit
+	// quarters into 16-bit lanes, then sextets into bytes. The earlier piece
+	// always goes to the lower lane.
+	x = x>>24 | x&0xffffff<<32
+	x = x>>12&0x00000fff00000fff | x&0x00000fff00000fff<<16
+	v := x>>6&0x003f003f003f003f | x&0x003f003f003f003f<<8
+
+	// Start from 'A'+v and add the distance to the next range of the
+	// alphabet for each range boundary that v has reached. No lane ever
+	// leaves [0, 0xff], so there are no carries between lanes.
+	c := v + 'A'*lanes01
+	c += select8(atLeast(v, 26), 'a'-'A'-26)    // a–z
+	c -= select8(atLeast(v, 52), 'a'-26-'0'+52) // 0–9
+	c -= select8(atLeast(v, 62), '0'-52-'+'+62) // +
+	c += select8(atLeast(v, 63), '/'-63-'+'+62) // /
+	return c
+}
+
+// decode8 decodes the eight characters in the lanes of c (the first one in
+// the lowest lane) into 48 bits w (the first character's sextet in bits 42 to
+// 47). It returns 0x80 in bad's lanes whose character is not in the alphabet,
+// and 0 in the others; w is meaningless in those lanes.
+func decode8(c uint64) (w, bad uint64) {
+	x := c &^ lanes80 // characters with the top bit set are flagged below
+	upper := between(x, 'A', 'Z')
+	lower := between(x, 'a', 'z')
+	digit := between(x, '0', '9')
+	plus := between(x, '+', '+')
+	slash := between(x, '/', '/')
+	bad = (c | ^(upper | lower | digit | plus | slash)) & lanes80
+
+	// Within each range the value is the character plus a constant modulo
+	// 64. Take those constants in [0, 63]: a lane then holds at most
+	// 0x7f + 63 < 0x100, and its low six bits are the sextet.
+	off := select8(upper, (0-'A')&63) | select8(lower, (26-'a')&63) |
+		select8(digit, (52-'0')&63) | select8(plus, (62-'+')&63) |
+		select8(slash, (63-'/')&63)
+	v := (x + off) & lanes3f
+
+	// Gather the sextets, doubling the width of the pieces at each step,
+	// the piece from the lower lane going on top.
+	v = v&0x00ff00ff00ff00ff<<6 | v>>8&0x00ff00ff00ff00ff
+	v = v&0x0000ffff0000ffff<<12 | v>>16&0x0000ffff0000ffff
+	return v&0xffffffff<<24 | v>>32, bad
+}
+
+// firstLane returns the index of the lowest lane of m (0x80 or 0 in each lane)
+// that is set, or 0 if none is. It isolates the lowest set bit, 0x80 in lane
+// i, and multiplies its lane's 0x01 by a constant whose lane 7-i holds i, so
+// that i lands in the top lane; unlike math/bits.TrailingZeros64, this has no
+// lookup table on any architecture.
+func firstLane(m uint64) int {
+	return int(((m & -m) >> 7) * 0x0001020304050607 >> 56)
+}
+
 // Encode returns the unpadded base64 encoding of src in the standard alphabet.
 // It runs in time that depends only on len(src).
 func Encode(src []byte) string {
@@ -52,57 +147,20 @@ func AppendEncode(dst, src []byte) []byte {
 	dst = dst[:start+n]
 	out := dst[start:]
 
-	for len(src) >= 3 {
-		v := uint32(src[0])<<16 | uint32(src[1])<<8 | uint32(src[2])
-		out[0] = encodeSextet(v >> 18)
-		out[1] = encodeSextet(v >> 12 & 0x3f)
-		out[2] = encodeSextet(v >> 6 & 0x3f)
-		out[3] = encodeSextet(v & 0x3f)
-		src, out = src[3:], out[4:]
+	// Read eight bytes at a time while there are so many, and use six.
+	for len(src) >= 8 && len(out) >= 8 {
+		binary.LittleEndian.PutUint64(out, encode8(binary.BigEndian.Uint64(src)>>16))
+		src, out = src[6:], out[8:]
 	}
-	switch len(src) {
-	case 2:
-		v := uint32(src[0])<<16 | uint32(src[1])<<8
-		out[0] = encodeSextet(v >> 18)
-		out[1] = encodeSextet(v >> 12 & 0x3f)
-		out[2] = encodeSextet(v >> 6 & 0x3f)
-	case 1:
-		v := uint32(src[0]) << 16
-		out[0] = encodeSextet(v >> 18)
-		out[1] = encodeSextet(v >> 12 & 0x3f)
+	// The last 0 to 7 bytes: at most two more groups, through buffers.
+	for len(src) > 0 {
+		var in, enc [8]byte
+		k := copy(in[2:], src) // at most six
+		binary.LittleEndian.PutUint64(enc[:], encode8(binary.BigEndian.Uint64(in[:])))
+		m := copy(out, enc[:EncodedLen(k)])
+		src, out = src[k:], out[m:]
 	}
 	return dst
-}
-
-// encodeSextet maps a 6-bit value to its character without branches or table
-// lookups. Starting from 'A'+v, it adds the distance to the next range of the
-// alphabet for each range boundary that v has passed; (k - v) >> 8 is all ones
-// exactly when v > k, because v < 64 and the shift is arithmetic.
-func encodeSextet(u uint32) byte {
-	v := int32(u)
-	c := v + 'A'
-	c += ((25 - v) >> 8) & ('a' - 'A' - 26)      // v > 25: a–z
-	c -= ((51 - v) >> 8) & ('a' - 26 - '0' + 52) // v > 51: 0–9
-	c -= ((61 - v) >> 8) & ('0' - 52 - '+' + 62) // v = 62: '+'
-	c += ((62 - v) >> 8) & ('/' - 63 - '+' + 62) // v = 63: '/'
-	return byte(c)
-}
-
-// decodeChar maps a character to its 6-bit value, or to -1 if it is not in the
-// alphabet, without branches or table lookups. For each range [lo, hi] of the
-// alphabet, ((lo-1 - x) & (x - (hi+1))) >> 8 is all ones exactly when x lies in
-// the range (both differences are then negative), and selects the offset that
-// turns x into its value plus one. At most one range matches, so the sum is
-// the value, or -1 when none matches.
-func decodeChar(c byte) int32 {
-	x := int32(c)
-	r := int32(-1)
-	r += (((('A' - 1) - x) & (x - ('Z' + 1))) >> 8) & (x - 'A' + 1)
-	r += (((('a' - 1) - x) & (x - ('z' + 1))) >> 8) & (x - 'a' + 26 + 1)
-	r += (((('0' - 1) - x) & (x - ('9' + 1))) >> 8) & (x - '0' + 52 + 1)
-	r += (((('+' - 1) - x) & (x - ('+' + 1))) >> 8) & (62 + 1)
-	r += (((('/' - 1) - x) & (x - ('/' + 1))) >> 8) & (63 + 1)
-	return r
 }
 
 // isPad returns 1 if c is '=' and 0 otherwise, without branching on c.
@@ -141,31 +199,33 @@ func Decode(s string) ([]byte, error) {
 	}
 
 	out := make([]byte, DecodedLen(len(data)))
-	var bad int32 // all ones once an invalid character has been seen
-	var at int    // offset of the first invalid character
-	var v [4]int32
+	var bad int // all ones once an invalid character has been seen
+	var at int  // offset of the first invalid character
 
-	di := 0
-	for i := 0; i < len(data); i += 4 {
-		n := min(4, len(data)-i)
-		for j := range n {
-			c := decodeChar(data[i+j])
-			inv := c >> 31 // all ones iff invalid
-			at |= (i + j) & int(inv&^bad)
-			bad |= inv
-			v[j] = c
-		}
-		w := uint32(v[0]&0x3f)<<18 | uint32(v[1]&0x3f)<<12
-		out[di] = byte(w >> 16)
-		if n > 2 {
-			w |= uint32(v[2]&0x3f) << 6
-			out[di+1] = byte(w >> 8)
-		}
-		if n > 3 {
-			w |= uint32(v[3] & 0x3f)
-			out[di+2] = byte(w)
-		}
-		di += n - 1
+	// note records the invalid lanes b of the group at offset i.
+	note := func(i int, b uint64) {
+		inv := int(int64(b|-b) >> 63) // all ones iff b != 0
+		at |= (i + firstLane(b)) & (inv &^ bad)
+		bad |= inv
+	}
+
+	i, di := 0, 0
+	for ; len(data)-i >= 8; i, di = i+8, di+6 {
+		w, b := decode8(load64(data[i:]))
+		note(i, b)
+		binary.BigEndian.PutUint32(out[di:], uint32(w>>16))
+		binary.BigEndian.PutUint16(out[di+4:], uint16(w))
+	}
+	// The last 0 to 7 characters: fill the group up with 'A', which is
+	// valid, and keep only the bytes they encode.
+	if i < len(data) {
+		in := [8]byte{'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A'}
+		copy(in[:], data[i:])
+		w, b := decode8(binary.LittleEndian.Uint64(in[:]))
+		note(i, b)
+		var dec [8]byte
+		binary.BigEndian.PutUint64(dec[:], w<<16)
+		copy(out[di:], dec[:len(out)-di])
 	}
 
 	if bad != 0 {
@@ -173,4 +233,11 @@ func Decode(s string) ([]byte, error) {
 		return nil, fmt.Errorf("b64: decode: invalid character at offset %d: %w", at, ErrInvalid)
 	}
 	return out, nil
+}
+
+// load64 returns the first eight bytes of s with s[0] in the lowest lane.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

@@ -308,7 +308,7 @@ func TestAppendEncodeAliasing(t *testing.T) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	for _, n := range []int{32, 1024} {
+	for _, n := range []int{32, 1024, 3600} {
 		src := ramp(n)
 		dst := make([]byte, 0, b64.EncodedLen(n))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -321,7 +321,7 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	for _, n := range []int{32, 1024} {
+	for _, n := range []int{32, 1024, 3600} {
 		s := b64.Encode(ramp(n))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
@@ -336,7 +336,7 @@ func BenchmarkDecode(b *testing.B) {
 
 // The encoding/base64 benchmarks give a baseline for the cost of constant time.
 func BenchmarkStdlibEncode(b *testing.B) {
-	for _, n := range []int{32, 1024} {
+	for _, n := range []int{32, 1024, 3600} {
 		src := ramp(n)
 		dst := make([]byte, 0, b64.EncodedLen(n))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -349,7 +349,7 @@ func BenchmarkStdlibEncode(b *testing.B) {
 }
 
 func BenchmarkStdlibDecode(b *testing.B) {
-	for _, n := range []int{32, 1024} {
+	for _, n := range []int{32, 1024, 3600} {
 		s := b64.Encode(ramp(n))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
