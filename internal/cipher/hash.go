@@ -65,29 +65,31 @@ func zeroKeyPads() (ipad, opad [stateSize]byte) {
 	return st.ipad, st.opad
 }
 
-// begin starts an HMAC with key: the hash holds (key ⊕ ipad).
-func (st *hashState) begin(key *[32]byte) {
+// Pad bytes of HMAC.
+const (
+	ipad = 0x36
+	opad = 0x5c
+)
+
+// startPad resets the hash and feeds it the block key ⊕ pad.
+func (st *hashState) startPad(key *[32]byte, pad byte) {
 	for i := range 32 {
-		st.pad[i] = key[i] ^ 0x36
+		st.pad[i] = key[i] ^ pad
 	}
 	for i := 32; i < sha256.BlockSize; i++ {
-		st.pad[i] = 0x36
+		st.pad[i] = pad
 	}
 	st.h.Reset()
 	st.h.Write(st.pad[:])
 }
 
+// begin starts an HMAC with key: the hash holds (key ⊕ ipad).
+func (st *hashState) begin(key *[32]byte) { st.startPad(key, ipad) }
+
 // finish completes the HMAC begun with key and returns it.
 func (st *hashState) finish(key *[32]byte) [32]byte {
 	inner := st.h.Sum(st.scratch[:0])
-	for i := range 32 {
-		st.pad[i] = key[i] ^ 0x5c
-	}
-	for i := 32; i < sha256.BlockSize; i++ {
-		st.pad[i] = 0x5c
-	}
-	st.h.Reset()
-	st.h.Write(st.pad[:])
+	st.startPad(key, opad)
 	st.h.Write(inner)
 	var out [32]byte
 	copy(out[:], st.h.Sum(st.scratch[:0]))
@@ -97,16 +99,9 @@ func (st *hashState) finish(key *[32]byte) [32]byte {
 // keyPads saves in st.ipad and st.opad the states after key's inner and
 // outer pads.
 func (st *hashState) keyPads(key *[32]byte) {
-	st.begin(key)
+	st.startPad(key, ipad)
 	st.save(&st.ipad)
-	for i := range 32 {
-		st.pad[i] = key[i] ^ 0x5c
-	}
-	for i := 32; i < sha256.BlockSize; i++ {
-		st.pad[i] = 0x5c
-	}
-	st.h.Reset()
-	st.h.Write(st.pad[:])
+	st.startPad(key, opad)
 	st.save(&st.opad)
 }
 
