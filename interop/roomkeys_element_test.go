@@ -1,16 +1,11 @@
 package interop_test
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,91 +36,7 @@ const (
 	rkUnknownMessageIndex = 1
 )
 
-// rkNode is the running node harness element/roomkeys.mjs.
-type rkNode struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Scanner
-	seq int
-}
-
-func startRoomKeysElement(t *testing.T) *rkNode {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: skipping the Element interop test")
-	}
-	if _, err := os.Stat(filepath.Join("element", "node_modules", "@matrix-org", "matrix-sdk-crypto-wasm")); err != nil {
-		t.Skip("element/node_modules is missing (run npm install in interop/element): skipping the Element interop test")
-	}
-	cmd := exec.Command(node, "roomkeys.mjs")
-	cmd.Dir = "element"
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &rkNode{t: t, in: in, out: bufio.NewScanner(out)}
-	n.out.Buffer(make([]byte, 1<<20), 16<<20)
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	return n
-}
-
-// call sends a command and decodes the answer into res (if not nil).
-func (n *rkNode) call(res any, cmd string, args map[string]any) {
-	n.t.Helper()
-	n.seq++
-	msg := map[string]any{"id": n.seq, "cmd": cmd}
-	for k, v := range args {
-		msg[k] = v
-	}
-	b, err := json.Marshal(msg)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	if _, err := n.in.Write(append(b, '\n')); err != nil {
-		n.t.Fatalf("write to node: %v", err)
-	}
-	if !n.out.Scan() {
-		n.t.Fatalf("node exited: %v", n.out.Err())
-	}
-	var head struct {
-		ID    int    `json:"id"`
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
-	}
-	line := n.out.Bytes()
-	if err := json.Unmarshal(line, &head); err != nil {
-		n.t.Fatalf("bad answer %q: %v", line, err)
-	}
-	if head.ID != n.seq {
-		n.t.Fatalf("answer %d to command %d", head.ID, n.seq)
-	}
-	if !head.OK {
-		n.t.Fatalf("node %s: %s", cmd, head.Error)
-	}
-	if res != nil {
-		if err := json.Unmarshal(line, res); err != nil {
-			n.t.Fatalf("decode %s answer: %v", cmd, err)
-		}
-	}
-}
+func startRoomKeysElement(t *testing.T) *elementNode { return startNodeHarness(t, "roomkeys.mjs") }
 
 // rkRequest is an outgoing request of the OlmMachine.
 type rkRequest struct {
@@ -170,7 +81,7 @@ type rkDecrypted struct {
 // device, with the souverain device's Olm session with Element.
 type rkWorld struct {
 	t    *testing.T
-	node *rkNode
+	node *elementNode
 
 	elemUser, elemDev string
 	elemCurve         olm.Curve25519PublicKey
@@ -198,7 +109,7 @@ type rkWorld struct {
 
 // newRKWorld starts a fresh OlmMachine and a souverain device that
 // publishes three one-time keys or, with fallbackOnly, only a fallback key.
-func newRKWorld(t *testing.T, node *rkNode, name string, fallbackOnly bool) *rkWorld {
+func newRKWorld(t *testing.T, node *elementNode, name string, fallbackOnly bool) *rkWorld {
 	t.Helper()
 	w := &rkWorld{t: t, node: node,
 		elemUser: "@element-" + name + ":localhost", elemDev: "ELEMENTDEV",
@@ -845,7 +756,7 @@ var rkKeyKinds = []struct {
 }{{"one-time-key", false}, {"fallback-key", true}}
 
 // rkSubtest runs f in a subtest with the node reporting to it.
-func rkSubtest(t *testing.T, node *rkNode, name string, f func(t *testing.T)) {
+func rkSubtest(t *testing.T, node *elementNode, name string, f func(t *testing.T)) {
 	t.Run(name, func(t *testing.T) {
 		parent := node.t
 		node.t = t
