@@ -3,10 +3,9 @@ package megolm
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/souverain/e2ee/internal/testkit"
 )
 
 type fuzzFixture struct {
@@ -165,24 +164,9 @@ func (s *InboundGroupSession) marshalForTest() []byte {
 // TestWriteFuzzCorpus regenerates testdata/fuzz when
 // SOUVERAIN_WRITE_CORPUS=1.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("SOUVERAIN_WRITE_CORPUS") != "1" {
-		t.Skip("set SOUVERAIN_WRITE_CORPUS=1 to regenerate testdata/fuzz")
-	}
+	testkit.SkipUnlessWritingCorpus(t)
 	fx := newFuzzFixture(t)
-	write := func(target, name string, v any) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		os.MkdirAll(dir, 0o755)
-		var line string
-		switch v := v.(type) {
-		case []byte:
-			line = fmt.Sprintf("[]byte(%q)", v)
-		case string:
-			line = fmt.Sprintf("string(%q)", v)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("go test fuzz v1\n"+line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(target, name string, v any) { testkit.WriteCorpusEntry(t, target, name, v) }
 	m := fx.msg
 	for _, target := range []string{"FuzzDecrypt", "FuzzParseMessage"} {
 		write(target, "valid", m)

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/souverain/e2ee/internal/testkit"
 )
 
 // The fuzz targets live in the package itself so that they can reach the
@@ -261,24 +260,9 @@ func mustUnmarshalSession(t *testing.T, body []byte) *Session {
 // TestWriteFuzzCorpus regenerates the checked-in seed corpora under
 // testdata/fuzz when SOUVERAIN_WRITE_CORPUS=1.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("SOUVERAIN_WRITE_CORPUS") != "1" {
-		t.Skip("set SOUVERAIN_WRITE_CORPUS=1 to regenerate testdata/fuzz")
-	}
+	testkit.SkipUnlessWritingCorpus(t)
 	fx := newFuzzFixture(t)
-	write := func(target, name string, v any) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		os.MkdirAll(dir, 0o755)
-		var line string
-		switch v := v.(type) {
-		case []byte:
-			line = fmt.Sprintf("[]byte(%q)", v)
-		case string:
-			line = fmt.Sprintf("string(%q)", v)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("go test fuzz v1\n"+line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(target, name string, v any) { testkit.WriteCorpusEntry(t, target, name, v) }
 	nm := fx.normal.Bytes()
 	write("FuzzParseNormalMessage", "valid", nm)
 	write("FuzzParseNormalMessage", "truncated", nm[:len(nm)/2])
