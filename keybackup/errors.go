@@ -3,6 +3,7 @@ package keybackup
 import (
 	"errors"
 	"fmt"
+	"github.com/souverain/e2ee/internal/errs"
 )
 
 // Errors returned by this package, always wrapped with context; test for
@@ -30,7 +31,7 @@ var (
 	ErrUnsupportedAlgorithm = errors.New("unsupported algorithm")
 	// ErrBadPublicKey means a Curve25519 public key is malformed or of
 	// small order (it would make the shared secret public).
-	ErrBadPublicKey = errors.New("bad public key")
+	ErrBadPublicKey = errs.BadPublicKey
 	// ErrUntrusted means a backup's auth_data carries no valid signature by
 	// any of the keys trusted to sign it, and its public key does not match
 	// a private key we hold.

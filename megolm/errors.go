@@ -2,6 +2,7 @@ package megolm
 
 import (
 	"errors"
+	"github.com/souverain/e2ee/internal/errs"
 
 	"github.com/souverain/e2ee/internal/pickle"
 )
@@ -11,16 +12,16 @@ import (
 var (
 	// ErrBadSignature means the Ed25519 signature of a message or session
 	// key did not verify under the session's signing key.
-	ErrBadSignature = errors.New("bad signature")
+	ErrBadSignature = errs.BadSignature
 	// ErrBadMessageMAC means a message's MAC did not verify.
-	ErrBadMessageMAC = errors.New("bad message MAC")
+	ErrBadMessageMAC = errs.BadMessageMAC
 	// ErrBadMessageFormat means a message could not be decoded.
-	ErrBadMessageFormat = errors.New("bad message format")
+	ErrBadMessageFormat = errs.BadMessageFormat
 	// ErrBadMessageVersion means a message has a version byte the session
 	// does not speak (3 for version 1 sessions, 4 for version 2).
-	ErrBadMessageVersion = errors.New("bad message version")
+	ErrBadMessageVersion = errs.BadMessageVersion
 	// ErrMessageTooLarge means a message is longer than MaxMessageSize.
-	ErrMessageTooLarge = errors.New("message too large")
+	ErrMessageTooLarge = errs.MessageTooLarge
 	// ErrUnknownMessageIndex means a message or export index lies before
 	// the session's first known index.
 	ErrUnknownMessageIndex = errors.New("unknown message index")
@@ -32,7 +33,7 @@ var (
 	ErrIndexExhausted = errors.New("message indices exhausted")
 	// ErrSessionConfig means a session of the other protocol version was
 	// given, or a version 2 session was to be written in libolm's format.
-	ErrSessionConfig = errors.New("session configuration mismatch")
+	ErrSessionConfig = errs.SessionConfig
 	// ErrBadPickleKey means a pickle did not authenticate under the key.
 	ErrBadPickleKey = pickle.ErrBadKey
 	// ErrCorruptedPickle means a pickle is malformed.

@@ -2,6 +2,7 @@ package olm
 
 import (
 	"errors"
+	"github.com/souverain/e2ee/internal/errs"
 
 	"github.com/souverain/e2ee/internal/pickle"
 )
@@ -11,14 +12,14 @@ import (
 var (
 	// ErrBadMessageMAC means a message failed authentication: it was
 	// changed, forged, or is not for this session.
-	ErrBadMessageMAC = errors.New("bad message MAC")
+	ErrBadMessageMAC = errs.BadMessageMAC
 	// ErrBadMessageFormat means a message could not be decoded.
-	ErrBadMessageFormat = errors.New("bad message format")
+	ErrBadMessageFormat = errs.BadMessageFormat
 	// ErrBadMessageVersion means a message carries a version byte this
 	// session does not speak (3 for version 1 sessions, 4 for version 2).
-	ErrBadMessageVersion = errors.New("bad message version")
+	ErrBadMessageVersion = errs.BadMessageVersion
 	// ErrMessageTooLarge means an input is longer than MaxMessageSize.
-	ErrMessageTooLarge = errors.New("message too large")
+	ErrMessageTooLarge = errs.MessageTooLarge
 	// ErrMessageGap means a message index is more than MaxMessageGap
 	// ahead of its chain.
 	ErrMessageGap = errors.New("message index too far ahead")
@@ -37,9 +38,9 @@ var (
 	ErrSessionMismatch = errors.New("pre-key message does not match the session")
 	// ErrBadPublicKey means a public key has the wrong length or encoding,
 	// or gives an all-zero Diffie-Hellman result (a low-order point).
-	ErrBadPublicKey = errors.New("bad public key")
+	ErrBadPublicKey = errs.BadPublicKey
 	// ErrBadSignature means an Ed25519 signature did not verify.
-	ErrBadSignature = errors.New("bad signature")
+	ErrBadSignature = errs.BadSignature
 	// ErrBadPickleKey means a pickle did not authenticate under the key:
 	// the key is wrong or the pickle was changed.
 	ErrBadPickleKey = pickle.ErrBadKey
@@ -56,5 +57,5 @@ var (
 	ErrBadKeyID = errors.New("bad key ID")
 	// ErrSessionConfig means a pre-key message was made with a session
 	// configuration other than the one expected.
-	ErrSessionConfig = errors.New("session configuration mismatch")
+	ErrSessionConfig = errs.SessionConfig
 )

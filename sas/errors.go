@@ -1,6 +1,10 @@
 package sas
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/souverain/e2ee/internal/errs"
+)
 
 // Errors returned by this package, always wrapped with context; test for
 // them with errors.Is.
@@ -8,7 +12,7 @@ var (
 	// ErrBadPublicKey means an ephemeral public key has the wrong length
 	// or encoding, or gives an all-zero shared secret (a low-order point),
 	// which would make the short authentication string public.
-	ErrBadPublicKey = errors.New("bad public key")
+	ErrBadPublicKey = errs.BadPublicKey
 	// ErrKeyUsed means SAS.Establish was called a second time: the
 	// ephemeral private key is discarded by the first call.
 	ErrKeyUsed = errors.New("ephemeral key already used")

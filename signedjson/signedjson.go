@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/souverain/e2ee/internal/errs"
 	"maps"
 	"slices"
 	"strings"
@@ -63,7 +64,7 @@ var (
 	ErrMissingSignature = errors.New("missing signature")
 	// ErrBadSignature means a signature is present but does not verify, or
 	// is not canonical unpadded base64 of 64 bytes, or is malleable.
-	ErrBadSignature = errors.New("bad signature")
+	ErrBadSignature = errs.BadSignature
 	// ErrInvalidKey means a key or key ID cannot be used: a public key that
 	// is not 32 bytes or is non-canonical or of small order, a signer that
 	// is not Ed25519, or a key ID not of the form "ed25519:<id>".
