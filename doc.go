@@ -21,5 +21,8 @@
 // The command souverain (cmd/souverain) runs the conformance suite. Code that
 // needs cgo or another implementation (libolm) lives in separate modules
 // (interop/), so that depending on this module pulls in nothing beyond the
-// standard library, filippo.io/edwards25519 and golang.org/x/crypto.
+// standard library and filippo.io/edwards25519 (the tests also use
+// github.com/stretchr/testify and github.com/google/go-cmp). It does not
+// depend on golang.org/x/crypto: HKDF, HMAC, AES, SHA-2 and PBKDF2 come from
+// the standard library.
 package e2ee
