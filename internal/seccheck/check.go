@@ -12,6 +12,9 @@
 //     or secret (see [secretOperand] for how one is recognised);
 //   - secret-base64 (SECURITY 2): encoding/base64 encoding such an
 //     operand, or decoding into a variable named as one;
+//   - error-compare: == or != between an error and anything but nil or
+//     io.EOF, which misses wrapped errors (the sentinels are meant for
+//     errors.Is);
 //
 // and every non-test Go file of the repository (all modules, vendored and
 // node_modules trees and testdata excluded) for
@@ -359,6 +362,10 @@ func (c *checker) file(f *ast.File) {
 				if isNil(x.X) || isNil(x.Y) {
 					return true
 				}
+				if c.isError(x.X) && c.isError(x.Y) && !c.isEOF(x.X) && !c.isEOF(x.Y) {
+					c.add("error-compare", x, fn, x.Op.String()+" between errors misses wrapped errors: use errors.Is")
+					return true
+				}
 				for _, op := range []ast.Expr{x.X, x.Y} {
 					if why, ok := c.secretOperand(op); ok {
 						c.add("secret-compare", x, fn, x.Op.String()+" on a secret ("+why+"): use hmac.Equal or subtle.ConstantTimeCompare")
@@ -398,6 +405,27 @@ func (c *checker) file(f *ast.File) {
 			return true
 		})
 	}
+}
+
+var errorType = types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
+
+// isError reports whether e is of an interface type that implements error.
+func (c *checker) isError(e ast.Expr) bool {
+	t := c.info.TypeOf(e)
+	if t == nil {
+		return false
+	}
+	return types.Implements(t, errorType)
+}
+
+// isEOF reports whether e is io.EOF, which readers return unwrapped.
+func (c *checker) isEOF(e ast.Expr) bool {
+	sel, ok := ast.Unparen(e).(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	v, ok := c.info.Uses[sel.Sel].(*types.Var)
+	return ok && v.Pkg() != nil && v.Pkg().Path() == "io" && v.Name() == "EOF"
 }
 
 func isNil(e ast.Expr) bool {

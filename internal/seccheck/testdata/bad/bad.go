@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"math/rand" // want math-rand
 	"reflect"
 )
@@ -56,3 +57,9 @@ func decode(s string) []byte {
 }
 
 func jitter() int { return rand.Intn(3) }
+
+var errBadKey = errors.New("bad key")
+
+func keyError(err error) bool {
+	return err == errBadKey // want error-compare
+}

@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"io"
 )
 
 const algorithm = "m.secret_storage.v1.aes-hmac-sha2"
@@ -40,3 +42,9 @@ func other(m, o *message, tagLen int) bool {
 func publicKey(pub []byte) string { return base64.RawStdEncoding.EncodeToString(pub) }
 
 func block(key []byte) { aes.NewCipher(key) }
+
+var errBadKey = errors.New("bad key")
+
+func keyError(err error) bool {
+	return errors.Is(err, errBadKey) || err == io.EOF || err != nil
+}
