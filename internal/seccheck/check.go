@@ -300,7 +300,6 @@ func funcName(d *ast.FuncDecl) string {
 	if s, ok := t.(*ast.StarExpr); ok {
 		buf.WriteString("(*")
 		t = s.X
-		defer buf.WriteString(")")
 	}
 	if ix, ok := t.(*ast.IndexExpr); ok {
 		t = ix.X
