@@ -346,7 +346,9 @@ func (c *HPKEChannel) String() string {
 func (c *HPKEChannel) GoString() string { return c.String() }
 
 // String describes the recipient without its private key.
-func (r *HPKERecipient) String() string { return "qrlogin.HPKERecipient{" + r.PublicKey().String() + "}" }
+func (r *HPKERecipient) String() string {
+	return "qrlogin.HPKERecipient{" + r.PublicKey().String() + "}"
+}
 
 // GoString is String, so that %#v shows no key either.
 func (r *HPKERecipient) GoString() string { return r.String() }
