@@ -390,7 +390,7 @@ func TestCheckCodeDigits(t *testing.T) {
 		{[2]byte{0xff, 0xff}, 55, 45},
 	}
 	for _, tt := range tests {
-		c := qrlogin.NewCheckCodeForTest(tt.b)
+		c := qrlogin.NewCheckCode(tt.b)
 		if got := c.Digits(qrlogin.AllowLeadingZero); got != tt.leading {
 			t.Errorf("%x AllowLeadingZero = %d, want %d", tt.b, got, tt.leading)
 		}
@@ -400,7 +400,7 @@ func TestCheckCodeDigits(t *testing.T) {
 	}
 	for b0 := range 256 {
 		for b1 := range 256 {
-			c := qrlogin.NewCheckCodeForTest([2]byte{byte(b0), byte(b1)})
+			c := qrlogin.NewCheckCode([2]byte{byte(b0), byte(b1)})
 			if d := c.Digits(qrlogin.AllowLeadingZero); d < 0 || d > 99 {
 				t.Fatal(d)
 			}

@@ -110,7 +110,7 @@ func TestFiles(t *testing.T) {
 		}
 	}
 	want := []string{"canonical-json-extra", "cipher", "key-export", "libolm-pickles", "megolm-decrypt", "megolm-ratchet",
-		"olm-decrypt", "olm-session-setup", "pk", "recovery-keys", "sas", "secret-storage", "signatures", "spec"}
+		"olm-decrypt", "olm-session-setup", "pk", "qrlogin", "recovery-keys", "sas", "secret-storage", "signatures", "spec"}
 	if !slices.Equal(families, want) {
 		t.Errorf("families = %q, want %q", families, want)
 	}

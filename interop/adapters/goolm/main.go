@@ -62,6 +62,7 @@ var missing = map[string]string{
 	"passphrase":     "goolm has no passphrase derivation",
 	"secret_storage": "goolm has no secret storage",
 	"key_export":     "goolm has no key export files",
+	"qrlogin":        "goolm has no QR login: no ECIES or HPKE channel, no QR code data (vodozemac only)",
 }
 
 func (impl) Do(op string, args json.RawMessage) (json.RawMessage, error) {

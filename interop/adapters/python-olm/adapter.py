@@ -230,6 +230,7 @@ MISSING = {
     "passphrase": "python-olm has no passphrase derivation",
     "secret_storage": "python-olm has no secret storage",
     "key_export": "python-olm has no key export files",
+    "qrlogin": "libolm has no QR login: no ECIES or HPKE channel, no QR code data (vodozemac only)",
 }
 
 
