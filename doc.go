@@ -15,6 +15,8 @@
 //     appendix describes.
 //   - crossign: cross-signing keys, their uploads, and the trust evaluation
 //     of /keys/query responses.
+//   - qrlogin: the secure channels of login with a QR code (MSC4108 ECIES,
+//     MSC4388 HPKE), their check codes, and the QR code data.
 //   - vectors: the conformance vectors and the runner that checks an
 //     implementation against them.
 //

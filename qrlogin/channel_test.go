@@ -569,3 +569,37 @@ func TestNoSecretsPrinted(t *testing.T) {
 
 // b64 is the test's own unpadded base64, from the standard library.
 func b64(b []byte) string { return stdBase64Pkg.RawStdEncoding.EncodeToString(b) }
+
+// TestCloseBeforeEstablishing: the values before a channel refuse to work
+// after Close.
+func TestCloseBeforeEstablishing(t *testing.T) {
+	e, _ := qrlogin.GenerateECIES()
+	pk := e.PublicKey()
+	e.Close()
+	if _, _, err := e.EstablishOutbound(pk, nil); !errors.Is(err, qrlogin.ErrClosed) {
+		t.Errorf("ECIES after Close: %v", err)
+	}
+	r, _ := qrlogin.GenerateHPKERecipient()
+	s, first, err := qrlogin.EstablishHPKESender(r.PublicKey(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := qrlogin.GenerateHPKERecipient()
+	_, first2, _ := qrlogin.EstablishHPKESender(r2.PublicKey(), nil, nil)
+	half, _, err := r2.Establish(first2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, _, err := r.Establish(first, nil); !errors.Is(err, qrlogin.ErrClosed) {
+		t.Errorf("HPKE recipient after Close: %v", err)
+	}
+	half.Close()
+	if _, _, err := half.Respond(nil, nil); !errors.Is(err, qrlogin.ErrClosed) {
+		t.Errorf("HPKE recipient channel after Close: %v", err)
+	}
+	s.Close()
+	if _, _, err := s.Establish(&qrlogin.HPKEInitialResponse{}, nil); !errors.Is(err, qrlogin.ErrClosed) {
+		t.Errorf("HPKE sender channel after Close: %v", err)
+	}
+}

@@ -76,7 +76,7 @@ func (e *ECIES) take() (*ecdh.PrivateKey, error) {
 		return nil, fmt.Errorf("qrlogin: nil ECIES: %w", ErrNil)
 	}
 	if e.priv == nil {
-		return nil, fmt.Errorf("qrlogin: ECIES already established a channel: %w", ErrClosed)
+		return nil, fmt.Errorf("qrlogin: ECIES already established a channel or closed: %w", ErrClosed)
 	}
 	return e.priv, nil
 }
@@ -261,3 +261,15 @@ func (e *ECIES) String() string { return "qrlogin.ECIES{" + e.PublicKey().String
 
 // GoString is String, so that %#v shows no key either.
 func (e *ECIES) GoString() string { return e.String() }
+
+// Close drops the private key of an ECIES that will not establish a
+// channel; later calls return ErrClosed. (crypto/ecdh keeps its own copy
+// of the key, which the garbage collector reclaims.)
+func (e *ECIES) Close() {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.priv = nil
+}

@@ -88,7 +88,7 @@ func (s *HPKESenderChannel) Establish(r *HPKEInitialResponse, aad []byte) (*HPKE
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx == nil {
-		return nil, nil, fmt.Errorf("qrlogin: HPKE sender channel already established: %w", ErrClosed)
+		return nil, nil, fmt.Errorf("qrlogin: HPKE sender channel already established or closed: %w", ErrClosed)
 	}
 	resp := responseContext(s.ctx, s.ours, &r.ResponseNonce)
 	pt, err := resp.open(r.Ciphertext, aad)
@@ -167,7 +167,7 @@ func (r *HPKERecipient) Establish(m *HPKEInitialMessage, aad []byte) (*HPKERecip
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.priv == nil {
-		return nil, nil, fmt.Errorf("qrlogin: HPKE recipient already established a channel: %w", ErrClosed)
+		return nil, nil, fmt.Errorf("qrlogin: HPKE recipient already established a channel or closed: %w", ErrClosed)
 	}
 	if !m.EncapsulatedKey.set {
 		return nil, nil, fmt.Errorf("qrlogin: zero encapsulated key: %w", ErrBadPublicKey)
@@ -216,7 +216,7 @@ func (c *HPKERecipientChannel) respond(plaintext, aad []byte, nonce *[ResponseNo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil {
-		return nil, nil, fmt.Errorf("qrlogin: HPKE recipient channel already responded: %w", ErrClosed)
+		return nil, nil, fmt.Errorf("qrlogin: HPKE recipient channel already responded or closed: %w", ErrClosed)
 	}
 	resp := responseContext(c.ctx, c.theirs, nonce)
 	ct, err := resp.seal(plaintext, aad)
@@ -368,3 +368,36 @@ func (c *HPKERecipientChannel) String() string {
 
 // GoString is String, so that %#v shows no keys either.
 func (c *HPKERecipientChannel) GoString() string { return c.String() }
+
+// Close drops the private key of a recipient that will not establish a
+// channel; later calls return ErrClosed.
+func (r *HPKERecipient) Close() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.priv = nil
+}
+
+// Close wipes the keys of a sender channel that will not be established;
+// later calls return ErrClosed.
+func (s *HPKESenderChannel) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx != nil {
+		s.ctx.wipe()
+		s.ctx = nil
+	}
+}
+
+// Close wipes the keys of a recipient channel that will not respond;
+// later calls return ErrClosed.
+func (c *HPKERecipientChannel) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx != nil {
+		c.ctx.wipe()
+		c.ctx = nil
+	}
+}
