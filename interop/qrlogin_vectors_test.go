@@ -658,3 +658,162 @@ func (g *qrGen) qrVectors() {
 		g.add("qr-encode-"+c.id, "qrlogin.qr_encode", "generator", c.in, nil, "bad-format", []string{"policy"}, c.notes)
 	}
 }
+
+// TestQRLoginVectorsReference checks the committed positive channel
+// vectors of ../vectors/data/qrlogin.json against the reference code above
+// (not souverain's), so that a hand edit or a stale file shows: every
+// expected member the reference can recompute from the inputs must match.
+func TestQRLoginVectorsReference(t *testing.T) {
+	data, err := os.ReadFile("../vectors/data/qrlogin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Vectors []struct {
+			ID       string          `json:"id"`
+			Kind     string          `json:"kind"`
+			Inputs   json.RawMessage `json:"inputs"`
+			Expected json.RawMessage `json:"expected"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		Encrypt *string `json:"encrypt_hex"`
+		Decrypt *string `json:"decrypt"`
+		AAD     string  `json:"aad_hex"`
+	}
+	type args struct {
+		Role              string `json:"role"`
+		PrivateKey        string `json:"private_key_hex"`
+		Ephemeral         string `json:"ephemeral_private_key_hex"`
+		ResponseNonce     string `json:"response_nonce_hex"`
+		TheirPublicKey    string `json:"their_public_key"`
+		InitialPlaintext  string `json:"initial_plaintext_hex"`
+		InitialMessage    string `json:"initial_message"`
+		ResponsePlaintext string `json:"response_plaintext_hex"`
+		InitialResponse   string `json:"initial_response"`
+		AAD               string `json:"aad_hex"`
+		Steps             []step `json:"steps"`
+	}
+	type result struct {
+		PublicKey         string              `json:"public_key"`
+		InitialMessage    string              `json:"initial_message"`
+		InitialPlaintext  string              `json:"initial_plaintext_hex"`
+		InitialResponse   string              `json:"initial_response"`
+		ResponsePlaintext string              `json:"response_plaintext_hex"`
+		CheckCode         string              `json:"check_code_hex"`
+		Outputs           []map[string]string `json:"outputs"`
+	}
+	hx := func(s string) []byte { b, _ := hex.DecodeString(s); return b }
+	checked := 0
+	for _, v := range f.Vectors {
+		if len(v.Expected) == 0 || (v.Kind != "qrlogin.ecies" && v.Kind != "qrlogin.hpke") {
+			continue
+		}
+		var a args
+		var want, got result
+		json.Unmarshal(v.Inputs, &a)
+		json.Unmarshal(v.Expected, &want)
+		var encrypt func(pt, aad []byte) []byte
+		var decrypt func(ct, aad []byte) []byte
+		switch {
+		case v.Kind == "qrlogin.ecies" && a.Role == "initiator":
+			priv := hx(a.PrivateKey)
+			ref := newRefECIES(priv, unb64(a.TheirPublicKey), true)
+			got.PublicKey = b64s(x25519Pub(priv))
+			got.InitialMessage = b64s(ref.encrypt(hx(a.InitialPlaintext))) + "|" + got.PublicKey
+			got.CheckCode = hex.EncodeToString(ref.checkCode)
+			encrypt, decrypt = func(pt, _ []byte) []byte { return ref.encrypt(pt) }, func(ct, _ []byte) []byte { return ref.decrypt(ct) }
+		case v.Kind == "qrlogin.ecies":
+			priv := hx(a.PrivateKey)
+			ct, key, _ := bytes.Cut([]byte(a.InitialMessage), []byte("|"))
+			ref := newRefECIES(priv, unb64(string(key)), false)
+			got.PublicKey = b64s(x25519Pub(priv))
+			got.InitialPlaintext = hex.EncodeToString(ref.decrypt(unb64(string(ct))))
+			got.CheckCode = hex.EncodeToString(ref.checkCode)
+			encrypt, decrypt = func(pt, _ []byte) []byte { return ref.encrypt(pt) }, func(ct, _ []byte) []byte { return ref.decrypt(ct) }
+		case a.Role == "recipient":
+			skR, err := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(hx(a.PrivateKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := unb64(a.InitialMessage)
+			rcv, err := hpke.NewRecipient(m[:32], skR, hpke.HKDFSHA256(), hpke.ChaCha20Poly1305(), []byte(hpkeInfo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pt, err := rcv.Open(hx(a.AAD), m[32:])
+			if err != nil {
+				t.Fatalf("%s: %v", v.ID, err)
+			}
+			resp := newRefResponse(rcv.Export, m[:32], hx(a.ResponseNonce))
+			got.PublicKey = b64s(skR.PublicKey().Bytes())
+			got.InitialPlaintext = hex.EncodeToString(pt)
+			got.InitialResponse = b64s(append(hx(a.ResponseNonce), resp.seal(hx(a.ResponsePlaintext), hx(a.AAD))...))
+			code, _ := rcv.Export(hpkeCheckInfo(skR.PublicKey().Bytes(), m[:32]), 2)
+			got.CheckCode = hex.EncodeToString(code)
+			encrypt = resp.seal
+			decrypt = func(ct, aad []byte) []byte {
+				pt, err := rcv.Open(aad, ct)
+				if err != nil {
+					t.Fatalf("%s: %v", v.ID, err)
+				}
+				return pt
+			}
+		default: // HPKE sender: the peer's key is the generator's fixed one
+			skR, _ := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(fixedKey("hpke sender's peer"))
+			enc := x25519Pub(hx(a.Ephemeral))
+			rcv, err := hpke.NewRecipient(enc, skR, hpke.HKDFSHA256(), hpke.ChaCha20Poly1305(), []byte(hpkeInfo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := unb64(want.InitialMessage)
+			if !bytes.Equal(first[:32], enc) {
+				t.Fatalf("%s: initial message does not carry the ephemeral key", v.ID)
+			}
+			if pt, err := rcv.Open(hx(a.AAD), first[32:]); err != nil || !bytes.Equal(pt, hx(a.InitialPlaintext)) {
+				t.Fatalf("%s: initial message: %v", v.ID, err)
+			}
+			r := unb64(a.InitialResponse)
+			resp := newRefResponse(rcv.Export, enc, r[:32])
+			got.PublicKey = b64s(enc)
+			got.InitialMessage = want.InitialMessage // its ciphertext was opened above
+			got.ResponsePlaintext = hex.EncodeToString(resp.open(r[32:], hx(a.AAD)))
+			code, _ := rcv.Export(hpkeCheckInfo(skR.PublicKey().Bytes(), enc), 2)
+			got.CheckCode = hex.EncodeToString(code)
+			// Our seals are checked by the peer opening them; the peer's
+			// messages continue the response context.
+			for i, st := range a.Steps {
+				if st.Encrypt != nil {
+					pt, err := rcv.Open(hx(st.AAD), unb64(want.Outputs[i]["message"]))
+					if err != nil || !bytes.Equal(pt, hx(*st.Encrypt)) {
+						t.Fatalf("%s: step %d: the peer cannot open the expected message", v.ID, i)
+					}
+					got.Outputs = append(got.Outputs, map[string]string{"message": want.Outputs[i]["message"]})
+				} else {
+					got.Outputs = append(got.Outputs, map[string]string{"plaintext_hex": hex.EncodeToString(resp.open(unb64(*st.Decrypt), hx(st.AAD)))})
+				}
+			}
+		}
+		if encrypt != nil {
+			for _, s := range a.Steps {
+				if s.Encrypt != nil {
+					got.Outputs = append(got.Outputs, map[string]string{"message": b64s(encrypt(hx(*s.Encrypt), hx(s.AAD)))})
+				} else {
+					got.Outputs = append(got.Outputs, map[string]string{"plaintext_hex": hex.EncodeToString(decrypt(unb64(*s.Decrypt), hx(s.AAD)))})
+				}
+			}
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if !bytes.Equal(gb, wb) {
+			t.Errorf("%s: the reference computes\n%s\nthe file says\n%s", v.ID, gb, wb)
+		}
+		checked++
+	}
+	if checked != 4 {
+		t.Errorf("checked %d channel vectors, want 4", checked)
+	}
+}
