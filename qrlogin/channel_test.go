@@ -603,3 +603,26 @@ func TestCloseBeforeEstablishing(t *testing.T) {
 		t.Errorf("HPKE sender channel after Close: %v", err)
 	}
 }
+
+// TestNewPublicKeyLengths: every length but 32 is refused, without panic.
+func TestNewPublicKeyLengths(t *testing.T) {
+	for n := range 71 {
+		k, err := qrlogin.NewPublicKey(make([]byte, n))
+		if n == qrlogin.KeySize {
+			if err != nil || k.IsZero() || len(k.Bytes()) != 32 {
+				t.Fatalf("32 bytes: %v", err)
+			}
+			continue
+		}
+		if !errors.Is(err, qrlogin.ErrBadPublicKey) || !k.IsZero() {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if _, err := qrlogin.ParsePublicKey(b64(make([]byte, n))); !errors.Is(err, qrlogin.ErrBadPublicKey) {
+			t.Fatalf("%d bytes in base64: %v", n, err)
+		}
+	}
+	var zero qrlogin.PublicKey
+	if zero.String() != "" || zero.Bytes() != nil {
+		t.Fatal("zero PublicKey encodes to something")
+	}
+}
