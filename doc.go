@@ -23,8 +23,10 @@
 // The command souverain (cmd/souverain) runs the conformance suite. Code that
 // needs cgo or another implementation (libolm) lives in separate modules
 // (interop/), so that depending on this module pulls in nothing beyond the
-// standard library and filippo.io/edwards25519 (the tests also use
-// github.com/stretchr/testify and github.com/google/go-cmp). It does not
-// depend on golang.org/x/crypto: HKDF, HMAC, AES, SHA-2 and PBKDF2 come from
-// the standard library.
+// standard library, filippo.io/edwards25519 and, for qrlogin alone,
+// golang.org/x/crypto/chacha20poly1305 (the tests also use
+// github.com/stretchr/testify and github.com/google/go-cmp). HKDF, HMAC,
+// AES, SHA-2, PBKDF2, X25519 and HPKE's key schedule come from the standard
+// library, which has no public ChaCha20-Poly1305; MSC4108 and MSC4388 need
+// it with explicit keys and nonces.
 package e2ee
