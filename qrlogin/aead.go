@@ -109,7 +109,12 @@ func hpkeSetupRecipient(enc PublicKey, skR *ecdh.PrivateKey, info []byte) (*hpke
 
 // dhkemSharedSecret is DHKEM's DH then ExtractAndExpand with kem_context =
 // enc ‖ pkR.
-func dhkemSharedSecret(priv *ecdh.PrivateKey, pub, enc, pkR PublicKey) ([]byte, error) {
+func dhkemSharedSecret(priv *ecdh.PrivateKey, pub, enc, pkR PublicKey) (ss []byte, err error) {
+	wipe.Do(func() { ss, err = dhkemSharedSecretLocked(priv, pub, enc, pkR) })
+	return ss, err
+}
+
+func dhkemSharedSecretLocked(priv *ecdh.PrivateKey, pub, enc, pkR PublicKey) ([]byte, error) {
 	dh, err := x25519(priv, pub)
 	if err != nil {
 		return nil, err
@@ -139,7 +144,12 @@ func x25519(priv *ecdh.PrivateKey, pub PublicKey) ([]byte, error) {
 }
 
 // hpkeKeySchedule is KeySchedule for mode_base (no PSK).
-func hpkeKeySchedule(sharedSecret, info []byte) *hpkeContext {
+func hpkeKeySchedule(sharedSecret, info []byte) (ctx *hpkeContext) {
+	wipe.Do(func() { ctx = hpkeKeyScheduleLocked(sharedSecret, info) })
+	return ctx
+}
+
+func hpkeKeyScheduleLocked(sharedSecret, info []byte) *hpkeContext {
 	pskIDHash := labeledExtract(hpkeSuiteID, nil, "psk_id_hash", nil)
 	infoHash := labeledExtract(hpkeSuiteID, nil, "info_hash", info)
 	ksContext := append(append([]byte{0x00}, pskIDHash...), infoHash...)
@@ -155,8 +165,9 @@ func hpkeKeySchedule(sharedSecret, info []byte) *hpkeContext {
 }
 
 // export is the context's Export(exporter_context, L).
-func (c *hpkeContext) export(exporterContext []byte, length int) []byte {
-	return labeledExpand(hpkeSuiteID, c.exporterSecret[:], "sec", exporterContext, length)
+func (c *hpkeContext) export(exporterContext []byte, length int) (out []byte) {
+	wipe.Do(func() { out = labeledExpand(hpkeSuiteID, c.exporterSecret[:], "sec", exporterContext, length) })
+	return out
 }
 
 func (c *hpkeContext) wipe() {
@@ -198,16 +209,22 @@ func (c *aeadContext) nonce() [aeadNonceSize]byte {
 	return n
 }
 
+// seal encrypts the next message. The cipher state (a copy of the key
+// that chacha20poly1305 makes on the heap) is built under wipe.Do, so that
+// with runtime/secret it is erased once dropped.
 func (c *aeadContext) seal(plaintext, aad []byte) ([]byte, error) {
 	if c.seq == math.MaxUint64 {
 		return nil, fmt.Errorf("qrlogin: %w", ErrTooManyMessages)
 	}
-	a, err := chacha20poly1305.New(c.key[:])
-	if err != nil {
-		panic("qrlogin: " + err.Error()) // cannot happen: the key is 32 bytes
-	}
-	n := c.nonce()
-	out := a.Seal(nil, n[:], plaintext, aad)
+	var out []byte
+	wipe.Do(func() {
+		a, err := chacha20poly1305.New(c.key[:])
+		if err != nil {
+			panic("qrlogin: " + err.Error()) // cannot happen: the key is 32 bytes
+		}
+		n := c.nonce()
+		out = a.Seal(nil, n[:], plaintext, aad)
+	})
 	c.seq++
 	return out, nil
 }
@@ -219,12 +236,16 @@ func (c *aeadContext) open(ciphertext, aad []byte) ([]byte, error) {
 	if len(ciphertext) < aeadTagSize {
 		return nil, fmt.Errorf("qrlogin: ciphertext shorter than the tag: %w", ErrBadMessageFormat)
 	}
-	a, err := chacha20poly1305.New(c.key[:])
-	if err != nil {
-		panic("qrlogin: " + err.Error())
-	}
-	n := c.nonce()
-	out, err := a.Open(nil, n[:], ciphertext, aad)
+	var out []byte
+	var err error
+	wipe.Do(func() {
+		a, e := chacha20poly1305.New(c.key[:])
+		if e != nil {
+			panic("qrlogin: " + e.Error())
+		}
+		n := c.nonce()
+		out, err = a.Open(nil, n[:], ciphertext, aad)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("qrlogin: %w", ErrBadMessageMAC)
 	}

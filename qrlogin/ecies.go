@@ -157,7 +157,13 @@ type ECIESChannel struct {
 	closed    bool
 }
 
-func newECIESChannel(priv *ecdh.PrivateKey, theirs PublicKey, initiator bool) (*ECIESChannel, error) {
+// newECIESChannel derives the channel's keys under wipe.Do.
+func newECIESChannel(priv *ecdh.PrivateKey, theirs PublicKey, initiator bool) (c *ECIESChannel, err error) {
+	wipe.Do(func() { c, err = deriveECIESChannel(priv, theirs, initiator) })
+	return c, err
+}
+
+func deriveECIESChannel(priv *ecdh.PrivateKey, theirs PublicKey, initiator bool) (*ECIESChannel, error) {
 	dh, err := x25519(priv, theirs)
 	if err != nil {
 		return nil, err

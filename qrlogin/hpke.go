@@ -241,7 +241,12 @@ func (c *HPKERecipientChannel) TheirPublicKey() PublicKey { return c.theirs }
 
 // responseContext derives the response direction's context (RFC 9458 §4.4
 // as vodozemac adapts it: the result is a full counter-nonce context).
-func responseContext(ctx *hpkeContext, enc PublicKey, nonce *[ResponseNonceSize]byte) aeadContext {
+func responseContext(ctx *hpkeContext, enc PublicKey, nonce *[ResponseNonceSize]byte) (c aeadContext) {
+	wipe.Do(func() { c = deriveResponseContext(ctx, enc, nonce) })
+	return c
+}
+
+func deriveResponseContext(ctx *hpkeContext, enc PublicKey, nonce *[ResponseNonceSize]byte) aeadContext {
 	secret := ctx.export([]byte(infoPrefix+"_RESPONSE"), aeadKeySize)
 	defer wipe.Bytes(secret)
 	salt := append(enc.Bytes(), nonce[:]...)
