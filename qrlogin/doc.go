@@ -33,6 +33,10 @@
 // burns its counter on a failed ECIES decryption, which leaves that channel
 // unusable; the difference is visible only after a failure.)
 //
+// Every Parse function accepts only the canonical text form: unpadded
+// base64 with zero trailing bits, so that decoding then encoding gives the
+// same text (vodozemac also accepts padded base64).
+//
 // [QRCodeData] reads and writes the binary content of the QR code in both
 // formats Element's stack speaks: MSC4108's ("MATRIX", version 0x02) and
 // MSC4388's ("IO_ELEMENT_MSC4388", type 0x03).
