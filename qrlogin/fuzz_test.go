@@ -223,4 +223,24 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("FuzzHPKEMessages", "response", fx.hpkeResponse.String())
 	write("FuzzHPKEMessages", "vodozemac-initial", "9yA/CX8pJKF02Prd75ZyBQHg3fGTVVGDNl86q1z17Uvc6ftAUnItAwASu5r0r/Ig5wkAu+4xhrHUBbSJaB/rgDC1IxlfAADTXZA")
 	write("FuzzHPKEMessages", "vodozemac-fuzz-seed-2", "/BgAPw")
+	write("FuzzParseText", "qr-msc4108", fx.qr4108.String())
+	write("FuzzParseText", "qr-msc4388-padded", fx.qr4388.String()+"=")
+	write("FuzzParseText", "key", fx.qr4388.PublicKey().String())
+	write("FuzzParseText", "key-trailing-bits", "2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Wt")
+}
+
+// FuzzParseText: the text decoders of keys and base64 QR code data never
+// panic and give back the same text when encoding what they accept.
+func FuzzParseText(f *testing.F) {
+	fx := newFuzzFixture(f)
+	f.Add(fx.qr4108.String())
+	f.Add(fx.qr4388.PublicKey().String())
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := ParsePublicKey(s); err == nil && k.String() != s {
+			t.Fatalf("key %q re-encoded as %q", s, k)
+		}
+		if q, err := ParseQRCodeDataBase64(s); err == nil && q.String() != s {
+			t.Fatalf("QR code data %q re-encoded as %q", s, q)
+		}
+	})
 }
