@@ -6,12 +6,15 @@ import (
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha3"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -213,5 +216,27 @@ func TestCounterExhausted(t *testing.T) {
 	d := aeadContext{seq: math.MaxUint64}
 	if _, err := d.open(make([]byte, 16), nil); !errors.Is(err, ErrTooManyMessages) {
 		t.Fatalf("open at 2^64-1: %v", err)
+	}
+}
+
+// TestFormatHidesKeys: no formatting verb prints a channel key, in hex,
+// base64 or as bytes.
+func TestFormatHidesKeys(t *testing.T) {
+	fx := newFuzzFixture(t)
+	e, _ := newECIES(seed(9))
+	r, _ := newHPKERecipient(seed(10))
+	values := []any{fx.eciesG, fx.hpkeG, e, r}
+	keys := [][]byte{fx.eciesG.enc.key[:], fx.eciesG.dec.key[:], fx.hpkeG.seal.key[:], fx.hpkeG.open.key[:], seed(9)[:], seed(10)[:]}
+	for _, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+			out := fmt.Sprintf(verb, v)
+			for _, k := range keys {
+				for _, enc := range []string{hex.EncodeToString(k), base64.RawStdEncoding.EncodeToString(k), fmt.Sprint(k), strings.Trim(fmt.Sprintf("%#v", k), "[]byte{}")} {
+					if strings.Contains(out, enc) {
+						t.Errorf("%T with %s prints a key: %s", v, verb, out)
+					}
+				}
+			}
+		}
 	}
 }
