@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 
@@ -41,6 +42,7 @@ func TestWriteQRLoginVectors(t *testing.T) {
 	el := startNodeHarness(t, "qrlogin.mjs")
 	g := &qrGen{t: t, el: el}
 	g.qrVectors()
+	g.messageVectors()
 	g.eciesInitiator()
 	g.eciesRecipient()
 	g.hpkeRecipient()
@@ -815,5 +817,81 @@ func TestQRLoginVectorsReference(t *testing.T) {
 	}
 	if checked != 4 {
 		t.Errorf("checked %d channel vectors, want 4", checked)
+	}
+}
+
+// messageVectors: the text forms of the channel messages, from vodozemac's
+// test values, decoded here with encoding/base64; and malformed ones.
+func (g *qrGen) messageVectors() {
+	data, err := os.ReadFile("../qrlogin/testdata/vodozemac.json")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var vz struct {
+		ECIES  map[string]string `json:"ecies"`
+		HPKE   map[string]string `json:"hpke"`
+		Corpus []string          `json:"hpke_fuzz_corpus_hex"`
+	}
+	json.Unmarshal(data, &vz)
+	src := "vodozemac (commit cfc4eeebdf0953314144a6b709449b0434019ca2) "
+	add := func(id, typ, source, msg string, exp map[string]any) {
+		exp["message"] = msg
+		g.add("message-"+id, "qrlogin.decode_message", source, map[string]any{"type": typ, "message": msg}, exp, "", nil,
+			"vodozemac's tests decode it and re-encode the same text.")
+	}
+	ct, key, _ := bytes.Cut([]byte(vz.ECIES["initial_message"]), []byte("|"))
+	add("vodozemac-ecies-initial", "ecies_initial", src+"src/ecies/messages.rs INITIAL_MESSAGE", vz.ECIES["initial_message"],
+		map[string]any{"public_key": string(key), "ciphertext_hex": hex.EncodeToString(unb64(string(ct)))})
+	add("vodozemac-ecies", "ecies", src+"src/ecies/messages.rs MESSAGE", vz.ECIES["message"],
+		map[string]any{"ciphertext_hex": hex.EncodeToString(unb64(vz.ECIES["message"]))})
+	hi := unb64(vz.HPKE["initial_message"])
+	add("vodozemac-hpke-initial", "hpke_initial", src+"src/hpke/messages.rs INITIAL_MESSAGE", vz.HPKE["initial_message"],
+		map[string]any{"public_key": b64s(hi[:32]), "ciphertext_hex": hex.EncodeToString(hi[32:])})
+	hr := unb64(vz.HPKE["initial_response"])
+	add("vodozemac-hpke-response", "hpke_response", src+"src/hpke/messages.rs INITIAL_RESPONSE", vz.HPKE["initial_response"],
+		map[string]any{"response_nonce_hex": hex.EncodeToString(hr[:32]), "ciphertext_hex": hex.EncodeToString(hr[32:])})
+	add("vodozemac-hpke", "hpke", src+"src/hpke/messages.rs MESSAGE", vz.HPKE["message"],
+		map[string]any{"ciphertext_hex": hex.EncodeToString(unb64(vz.HPKE["message"]))})
+	c0, _ := hex.DecodeString(vz.Corpus[0])
+	add("vodozemac-fuzz-seed-1", "hpke_initial", src+"afl/hpke-message-decoding/in/msg_1.bin (base64 of the bytes)", b64s(c0),
+		map[string]any{"public_key": b64s(c0[:32]), "ciphertext_hex": hex.EncodeToString(c0[32:])})
+
+	em := vz.ECIES["message"]
+	long := b64s(make([]byte, 49200)) // 65,600 characters
+	for _, c := range []struct {
+		id, typ, msg, class, notes string
+		policy                     bool
+	}{
+		{"ecies-empty", "ecies", "", "bad-message-format", "Empty: vodozemac decodes it to an empty ciphertext (ECIES), then fails to decrypt.", true},
+		{"ecies-shorter-than-tag", "ecies", b64s(make([]byte, 15)), "bad-message-format", "15 bytes: shorter than the tag; vodozemac decodes it.", true},
+		{"ecies-padded", "ecies", em + "=", "bad-message-format", "'=' padding: vodozemac decodes padding indifferently.", true},
+		{"ecies-trailing-bits", "ecies", "AAAAAAAAAAAAAAAAAAAAAB", "bad-message-format", "16 bytes whose last character has non-zero unused bits; vodozemac refuses them too.", false},
+		{"ecies-url-alphabet", "ecies", strings.ReplaceAll(strings.ReplaceAll(em, "/", "_"), "+", "-") + "_", "bad-message-format", "URL-safe alphabet.", false},
+		{"ecies-space", "ecies", " " + em, "bad-message-format", "Leading space.", false},
+		{"ecies-too-large", "ecies", long, "message-too-large", "65,600 characters: over souverain's 64 KiB limit on messages.", true},
+		{"ecies-initial-no-separator", "ecies_initial", strings.Replace(vz.ECIES["initial_message"], "|", "", 1), "bad-message-format", "No '|'.", false},
+		{"ecies-initial-two-separators", "ecies_initial", vz.ECIES["initial_message"] + "|", "bad-public-key", "A second '|' ends up in the key.", false},
+		{"ecies-initial-short-key", "ecies_initial", string(ct) + "|" + b64s(unb64(string(key))[:31]), "bad-public-key", "A 31-byte key.", false},
+		{"ecies-initial-empty", "ecies_initial", "", "bad-message-format", "Empty.", false},
+		{"hpke-initial-empty", "hpke_initial", "", "bad-message-format", "Empty; vodozemac refuses it too.", false},
+		{"hpke-initial-key-only", "hpke_initial", b64s(hi[:32]), "bad-message-format", "A key and no ciphertext: vodozemac decodes it (then fails to decrypt).", true},
+		{"hpke-initial-short", "hpke_initial", b64s(hi[:20]), "bad-message-format", "20 bytes: shorter than a key; vodozemac refuses it too.", false},
+		{"hpke-response-nonce-only", "hpke_response", b64s(hr[:32]), "bad-message-format", "A nonce and no ciphertext: vodozemac decodes it.", true},
+		{"hpke-response-padded", "hpke_response", vz.HPKE["initial_response"] + "=", "bad-message-format", "'=' padding.", true},
+		{"hpke-empty", "hpke", "", "bad-message-format", "Empty; vodozemac refuses it too.", false},
+		{"hpke-shorter-than-tag", "hpke", b64s(make([]byte, 15)), "bad-message-format", "15 bytes: vodozemac decodes it.", true},
+	} {
+		var flags []string
+		if c.policy {
+			flags = []string{"policy"}
+		}
+		g.add("message-"+c.id, "qrlogin.decode_message", "generator, from vodozemac's test values", map[string]any{"type": c.typ, "message": c.msg},
+			nil, c.class, flags, c.notes)
+	}
+	for i, h := range vz.Corpus[1:] {
+		b, _ := hex.DecodeString(h)
+		g.add(fmt.Sprintf("message-vodozemac-fuzz-seed-%d", i+2), "qrlogin.decode_message", src+fmt.Sprintf("afl/hpke-message-decoding/in/msg_%d.bin (base64 of the bytes)", i+2),
+			map[string]any{"type": "hpke_initial", "message": b64s(b)}, nil, "bad-message-format", []string{"policy"},
+			fmt.Sprintf("%d bytes: no room for a key and a tag (vodozemac decodes 32 bytes and more).", len(b)))
 	}
 }

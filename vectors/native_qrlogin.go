@@ -343,3 +343,54 @@ func nativeVerifyCheckCode(a struct {
 	}
 	return map[string]any{}, nil
 }
+
+func init() {
+	operations["qrlogin.decode_message"] = struct {
+		derive func(args, result map[string]json.RawMessage) error
+	}{}
+	nativeOps["qrlogin.decode_message"] = op(nativeDecodeMessage)
+}
+
+// nativeDecodeMessage decodes one channel message of the given type and
+// returns its fields and its text form re-encoded.
+func nativeDecodeMessage(a struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}) (any, error) {
+	res := map[string]any{}
+	switch a.Type {
+	case "ecies_initial":
+		m, err := qrlogin.ParseECIESInitialMessage(a.Message)
+		if err != nil {
+			return nil, err
+		}
+		res["public_key"], res["ciphertext_hex"], res["message"] = m.PublicKey.String(), hexBytes(m.Ciphertext), m.String()
+	case "ecies":
+		m, err := qrlogin.ParseECIESMessage(a.Message)
+		if err != nil {
+			return nil, err
+		}
+		res["ciphertext_hex"], res["message"] = hexBytes(m.Ciphertext), m.String()
+	case "hpke_initial":
+		m, err := qrlogin.ParseHPKEInitialMessage(a.Message)
+		if err != nil {
+			return nil, err
+		}
+		res["public_key"], res["ciphertext_hex"], res["message"] = m.EncapsulatedKey.String(), hexBytes(m.Ciphertext), m.String()
+	case "hpke_response":
+		m, err := qrlogin.ParseHPKEInitialResponse(a.Message)
+		if err != nil {
+			return nil, err
+		}
+		res["response_nonce_hex"], res["ciphertext_hex"], res["message"] = hexBytes(m.ResponseNonce[:]), hexBytes(m.Ciphertext), m.String()
+	case "hpke":
+		m, err := qrlogin.ParseHPKEMessage(a.Message)
+		if err != nil {
+			return nil, err
+		}
+		res["ciphertext_hex"], res["message"] = hexBytes(m.Ciphertext), m.String()
+	default:
+		return nil, fmt.Errorf("%w: bad arguments: type %q", ErrFault, a.Type)
+	}
+	return res, nil
+}
