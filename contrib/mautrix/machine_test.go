@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/crypto/goolm"
+	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -61,6 +62,7 @@ func newMachine(t *testing.T, url string, user id.UserID, device id.DeviceID) *c
 // A bot's OlmMachine on this driver, used from several goroutines as
 // mautrix-go's sync loop and its callers do: room keys arriving by Olm
 // pre-key messages (olmLock), one-time keys uploaded (otkUploadLock),
+// to-device messages on new outbound Olm sessions (no lock, then olmLock),
 // Megolm encryption (megolmEncryptLock per room) and decryption
 // (megolmDecryptLock per session), key export (no lock) and signing (no
 // lock), all at once. Under -race this proves the driver's locks where
@@ -70,29 +72,11 @@ func TestOlmMachineConcurrentUse(t *testing.T) {
 	t.Cleanup(goolm.Register) // other tests call the drivers' constructors directly
 	ctx := context.Background()
 
-	// The homeserver: only key upload, which ShareKeys calls; it reports 45
-	// keys on the server, so each ShareKeys makes and uploads 5.
-	var uploads sync.Mutex
-	uploaded := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/_matrix/client/v3/keys/upload" {
-			http.NotFound(w, r)
-			return
-		}
-		var req mautrix.ReqUploadKeys
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		uploads.Lock()
-		uploaded += len(req.OneTimeKeys)
-		uploads.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"one_time_key_counts":{"signed_curve25519":45}}`)
-	}))
+	const alice, bob, carol = id.UserID("@alice:example.org"), id.UserID("@bob:example.org"), id.UserID("@carol:example.org")
+	hs := &homeserver{t: t, carol: carol, devices: map[id.DeviceID]*carolDevice{}}
+	srv := httptest.NewServer(hs)
 	t.Cleanup(srv.Close)
 
-	const alice, bob = id.UserID("@alice:example.org"), id.UserID("@bob:example.org")
 	am := newMachine(t, srv.URL, alice, "ALICE")
 	bm := newMachine(t, srv.URL, bob, "BOBDEVICE")
 	aliceID, bobID := am.OwnIdentity(), bm.OwnIdentity()
@@ -145,6 +129,16 @@ func TestOlmMachineConcurrentUse(t *testing.T) {
 	}
 	require.Len(t, roomIDs, rooms)
 
+	// Carol's devices, to which Bob opens Olm sessions with one-time keys
+	// claimed from the homeserver.
+	const carols = 4
+	var carolDevices []*id.Device
+	for i := range carols {
+		d := newCarolDevice(t, carol, id.DeviceID(fmt.Sprintf("CAROL%d", i)))
+		hs.devices[d.device.DeviceID] = d
+		carolDevices = append(carolDevices, d.device)
+	}
+
 	type sent struct {
 		evt  *event.Event
 		body string
@@ -163,6 +157,15 @@ func TestOlmMachineConcurrentUse(t *testing.T) {
 			}
 		})
 	}
+	// Bob sends to-device events to Carol's devices: new outbound Olm
+	// sessions (no lock), then Olm encryption (olmLock).
+	wg.Go(func() {
+		for _, d := range carolDevices {
+			if err := bm.SendEncryptedToDevice(ctx, d, event.ToDeviceDummy, event.Content{Parsed: &event.DummyEventContent{}}); err != nil {
+				t.Errorf("send to %s: %v", d.DeviceID, err)
+			}
+		}
+	})
 	// Bob's key upload, as after a sync reporting a low one-time key count.
 	wg.Go(func() {
 		for range 4 {
@@ -248,7 +251,132 @@ func TestOlmMachineConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.EqualValues(t, rooms*perRoom, decrypted.Load(), "messages decrypted")
 
-	uploads.Lock()
-	defer uploads.Unlock()
-	require.Equal(t, 4*5, uploaded, "one-time keys uploaded")
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	require.Equal(t, 4*5, hs.uploaded, "one-time keys uploaded")
+	require.Equal(t, carols, hs.received, "to-device events Carol's devices decrypted")
+}
+
+// carolDevice is a device of the homeserver's third user: an account, its
+// device keys and one signed one-time key to be claimed.
+type carolDevice struct {
+	account *souverain.Account
+	device  *id.Device
+	otk     mautrix.OneTimeKey
+}
+
+func newCarolDevice(t *testing.T, user id.UserID, device id.DeviceID) *carolDevice {
+	t.Helper()
+	acc := newAccount(t)
+	signing, identity, err := acc.IdentityKeys()
+	require.NoError(t, err)
+	otk := mautrix.OneTimeKey{Key: firstOneTimeKey(t, acc), IsSigned: true}
+	sig, err := (&crypto.OlmAccount{Internal: acc}).SignJSON(&otk)
+	require.NoError(t, err)
+	otk.Signatures = signatures.NewSingleSignature(user, id.KeyAlgorithmEd25519, device.String(), sig)
+	acc.MarkKeysAsPublished()
+	return &carolDevice{
+		account: acc,
+		device:  &id.Device{UserID: user, DeviceID: device, IdentityKey: identity, SigningKey: signing},
+		otk:     otk,
+	}
+}
+
+// homeserver answers the three endpoints the test's machines call: key
+// upload (45 keys on the server, so each ShareKeys makes and uploads 5),
+// one-time key claims for Carol's devices, and to-device messages to them,
+// which it decrypts with their accounts.
+type homeserver struct {
+	t       *testing.T
+	carol   id.UserID
+	devices map[id.DeviceID]*carolDevice // filled before the server is used
+
+	mu       sync.Mutex
+	uploaded int // one-time keys
+	received int // to-device events decrypted
+}
+
+func (hs *homeserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var resp any
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/_matrix/client/v3/keys/upload":
+		var req mautrix.ReqUploadKeys
+		if !decode(w, r, &req) {
+			return
+		}
+		hs.mu.Lock()
+		hs.uploaded += len(req.OneTimeKeys)
+		hs.mu.Unlock()
+		resp = map[string]any{"one_time_key_counts": map[string]int{"signed_curve25519": 45}}
+	case r.Method == http.MethodPost && r.URL.Path == "/_matrix/client/v3/keys/claim":
+		var req mautrix.ReqClaimKeys
+		if !decode(w, r, &req) {
+			return
+		}
+		keys := map[id.DeviceID]map[id.KeyID]mautrix.OneTimeKey{}
+		for device := range req.OneTimeKeys[hs.carol] {
+			if d := hs.devices[device]; d != nil {
+				keys[device] = map[id.KeyID]mautrix.OneTimeKey{id.NewKeyID(id.KeyAlgorithmSignedCurve25519, "AAAAAQ"): d.otk}
+			}
+		}
+		resp = mautrix.RespClaimKeys{OneTimeKeys: map[id.UserID]map[id.DeviceID]map[id.KeyID]mautrix.OneTimeKey{hs.carol: keys}}
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_matrix/client/v3/sendToDevice/m.room.encrypted/"):
+		var req struct {
+			Messages map[id.UserID]map[id.DeviceID]event.EncryptedEventContent `json:"messages"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		for device, content := range req.Messages[hs.carol] {
+			hs.receive(hs.devices[device], &content)
+		}
+		resp = struct{}{}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// receive decrypts a to-device event at one of Carol's devices.
+func (hs *homeserver) receive(d *carolDevice, content *event.EncryptedEventContent) {
+	if d == nil {
+		hs.t.Errorf("to-device event for an unknown device")
+		return
+	}
+	ct, ok := content.OlmCiphertext[d.device.IdentityKey]
+	if !ok || ct.Type != id.OlmMsgTypePreKey {
+		hs.t.Errorf("%s: no pre-key message for its key", d.device.DeviceID)
+		return
+	}
+	s, err := d.account.NewInboundSessionFrom(&content.SenderKey, ct.Body)
+	if err != nil {
+		hs.t.Errorf("%s: new inbound session: %v", d.device.DeviceID, err)
+		return
+	}
+	pt, err := s.Decrypt(ct.Body, ct.Type)
+	if err != nil {
+		hs.t.Errorf("%s: decrypt: %v", d.device.DeviceID, err)
+		return
+	}
+	var payload struct {
+		Type      string    `json:"type"`
+		Recipient id.UserID `json:"recipient"`
+	}
+	if err := json.Unmarshal(pt, &payload); err != nil || payload.Type != event.ToDeviceDummy.Type || payload.Recipient != hs.carol {
+		hs.t.Errorf("%s: payload %s: %v", d.device.DeviceID, pt, err)
+		return
+	}
+	hs.mu.Lock()
+	hs.received++
+	hs.mu.Unlock()
 }
