@@ -6,16 +6,16 @@ require (
 	filippo.io/edwards25519 v1.2.0
 	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000
 	github.com/souverain/e2ee/interop v0.0.0-00010101000000-000000000000
-	golang.org/x/crypto v0.58.0
-	maunium.net/go/mautrix v0.32.0
+	golang.org/x/crypto v0.59.0
+	maunium.net/go/mautrix v0.33.0
 )
 
 require (
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
-	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/pretty v1.3.0 // indirect
 	github.com/tidwall/sjson v1.2.5 // indirect
-	go.mau.fi/util v0.11.0 // indirect
+	go.mau.fi/util v0.11.1 // indirect
 )
 
 replace (

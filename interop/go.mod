@@ -4,14 +4,14 @@ go 1.26.0
 
 require (
 	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000
-	maunium.net/go/mautrix v0.32.0
+	golang.org/x/crypto v0.59.0
+	maunium.net/go/mautrix v0.33.0
 )
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
-	go.mau.fi/util v0.11.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	go.mau.fi/util v0.11.1 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 replace github.com/souverain/e2ee => ../

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/id"
@@ -21,9 +22,15 @@ const LibolmMaxOneTimeKeys = 100
 
 // Account is a device's Olm account, mautrix-go's olm.Account backed by
 // souverain's olm.Account. It is secret. The zero value, like
-// NewBlankAccount, is blank: it holds no keys until Unpickle fills it. An
-// Account is not safe for concurrent use.
+// NewBlankAccount, is blank: it holds no keys until Unpickle fills it.
+//
+// An Account is safe for concurrent use: its methods take turns on a
+// mutex of its own, since mautrix-go calls the account of an OlmMachine
+// from Olm decryption (under its olmLock), from key upload (under
+// otkUploadLock) and for signing (under no lock) at the same time. Calls
+// made on the souverain account returned by Inner bypass that mutex.
 type Account struct {
+	mu  sync.Mutex
 	acc *solm.Account // nil while blank
 }
 
@@ -54,8 +61,14 @@ func AccountFromPickled(pickled, key []byte) (*Account, error) {
 }
 
 // Inner returns the souverain account, or nil while the account is blank.
-// Changes made through it are seen by a.
-func (a *Account) Inner() *solm.Account { return a.acc }
+// Changes made through it are seen by a. Its methods do not take a's
+// mutex: the caller must not use it while a is in use elsewhere, and
+// Unpickle replaces it with another.
+func (a *Account) Inner() *solm.Account {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.acc
+}
 
 // Pickle encrypts the account under key in libolm's pickle format (version
 // 4), byte for byte what libolm writes for the same account, with at most
@@ -64,6 +77,8 @@ func (a *Account) Pickle(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, errorf("pickle account", olm.ErrNoKeyProvided)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return nil, fmt.Errorf("souverain: pickle account: %w", ErrBlank)
 	}
@@ -88,6 +103,8 @@ func (a *Account) Unpickle(pickled, key []byte) error {
 	if err != nil {
 		return mapError("unpickle account", err)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.acc = acc
 	return nil
 }
@@ -95,7 +112,9 @@ func (a *Account) Unpickle(pickled, key []byte) error {
 // IdentityKeysJSON returns the public identity keys as libolm writes them:
 // {"curve25519":"…","ed25519":"…"}.
 func (a *Account) IdentityKeysJSON() ([]byte, error) {
-	ed, curve, err := a.IdentityKeys()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ed, curve, err := a.identityKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +127,12 @@ func (a *Account) IdentityKeysJSON() ([]byte, error) {
 // IdentityKeys returns the Ed25519 and Curve25519 identity keys in unpadded
 // base64.
 func (a *Account) IdentityKeys() (id.Ed25519, id.Curve25519, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.identityKeys()
+}
+
+func (a *Account) identityKeys() (id.Ed25519, id.Curve25519, error) {
 	if a.acc == nil {
 		return "", "", fmt.Errorf("souverain: identity keys: %w", ErrBlank)
 	}
@@ -123,6 +148,8 @@ func (a *Account) Sign(message []byte) ([]byte, error) {
 	if len(message) == 0 {
 		return nil, errorf("sign", olm.ErrEmptyInput)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return nil, fmt.Errorf("souverain: sign: %w", ErrBlank)
 	}
@@ -135,6 +162,8 @@ func (a *Account) Sign(message []byte) ([]byte, error) {
 // A blank account has none.
 func (a *Account) OneTimeKeys() (map[string]id.Curve25519, error) {
 	out := make(map[string]id.Curve25519)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return out, nil
 	}
@@ -147,6 +176,8 @@ func (a *Account) OneTimeKeys() (map[string]id.Curve25519, error) {
 // MarkKeysAsPublished marks the one-time keys and the current fallback key
 // as published.
 func (a *Account) MarkKeysAsPublished() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc != nil {
 		a.acc.MarkKeysAsPublished()
 	}
@@ -161,6 +192,8 @@ func (a *Account) MaxNumberOfOneTimeKeys() uint { return LibolmMaxOneTimeKeys }
 // the account holds; beyond that it drops its oldest keys. A larger num
 // gives an error wrapping olm.ErrBadInput.
 func (a *Account) GenOneTimeKeys(num uint) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return fmt.Errorf("souverain: generate one-time keys: %w", ErrBlank)
 	}
@@ -189,9 +222,6 @@ func (a *Account) NewOutboundSession(theirIdentityKey, theirOneTimeKey id.Curve2
 	if len(theirIdentityKey) == 0 || len(theirOneTimeKey) == 0 {
 		return nil, errorf(op, olm.ErrEmptyInput)
 	}
-	if a.acc == nil {
-		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
-	}
 	ik, err := parseCurveKey(op, string(theirIdentityKey))
 	if err != nil {
 		return nil, err
@@ -199,6 +229,11 @@ func (a *Account) NewOutboundSession(theirIdentityKey, theirOneTimeKey id.Curve2
 	otk, err := parseCurveKey(op, string(theirOneTimeKey))
 	if err != nil {
 		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.acc == nil {
+		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
 	s, err := a.acc.NewOutboundSession(ik, otk)
 	if err != nil {
@@ -238,6 +273,8 @@ func (a *Account) newInboundSession(theirIdentityKey *id.Curve25519, text string
 	if err != nil {
 		return nil, err
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -294,6 +331,8 @@ func (a *Account) clone() (*solm.Account, error) {
 // olm.ErrBadMessageKeyID, as does a key that is no longer there.
 func (a *Account) RemoveOneTimeKeys(s olm.Session) error {
 	const op = "remove one-time keys"
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.acc == nil {
 		return fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -301,10 +340,15 @@ func (a *Account) RemoveOneTimeKeys(s olm.Session) error {
 	if !ok || sess == nil {
 		return fmt.Errorf("souverain: %s: session of type %T, not of this driver: %w", op, s, olm.ErrBadInput)
 	}
-	if sess.prekey == nil {
+	// Lock order: an account, then a session (no Session method locks an
+	// account).
+	sess.mu.Lock()
+	prekey := sess.prekey
+	sess.mu.Unlock()
+	if prekey == nil {
 		return errorf(op+": session was not created from a pre-key message by this account object", olm.ErrBadMessageKeyID)
 	}
-	if _, _, err := a.acc.NewInboundSession(sess.prekey.IdentityKey(), sess.prekey); err != nil {
+	if _, _, err := a.acc.NewInboundSession(prekey.IdentityKey(), prekey); err != nil {
 		return mapError(op, err)
 	}
 	return nil

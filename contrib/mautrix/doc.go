@@ -20,6 +20,12 @@
 // olm.ErrBadMAC, olm.ErrBadSignature, ...) and souverain's own sentinels, so
 // errors.Is works with either.
 //
+// Every type is safe for concurrent use, as it must be: mautrix-go calls
+// an OlmMachine's account from Olm decryption, key upload and signing under
+// different locks of its own or none, and exports group sessions outside
+// the lock it decrypts them under (the README's "Concurrency" lists the
+// paths). The driver works with mautrix-go v0.32 and v0.33.
+//
 // Differences from libolm's driver, all on paths mautrix-go does not take,
 // are listed in the README. The main one: Account.NewInboundSessionFrom
 // authenticates and decrypts the pre-key message at once (souverain creates

@@ -6,6 +6,7 @@ replace github.com/souverain/e2ee => ../../
 
 require (
 	github.com/mattn/go-sqlite3 v1.14.52
+	github.com/rs/zerolog v1.35.1
 	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
 	go.mau.fi/util v0.11.0
@@ -17,7 +18,6 @@ require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/petermattis/goid v0.0.0-20260918085751-abfca077860b // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect

@@ -2,6 +2,7 @@ package mautrix
 
 import (
 	"fmt"
+	"sync"
 
 	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/id"
@@ -18,8 +19,13 @@ var blankPickleKey = []byte(" ")
 // mautrix-go's olm.InboundGroupSession backed by souverain's
 // megolm.InboundGroupSession. It is secret. The zero value, like
 // NewBlankInboundGroupSession, is blank until Unpickle fills it. An
-// InboundGroupSession is not safe for concurrent use.
+// InboundGroupSession is safe for concurrent use: its methods take turns
+// on a mutex of its own, since mautrix-go serialises decryption per session
+// but exports the session (key requests, key export and backup), reads its
+// index and pickles it in the store outside that lock. Calls made on the
+// souverain session returned by Inner bypass the mutex.
 type InboundGroupSession struct {
+	mu   sync.Mutex
 	sess *megolm.InboundGroupSession // nil while blank
 }
 
@@ -86,7 +92,11 @@ func InboundGroupSessionFromPickled(pickled, key []byte) (*InboundGroupSession, 
 func NewBlankInboundGroupSession() *InboundGroupSession { return &InboundGroupSession{} }
 
 // Inner returns the souverain session, or nil while the session is blank.
-func (s *InboundGroupSession) Inner() *megolm.InboundGroupSession { return s.sess }
+func (s *InboundGroupSession) Inner() *megolm.InboundGroupSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sess
+}
 
 // Pickle encrypts the session under key in libolm's pickle format (version
 // 2), byte for byte what libolm writes. It returns the base64 text.
@@ -95,6 +105,8 @@ func (s *InboundGroupSession) Pickle(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, errorf(op, olm.ErrNoKeyProvided)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -121,6 +133,8 @@ func (s *InboundGroupSession) Unpickle(pickled, key []byte) error {
 	if err != nil {
 		return mapError(op, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sess = sess
 	return nil
 }
@@ -136,6 +150,8 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, 0, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -149,6 +165,8 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint, error) {
 // ID returns the session ID, the sender's signing key in unpadded base64,
 // or "" while the session is blank.
 func (s *InboundGroupSession) ID() id.SessionID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return ""
 	}
@@ -157,6 +175,8 @@ func (s *InboundGroupSession) ID() id.SessionID {
 
 // FirstKnownIndex returns the lowest message index the session decrypts.
 func (s *InboundGroupSession) FirstKnownIndex() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return 0
 	}
@@ -166,6 +186,8 @@ func (s *InboundGroupSession) FirstKnownIndex() uint32 {
 // IsVerified reports whether the session came from a signed session key or
 // has decrypted a message.
 func (s *InboundGroupSession) IsVerified() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.sess != nil && s.sess.IsVerified()
 }
 
@@ -174,6 +196,8 @@ func (s *InboundGroupSession) IsVerified() bool {
 // first known one gives an error wrapping olm.ErrUnknownMessageIndex.
 func (s *InboundGroupSession) Export(messageIndex uint32) ([]byte, error) {
 	const op = "export inbound group session"
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -188,8 +212,11 @@ func (s *InboundGroupSession) Export(messageIndex uint32) ([]byte, error) {
 // mautrix-go's olm.OutboundGroupSession backed by souverain's
 // megolm.GroupSession. It is secret. The zero value, like
 // NewBlankOutboundGroupSession, is blank until Unpickle fills it. An
-// OutboundGroupSession is not safe for concurrent use.
+// OutboundGroupSession is safe for concurrent use: its methods take turns
+// on a mutex of its own (calls made on the souverain session returned by
+// Inner bypass it).
 type OutboundGroupSession struct {
+	mu   sync.Mutex
 	sess *megolm.GroupSession // nil while blank
 }
 
@@ -227,7 +254,11 @@ func OutboundGroupSessionFromPickled(pickled, key []byte) (*OutboundGroupSession
 func NewBlankOutboundGroupSession() *OutboundGroupSession { return &OutboundGroupSession{} }
 
 // Inner returns the souverain session, or nil while the session is blank.
-func (s *OutboundGroupSession) Inner() *megolm.GroupSession { return s.sess }
+func (s *OutboundGroupSession) Inner() *megolm.GroupSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sess
+}
 
 // Pickle encrypts the session under key in libolm's pickle format (version
 // 1), byte for byte what libolm writes. It returns the base64 text.
@@ -236,6 +267,8 @@ func (s *OutboundGroupSession) Pickle(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, errorf(op, olm.ErrNoKeyProvided)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -260,6 +293,8 @@ func (s *OutboundGroupSession) Unpickle(pickled, key []byte) error {
 	if err != nil {
 		return mapError(op, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sess = sess
 	return nil
 }
@@ -272,6 +307,8 @@ func (s *OutboundGroupSession) Encrypt(plaintext []byte) ([]byte, error) {
 	if len(plaintext) == 0 {
 		return nil, errorf(op, olm.ErrEmptyInput)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -285,6 +322,8 @@ func (s *OutboundGroupSession) Encrypt(plaintext []byte) ([]byte, error) {
 // ID returns the session ID, its signing key in unpadded base64, or ""
 // while the session is blank.
 func (s *OutboundGroupSession) ID() id.SessionID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return ""
 	}
@@ -293,6 +332,8 @@ func (s *OutboundGroupSession) ID() id.SessionID {
 
 // MessageIndex returns the index the next message will have.
 func (s *OutboundGroupSession) MessageIndex() uint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return 0
 	}
@@ -302,6 +343,8 @@ func (s *OutboundGroupSession) MessageIndex() uint {
 // Key returns the signed session key at the current index in unpadded
 // base64, for m.room_key events, or "" while the session is blank.
 func (s *OutboundGroupSession) Key() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return ""
 	}

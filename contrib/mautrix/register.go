@@ -20,9 +20,6 @@ const DriverName = "souverain"
 // with this driver, and the store stays readable by them.
 func Register() {
 	olm.Driver = DriverName
-	// The version of libolm whose behaviour the driver provides, reported
-	// as libolm's and goolm's drivers report it.
-	olm.GetVersion = func() (major, minor, patch uint8) { return 3, 2, 15 }
 	olm.SetPickleKeyImpl = func(key []byte) {
 		panic("souverain: olm.SetPickleKey is for the gob and JSON encodings that mautrix-go deprecated; the souverain driver, like goolm, does not support them")
 	}

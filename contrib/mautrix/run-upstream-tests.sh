@@ -2,17 +2,19 @@
 # Runs mautrix-go's own tests of its crypto packages with the souverain
 # driver registered instead of libolm or goolm.
 #
-# The pinned mautrix-go module (the version in contrib/mautrix/go.mod) is
-# copied from the module cache into a temporary directory; there its
+# The pinned mautrix-go module (the version in contrib/mautrix/go.mod, or in
+# the file given with --modfile, such as go.mautrix-v0.33.mod) is copied
+# from the module cache into a temporary directory; there its
 # crypto/registerlibolm.go and crypto/registergoolm.go are deleted and
 # crypto/register_souverain.go, whose init calls souverain.Register, takes
 # their place, with a test that fails unless the driver in force is
 # souverain's. `go test` then runs every package under crypto/. Nothing of
 # mautrix-go's is kept or committed.
 #
-# Usage: run-upstream-tests.sh [--baseline] [--keep] [-- go test flags...]
-#   --baseline  also run the same tests, unmodified, with libolm's driver
-#   --keep      keep the temporary workspace and print its path
+# Usage: run-upstream-tests.sh [--modfile FILE] [--baseline] [--keep] [-- go test flags...]
+#   --modfile FILE  take mautrix-go's version from FILE instead of go.mod
+#   --baseline      also run the same tests, unmodified, with libolm's driver
+#   --keep          keep the temporary workspace and print its path
 # Exit status: that of `go test` with the souverain driver.
 set -euo pipefail
 
@@ -20,12 +22,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 baseline=false
 keep=false
+modfile=$here/go.mod
+usage="usage: $0 [--modfile FILE] [--baseline] [--keep] [-- go test flags...]"
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--modfile) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; modfile=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
 	--baseline) baseline=true ;;
 	--keep) keep=true ;;
 	--) shift; break ;;
-	*) echo "usage: $0 [--baseline] [--keep] [-- go test flags...]" >&2; exit 2 ;;
+	*) echo "$usage" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -35,9 +40,9 @@ export GOFLAGS=-mod=mod   # let the workspace record the souverain modules in it
 export CGO_ENABLED=1      # mautrix-go's store tests use github.com/mattn/go-sqlite3
 
 cd "$here"
-version=$(go list -m -f '{{.Version}}' maunium.net/go/mautrix)
-go mod download maunium.net/go/mautrix
-src=$(go list -m -f '{{.Dir}}' maunium.net/go/mautrix)
+version=$(go list -modfile="$modfile" -m -f '{{.Version}}' maunium.net/go/mautrix)
+go mod download -modfile="$modfile" maunium.net/go/mautrix
+src=$(go list -modfile="$modfile" -m -f '{{.Dir}}' maunium.net/go/mautrix)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mautrix-upstream.XXXXXX")
 if $keep; then

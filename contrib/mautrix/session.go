@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/id"
@@ -20,9 +21,11 @@ import (
 // Session is an Olm session, mautrix-go's olm.Session backed by souverain's
 // olm.Session. It is secret. The zero value, like NewBlankSession, is blank:
 // it behaves as libolm's blank session (its ID is that of all-zero keys, it
-// pickles as libolm does) and cannot encrypt or decrypt. A Session is not
-// safe for concurrent use.
+// pickles as libolm does) and cannot encrypt or decrypt. A Session is safe
+// for concurrent use: its methods take turns on a mutex of its own (calls
+// made on the souverain session returned by Inner bypass it).
 type Session struct {
+	mu   sync.Mutex
 	sess *solm.Session // nil while blank
 	// prekey is the message an inbound session was created from, kept for
 	// Account.RemoveOneTimeKeys.
@@ -55,7 +58,13 @@ func SessionFromPickled(pickled, key []byte) (*Session, error) {
 }
 
 // Inner returns the souverain session, or nil while the session is blank.
-func (s *Session) Inner() *solm.Session { return s.sess }
+// Its methods do not take s's mutex: the caller must not use it while s is
+// in use elsewhere, and Unpickle replaces it with another.
+func (s *Session) Inner() *solm.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sess
+}
 
 // blankSessionBody is libolm's pickle of a blank session: version 1, not
 // received, three all-zero keys, an all-zero root key, no chains.
@@ -84,6 +93,8 @@ func (s *Session) Pickle(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, errorf("pickle session", olm.ErrNoKeyProvided)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return []byte(pickle.EncryptLibolm(key, blankSessionBody)), nil
 	}
@@ -111,18 +122,28 @@ func (s *Session) Unpickle(pickled, key []byte) error {
 		// for a blank session, which unpickles to a blank session again.
 		if errors.Is(err, solm.ErrCorruptedPickle) {
 			if body, derr := pickle.DecryptLibolm(key, string(pickled)); derr == nil && bytes.Equal(body, blankSessionBody) {
-				*s = Session{}
+				s.replace(nil)
 				return nil
 			}
 		}
 		return mapError(op, err)
 	}
-	*s = Session{sess: sess}
+	s.replace(sess)
 	return nil
+}
+
+// replace makes s the session sess (nil: blank), forgetting the pre-key
+// message it was created from.
+func (s *Session) replace(sess *solm.Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sess, s.prekey, s.pending = sess, nil, nil
 }
 
 // ID returns the session ID, the same on both ends and in every driver.
 func (s *Session) ID() id.SessionID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return blankSessionID
 	}
@@ -132,6 +153,8 @@ func (s *Session) ID() id.SessionID {
 // HasReceivedMessage reports whether the session has decrypted a message;
 // until it has, Encrypt makes pre-key messages.
 func (s *Session) HasReceivedMessage() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.sess != nil && s.sess.HasReceivedMessage()
 }
 
@@ -169,6 +192,8 @@ func (s *Session) matches(theirIdentityKey, text string) (bool, error) {
 			return false, nil
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.sess != nil && s.sess.Matches(m), nil
 }
 
@@ -188,6 +213,8 @@ func (s *Session) Encrypt(plaintext []byte) (id.OlmMsgType, []byte, error) {
 	if len(plaintext) == 0 {
 		return 0, nil, errorf(op, olm.ErrEmptyInput)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return 0, nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -209,6 +236,8 @@ func (s *Session) Decrypt(message string, msgType id.OlmMsgType) ([]byte, error)
 	if len(message) == 0 {
 		return nil, errorf(op, olm.ErrEmptyInput)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
@@ -238,6 +267,8 @@ func (s *Session) Decrypt(message string, msgType id.OlmMsgType) ([]byte, error)
 func (s *Session) Describe() string {
 	var senderIndex uint32
 	var receivers, skipped []uint32
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess != nil {
 		var err error
 		senderIndex, receivers, skipped, err = s.indices()

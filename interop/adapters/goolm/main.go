@@ -1,6 +1,6 @@
 // Command goolm is a souverain conformance adapter for goolm, the pure-Go
 // Olm and Megolm of maunium.net/go/mautrix/crypto/goolm (the version the
-// interop module pins, v0.32.0).
+// interop module pins, v0.33.0).
 //
 // It speaks the JSON-lines protocol of vectors/README.md on standard input
 // and output, through vectors.Serve. Every operation goes through goolm's
