@@ -59,7 +59,8 @@ func NewAuthData(pub BackupPublicKey) *AuthData {
 }
 
 // ParseAuthData decodes an auth_data object. It must be canonical-JSON
-// compatible (no duplicate keys, no floats), since signatures are checked
+// compatible (no duplicate keys, no floats, integers written as integers:
+// no 1.0, 1e3 or -0), since signatures are checked
 // over its canonical form. Errors wrap ErrTooLarge, ErrBadFormat or
 // ErrBadPublicKey.
 func ParseAuthData(data []byte) (*AuthData, error) {
@@ -75,7 +76,7 @@ func (a *AuthData) UnmarshalJSON(data []byte) error {
 	if len(data) > MaxAuthDataSize {
 		return fmt.Errorf("keybackup: auth_data of %d bytes: %w", len(data), ErrTooLarge)
 	}
-	canonical, err := canonicaljson.Canonicalize(data)
+	canonical, err := canonicaljson.CanonicalizeStrict(data)
 	if err != nil {
 		return fmt.Errorf("keybackup: auth_data: %w: %v", ErrBadFormat, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -158,12 +159,12 @@ func TestFixedPointProperty(t *testing.T) {
 		in := g.object(1)
 		if _, err := signedjson.Parse([]byte(in)); err == nil {
 			parsed++
-		} else if !strings.Contains(in, `"signatures"`) {
+		} else if !strings.Contains(in, `"signatures"`) && !errors.Is(err, signedjson.ErrNumberForm) {
 			t.Fatalf("case %d: Parse(%s): %v", i, in, err)
 		}
 		checkFixedPoint(t, []byte(in))
 	}
-	if parsed < 500 {
+	if parsed < 300 {
 		t.Errorf("only %d of 1000 generated objects parsed", parsed)
 	}
 }

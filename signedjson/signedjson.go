@@ -11,7 +11,8 @@
 //
 // [Parse] accepts only what canonical JSON can represent (appendix
 // "Canonical JSON"): no duplicate member names, no numbers outside
-// [-(2^53)+1, 2^53-1] or with a fractional part, valid UTF-8. This is
+// [-(2^53)+1, 2^53-1], integers written only as integers (no 1.0, 1e3 or
+// -0: [ErrNumberForm]), valid UTF-8. This is
 // stricter than encoding/json on purpose: two parsers that read different
 // values from one signed object are a forgery waiting to happen.
 //
@@ -59,6 +60,12 @@ var (
 	// fraction or an integer outside [-(2^53)+1, 2^53-1]. Errors wrapping it
 	// also wrap ErrMalformed.
 	ErrNumber = canonicaljson.ErrNumber
+	// ErrNumberForm means the input writes an integer in a form other than
+	// canonical JSON's: with a fraction or an exponent (1.0, 1.7e12), or
+	// as -0. The value is allowed, the text is not: a signature over
+	// 1700000000000 must not verify for a text that says 1.7e12. Errors
+	// wrapping it also wrap ErrNumber and ErrMalformed.
+	ErrNumberForm = canonicaljson.ErrNumberForm
 	// ErrMissingSignature means the object has no signature under the
 	// entity and key ID asked for.
 	ErrMissingSignature = errors.New("missing signature")
@@ -96,12 +103,13 @@ type member struct {
 
 // Parse parses the JSON text data, which must hold one object, with the
 // strict rules of the package documentation. The error wraps ErrMalformed,
-// and ErrDuplicateKey or ErrNumber where they apply.
+// and ErrDuplicateKey, ErrNumber or ErrNumberForm where they apply. Member
+// order and whitespace may differ from canonical JSON; numbers may not.
 func Parse(data []byte) (*Object, error) {
 	if len(data) > MaxObjectSize {
 		return nil, fmt.Errorf("signedjson: parse: %w: %d bytes, limit %d", ErrMalformed, len(data), MaxObjectSize)
 	}
-	canon, err := canonicaljson.Canonicalize(data)
+	canon, err := canonicaljson.CanonicalizeStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("signedjson: parse: %w: %w", ErrMalformed, err)
 	}

@@ -133,13 +133,13 @@ func TestSignLeavesOutSignaturesAndUnsigned(t *testing.T) {
 	}
 }
 
-// TestLayoutDoesNotMatter checks that member order, whitespace and number
-// spelling do not change the signed bytes.
+// TestLayoutDoesNotMatter checks that member order, whitespace and string
+// escapes do not change the signed bytes.
 func TestLayoutDoesNotMatter(t *testing.T) {
 	forms := []string{
 		`{"a":1,"b":{"d":"é","c":[1,2]}}`,
-		`{ "b" : { "c" : [ 1 , 2 ] , "d" : "\u00e9" } , "a" : 1.0 }`,
-		"{\n\t\"b\": {\"d\": \"\\u00E9\", \"c\": [10e-1, 2]},\n\t\"a\": 1\n}",
+		`{ "b" : { "c" : [ 1 , 2 ] , "d" : "\u00e9" } , "a" : 1 }`,
+		"{\n\t\"b\": {\"d\": \"\\u00E9\", \"c\": [1, 2]},\n\t\"a\": 1\n}",
 	}
 	key := specKey(t)
 	var first []byte
@@ -159,6 +159,38 @@ func TestLayoutDoesNotMatter(t *testing.T) {
 		b, _ := signedjson.Sign([]byte(f), "e", "ed25519:k", key)
 		if string(a) != string(b) {
 			t.Errorf("signed forms differ:\n%s\n%s", a, b)
+		}
+	}
+}
+
+// TestNumberRespelling: a signature over an integer does not verify for a
+// text that writes the same value another way (SECURITY requirement 43).
+func TestNumberRespelling(t *testing.T) {
+	key := specKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	signed, err := signedjson.Sign([]byte(`{"ts":1700000000000,"z":0,"n":-5}`), "e", "ed25519:k", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signedjson.Verify(signed, "e", "ed25519:k", pub); err != nil {
+		t.Fatalf("Verify(original): %v", err)
+	}
+	for _, tt := range []struct{ from, to string }{
+		{"1700000000000", "1.7e12"},
+		{"1700000000000", "1700000000000.000"},
+		{"1700000000000", "17000000000000e-1"},
+		{"1700000000000", "1.7E+12"},
+		{`"z":0`, `"z":-0`},
+		{`"z":0`, `"z":0.0`},
+		{`"z":0`, `"z":0e5`},
+		{"-5", "-5.0"},
+	} {
+		text := strings.Replace(string(signed), tt.from, tt.to, 1)
+		err := signedjson.Verify([]byte(text), "e", "ed25519:k", pub)
+		for _, want := range []error{signedjson.ErrNumberForm, signedjson.ErrNumber, signedjson.ErrMalformed} {
+			if !errors.Is(err, want) {
+				t.Errorf("Verify with %s: %v, want %v", tt.to, err, want)
+			}
 		}
 	}
 }
@@ -183,6 +215,9 @@ func TestParseRejects(t *testing.T) {
 		{"2^53", `{"a":9007199254740992}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber}},
 		{"-2^53", `{"a":-9007199254740992}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber}},
 		{"huge exponent", `{"a":1e400}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber}},
+		{"integral fraction", `{"a":1.0}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber, signedjson.ErrNumberForm}},
+		{"exponent", `{"a":1e3}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber, signedjson.ErrNumberForm}},
+		{"minus zero", `{"a":[-0]}`, []error{signedjson.ErrMalformed, signedjson.ErrNumber, signedjson.ErrNumberForm}},
 		{"invalid UTF-8", "{\"a\":\"\xff\"}", []error{signedjson.ErrMalformed}},
 		{"lone surrogate", `{"a":"\ud800"}`, []error{signedjson.ErrMalformed}},
 		{"signatures not object", `{"signatures":[]}`, []error{signedjson.ErrMalformed}},

@@ -22,6 +22,10 @@
 // fractional part, such as 1.5 or 1e-1, and integers out of range are
 // rejected with [ErrNumber]. No rounding ever happens.
 //
+// [CanonicalizeStrict] is for text whose signature is about to be checked:
+// it refuses every spelling but the canonical one ([ErrNumberForm]), so that
+// a signature over 1700000000000 does not verify for 1.7e12.
+//
 // # Strictness
 //
 // [Canonicalize] accepts only well-formed JSON (RFC 8259) and in addition
@@ -67,6 +71,9 @@ var (
 	ErrDuplicateKey = errors.New("duplicate object key")
 	// ErrNumber means a number is not an integer in [-(2^53)+1, 2^53-1].
 	ErrNumber = errors.New("number not allowed in canonical JSON")
+	// ErrNumberForm means CanonicalizeStrict found an integer spelt other
+	// than as a canonical integer (1.0, 1e3, -0). It wraps ErrNumber.
+	ErrNumberForm = fmt.Errorf("number not written as a canonical integer: %w", ErrNumber)
 	// ErrTooDeep means arrays and objects are nested deeper than MaxDepth.
 	ErrTooDeep = errors.New("nesting too deep")
 	// ErrTooLarge means the input is longer than MaxInputSize.
@@ -83,7 +90,26 @@ func Canonicalize(data []byte) ([]byte, error) {
 	if len(data) > MaxInputSize {
 		return nil, fmt.Errorf("canonicaljson: %w: %d bytes, limit %d", ErrTooLarge, len(data), MaxInputSize)
 	}
-	v, err := parse(data, 0)
+	return canonicalize(data, false)
+}
+
+// CanonicalizeStrict is Canonicalize for text whose signature is about to
+// be checked: in addition, every number must already be written as a
+// canonical integer (an optional minus sign, no leading zero, no fraction,
+// no exponent, not -0), in [-(2^53)+1, 2^53-1]. Other spellings of an
+// integer, such as 1.7e12, 1700000000000.000 or -0, give an error wrapping
+// ErrNumberForm (and ErrNumber): a signature over 1700000000000 must not
+// verify for a text that says 1.7e12, since a reader of the text may not
+// see the value the signer saw (SECURITY requirement 43).
+func CanonicalizeStrict(data []byte) ([]byte, error) {
+	return canonicalize(data, true)
+}
+
+func canonicalize(data []byte, strict bool) ([]byte, error) {
+	if len(data) > MaxInputSize {
+		return nil, fmt.Errorf("canonicaljson: %w: %d bytes, limit %d", ErrTooLarge, len(data), MaxInputSize)
+	}
+	v, err := parse(data, 0, strict)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +183,7 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 		if len(v) > MaxInputSize {
 			return nil, fmt.Errorf("canonicaljson: %w: raw message of %d bytes, limit %d", ErrTooLarge, len(v), MaxInputSize)
 		}
-		n, err := parse(v, depth)
+		n, err := parse(v, depth, false)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +275,7 @@ func appendFallback(dst []byte, v any, depth int) ([]byte, error) {
 	if len(b) > MaxInputSize {
 		return nil, fmt.Errorf("canonicaljson: %w: %T encodes to %d bytes, limit %d", ErrTooLarge, v, len(b), MaxInputSize)
 	}
-	n, err := parse(b, depth)
+	n, err := parse(b, depth, false)
 	if err != nil {
 		return nil, fmt.Errorf("canonicaljson: marshal %T: %w", v, err)
 	}

@@ -342,3 +342,41 @@ func TestMarshalRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalizeStrict: the strict form accepts integers written as
+// integers only, and whatever else Canonicalize accepts.
+func TestCanonicalizeStrict(t *testing.T) {
+	for _, in := range []string{`0`, `-1`, `9007199254740991`, `-9007199254740991`, ` {"b":[1, 20],"a":"x"} `} {
+		want, err := canonicaljson.Canonicalize([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := canonicaljson.CanonicalizeStrict([]byte(in))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("CanonicalizeStrict(%s) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, tt := range []struct {
+		in   string
+		want error
+	}{
+		{`-0`, canonicaljson.ErrNumberForm},
+		{`[1.0]`, canonicaljson.ErrNumberForm},
+		{`{"a":1e3}`, canonicaljson.ErrNumberForm},
+		{`1.7e12`, canonicaljson.ErrNumberForm},
+		{`1700000000000.000`, canonicaljson.ErrNumberForm},
+		{`0e0`, canonicaljson.ErrNumberForm},
+		{`-0.0`, canonicaljson.ErrNumberForm},
+		{`1.5`, canonicaljson.ErrNumber},
+		{`9007199254740992`, canonicaljson.ErrNumber},
+		{`01`, canonicaljson.ErrInvalid},
+	} {
+		_, err := canonicaljson.CanonicalizeStrict([]byte(tt.in))
+		if !errors.Is(err, tt.want) || !errors.Is(err, canonicaljson.ErrNumber) && tt.want != canonicaljson.ErrInvalid {
+			t.Errorf("CanonicalizeStrict(%s): %v, want %v", tt.in, err, tt.want)
+		}
+		if tt.want == canonicaljson.ErrNumber && errors.Is(err, canonicaljson.ErrNumberForm) {
+			t.Errorf("CanonicalizeStrict(%s): %v is not a spelling error", tt.in, err)
+		}
+	}
+}

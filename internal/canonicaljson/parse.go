@@ -80,13 +80,16 @@ func (n *node) appendTo(dst []byte) []byte {
 type parser struct {
 	data []byte
 	pos  int
+	// strict refuses numbers not written as canonical integers (see
+	// CanonicalizeStrict).
+	strict bool
 }
 
 // parse parses data as one JSON value with optional surrounding whitespace.
 // depth is the number of arrays and objects that enclose data (non-zero
 // when Marshal canonicalizes a nested json.RawMessage).
-func parse(data []byte, depth int) (node, error) {
-	p := parser{data: data}
+func parse(data []byte, depth int, strict bool) (node, error) {
+	p := parser{data: data, strict: strict}
 	p.skipSpace()
 	v, err := p.value(depth)
 	if err != nil {
@@ -439,12 +442,20 @@ func (p *parser) number() (int64, error) {
 		}
 	}
 	n, err := integerValue(neg, intDigits, fracDigits, exp)
+	if err == nil && p.strict && (p.pos-start != len(intDigits)+b2i(neg) || neg && n == 0) {
+		// Another spelling of an integer: 1.0, 1e3, -0. The value is
+		// allowed, the text is not what was signed.
+		err = errSpelling
+	}
 	if err != nil {
 		text := p.data[start:p.pos]
 		if len(text) > 40 {
 			text = append(text[:37:37], "..."...)
 		}
 		p.pos = start
+		if err == errSpelling {
+			return 0, p.errorf(ErrNumberForm, "%s is not written as a canonical integer", text)
+		}
 		return 0, p.errorf(ErrNumber, "%s %s", text, err)
 	}
 	return n, nil
@@ -469,6 +480,17 @@ const (
 	errNotInteger numberReason = "is not an integer"
 	errOutOfRange numberReason = "is out of range [-(2^53)+1, 2^53-1]"
 )
+
+// errSpelling is integerValue's verdict for an integer written with a
+// fraction, an exponent or a minus sign on zero, refused in strict mode.
+var errSpelling = fmt.Errorf("is not written as a canonical integer: %w", ErrNumberForm)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // integerValue returns the exact value of the decimal number
 // (-)intDigits.fracDigits × 10^exp, if it is an integer in canonical range.
