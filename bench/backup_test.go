@@ -58,7 +58,7 @@ func newBackupFixture(tb testing.TB) *backupFixture {
 		SenderKey:                    f.session.SenderKey,
 		SessionKey:                   f.session.SessionKey,
 	}
-	f.plainLen = len(mustV[[]byte](tb)(json.Marshal(f.session)))
+	f.plainLen = len(mustV[[]byte](tb)(f.session.MarshalPlaintext()))
 	return f
 }
 
@@ -109,7 +109,7 @@ func BenchmarkBackupEncrypt(b *testing.B) {
 		pubB64 := pub.String()
 		random := make([]byte, libolm.PkEncryptRandomLength())
 		for b.Loop() {
-			pt := mustV[[]byte](b)(json.Marshal(f.session))
+			pt := mustV[[]byte](b)(f.session.MarshalPlaintext())
 			rand.Read(random)
 			m := mustV[libolm.PkMessage](b)(libolm.PkEncrypt(pubB64, pt, random))
 			mustV[[]byte](b)(json.Marshal(libolmSessionData{Ciphertext: m.Ciphertext, Ephemeral: m.Ephemeral, MAC: m.MAC}))

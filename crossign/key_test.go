@@ -1,12 +1,15 @@
 package crossign_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -128,6 +131,22 @@ func TestFormatHidesSecrets(t *testing.T) {
 			}
 			if !strings.Contains(out, "PrivateKey") {
 				t.Errorf("fmt %s of %T = %s: no public description", verb, v, out)
+			}
+		}
+	}
+	// encoding/json and log/slog see no secret either.
+	verifier := &crossign.Verifier{UserID: aliceID, MasterKey: ks.Master}
+	for _, v := range []any{ks, *ks, ks.Master, verifier} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", v)
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", v)
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) || strings.Contains(buf.String(), s) {
+				t.Fatalf("json or slog of %T prints a secret: %s %s", v, b, buf.String())
 			}
 		}
 	}

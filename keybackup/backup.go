@@ -364,7 +364,7 @@ func (k *BackupKey) DecryptSession(d *SessionData) (*BackedUpSession, error) {
 // EncryptSession encodes s as JSON and encrypts it to the backup key.
 // Errors are those of Encrypt, or wrap ErrBadFormat if s is incomplete.
 func (p BackupPublicKey) EncryptSession(s *BackedUpSession) (*SessionData, error) {
-	pt, err := s.marshal()
+	pt, err := s.MarshalPlaintext()
 	if err != nil {
 		return nil, err
 	}

@@ -67,17 +67,9 @@ func EncryptKeyExportRounds(sessions []ExportedSession, passphrase string, round
 }
 
 func encryptKeyExport(sessions []ExportedSession, passphrase string, rounds int) ([]byte, error) {
-	list := make([]ExportedSession, len(sessions))
-	for i := range sessions {
-		if err := sessions[i].validate(); err != nil {
-			return nil, fmt.Errorf("keybackup: key export: session %d: %w", i, err)
-		}
-		list[i] = ExportedSession{BackedUpSession: sessions[i].BackedUpSession.normalized(),
-			RoomID: sessions[i].RoomID, SessionID: sessions[i].SessionID}
-	}
-	pt, err := json.Marshal(list)
+	pt, err := MarshalKeyExport(sessions)
 	if err != nil {
-		return nil, fmt.Errorf("keybackup: key export: %w: %v", ErrBadFormat, err)
+		return nil, err
 	}
 	defer clear(pt)
 	return encryptExportData(pt, passphrase, rounds, randomExportParams())

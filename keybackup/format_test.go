@@ -1,17 +1,43 @@
 package keybackup_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/keybackup"
 )
 
+// render prints v with an fmt verb, or with encoding/json ("json"), or
+// through log/slog's JSON or text handler ("slog-json", "slog-text").
+func render(t *testing.T, how string, v any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	switch how {
+	case "json":
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("json.Marshal(%T): %v", v, err)
+		}
+		return string(b)
+	case "slog-json":
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", v)
+	case "slog-text":
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", v)
+	default:
+		return fmt.Sprintf(how, v)
+	}
+	return buf.String()
+}
+
 // TestFormatHidesSecrets prints every secret-bearing value with every
-// common verb and looks for the secret in any encoding.
+// common verb, encoding/json and log/slog, and looks for the secret in any
+// encoding.
 func TestFormatHidesSecrets(t *testing.T) {
 	bk, _ := keybackup.GenerateBackupKey()
 	ssk, _ := keybackup.GenerateSecretStorageKey("name")
@@ -41,11 +67,14 @@ func TestFormatHidesSecrets(t *testing.T) {
 		"ExportedSession": exported, "*ExportedSession": &exported,
 		"[]ExportedSession": []keybackup.ExportedSession{exported},
 		"RestoreResult":     result,
+		"*RestoreResult":    &result,
+		"[]RestoreResult":   []keybackup.RestoreResult{result},
+		"map":               map[string]any{"s": session, "e": exported},
 		"struct":            struct{ K *keybackup.BackupKey }{bk},
 	}
 	for name, v := range values {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-			out := fmt.Sprintf(verb, v)
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "json", "slog-json", "slog-text"} {
+			out := render(t, verb, v)
 			for _, secret := range texts {
 				if secret != "" && strings.Contains(out, secret) {
 					t.Errorf("%s with %s prints a secret: %s", name, verb, out)

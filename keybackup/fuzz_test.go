@@ -246,7 +246,7 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 	bk := fuzzBackupKey(t)
 	ssss := fuzzSSSS(t)
 	session := testSession()
-	pt, _ := json.Marshal(session)
+	pt := wireJSON(session)
 	sd, err := keybackup.EncryptFromRandom(bk.PublicKey(), pt, fuzzEphemeral)
 	if err != nil {
 		t.Fatal(err)
@@ -259,8 +259,8 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 	desc, _ := ssss.Description().MarshalJSON()
 	passDesc := []byte(`{"algorithm":"m.secret_storage.v1.aes-hmac-sha2","passphrase":{"algorithm":"m.pbkdf2","salt":"MmMsAlty","iterations":1000}}`)
 
-	list := []keybackup.ExportedSession{{BackedUpSession: *session, RoomID: "!room:example.org", SessionID: "s"}}
-	listJSON, _ := json.Marshal(list)
+	w := wireJSON(session)
+	listJSON := append(append([]byte("["), w[:len(w)-1]...), `,"room_id":"!room:example.org","session_id":"s"}]`...)
 	export, _ := keybackup.EncryptKeyExportDataWith(listJSON, fuzzPassphrase, 10, [16]byte{1}, [16]byte{2})
 	exportPlain, _ := keybackup.EncryptKeyExportDataWith([]byte("plain"), fuzzPassphrase, 10, [16]byte{3}, [16]byte{4})
 	vectors := loadExportVectors(t)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -138,7 +139,8 @@ type DecryptAllOptions struct {
 	Progress func(done, total int)
 }
 
-// RestoreResult is the outcome for one BackupEntry.
+// RestoreResult is the outcome for one BackupEntry. Its Session is secret:
+// fmt, encoding/json and log/slog never print the session key.
 type RestoreResult struct {
 	// RoomID and SessionID are those of the entry.
 	RoomID, SessionID string
@@ -228,4 +230,17 @@ func (k *BackupKey) restore(e *BackupEntry) RestoreResult {
 	}
 	r.Session, r.Inbound = s, igs
 	return r
+}
+
+// LogValue describes the result for log/slog: its IDs, its error and the
+// session without its key.
+func (r RestoreResult) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("room_id", r.RoomID), slog.String("session_id", r.SessionID)}
+	if r.Session != nil {
+		attrs = append(attrs, slog.Any("session", r.Session.LogValue()))
+	}
+	if r.Err != nil {
+		attrs = append(attrs, slog.String("err", r.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
 }

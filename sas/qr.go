@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"unicode/utf8"
 
 	"github.com/souverain/e2ee/olm"
@@ -50,7 +51,8 @@ var qrHeader = []byte("MATRIX")
 //
 // The QR code itself is one byte-mode segment holding these bytes. Secret
 // is the shared secret the scanner returns in m.reciprocate.v1; keep it
-// private until shown.
+// private until shown. Its wire form is MarshalBinary: fmt, encoding/json
+// and log/slog never print the secret.
 type QRCode struct {
 	Mode QRMode
 	// FlowID is the to-device transaction ID or the event ID of the
@@ -58,7 +60,9 @@ type QRCode struct {
 	FlowID    string
 	FirstKey  olm.Ed25519PublicKey
 	SecondKey olm.Ed25519PublicKey
-	Secret    []byte
+	// Secret is the shared secret. It is secret; encoding/json leaves it
+	// out.
+	Secret []byte `json:"-"`
 }
 
 // MarshalBinary returns the payload to encode in the QR code. It returns an
@@ -120,6 +124,16 @@ func ParseQRCode(b []byte) (*QRCode, error) {
 		return nil, fmt.Errorf("sas: parse QR code: %w", err)
 	}
 	return q, nil
+}
+
+// LogValue describes the QR code for log/slog without its secret.
+func (q QRCode) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("mode", int(q.Mode)),
+		slog.String("flow_id", q.FlowID),
+		slog.String("first_key", q.FirstKey.String()),
+		slog.String("second_key", q.SecondKey.String()),
+		slog.Int("secret_bytes", len(q.Secret)))
 }
 
 // Format prints the QR code without its secret.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -432,17 +433,39 @@ func TestCommitment(t *testing.T) {
 	}
 }
 
-// TestFormatHidesSecrets: printing SAS values with any verb shows no
-// secret bytes.
+// render prints v with an fmt verb, or with encoding/json ("json"), or
+// through log/slog's JSON or text handler ("slog-json", "slog-text").
+func render(t *testing.T, how string, v any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	switch how {
+	case "json":
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("json.Marshal(%T): %v", v, err)
+		}
+		return string(b)
+	case "slog-json":
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", v)
+	case "slog-text":
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", v)
+	default:
+		return fmt.Sprintf(how, v)
+	}
+	return buf.String()
+}
+
+// TestFormatHidesSecrets: printing SAS values with any verb, encoding/json
+// or log/slog shows no secret bytes.
 func TestFormatHidesSecrets(t *testing.T) {
 	s := fixedSAS(t, alicePrivHex)
 	priv := mustHex(t, alicePrivHex)
 	e := establish(t, fixedSAS(t, alicePrivHex), bobPubB64)
 	q := &sas.QRCode{Mode: sas.QRModeCrossSigning, FlowID: "T", Secret: []byte("0123456789abcdef")}
 	secrets := [][]byte{priv, mustHex(t, sharedHex), q.Secret}
-	for _, v := range []any{s, *s, e, *e, q, *q} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
-			out := fmt.Sprintf(verb, v)
+	for _, v := range []any{s, *s, e, *e, q, *q, []*sas.QRCode{q}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q", "json", "slog-json", "slog-text"} {
+			out := render(t, verb, v)
 			for _, sec := range secrets {
 				for _, enc := range []string{hex.EncodeToString(sec), base64.RawStdEncoding.EncodeToString(sec), string(sec), fmt.Sprint(sec)} {
 					if strings.Contains(out, enc) {

@@ -234,7 +234,7 @@ func exportFile(t *testing.T) string {
 		sender[0] = byte(i)
 		sessions = append(sessions, keybackup.NewExportedSession(fmt.Sprintf("!room%d:example.org", i), in, sender, olm.Ed25519PublicKey{}, nil))
 	}
-	pt, err := json.Marshal(sessions)
+	pt, err := keybackup.MarshalKeyExport(sessions)
 	if err != nil {
 		t.Fatal(err)
 	}
