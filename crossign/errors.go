@@ -3,6 +3,7 @@ package crossign
 import (
 	"errors"
 
+	"github.com/souverain/e2ee/internal/errs"
 	"github.com/souverain/e2ee/signedjson"
 )
 
@@ -76,4 +77,11 @@ var (
 	// verified because our own identity (our master key and the
 	// user-signing key it signed) is not verified.
 	ErrOwnIdentityNotVerified = errors.New("our own identity is not verified")
+	// ErrNil means a nil or zero value was passed where a constructed one
+	// is needed: a nil Device, Key, QueryResponse or account, a zero
+	// PrivateKey. It is signedjson.ErrNil.
+	ErrNil = signedjson.ErrNil
+	// ErrClosed means a private key was used after Close wiped it. It is
+	// shared with the other packages of the module.
+	ErrClosed = errs.Closed
 )

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
 	ied25519 "github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/signedjson"
 )
@@ -64,12 +66,17 @@ func (u Usage) member() string {
 //
 // PrivateKey implements crypto.Signer, as crypto/ed25519.PrivateKey does,
 // so it signs JSON objects through signedjson. Formatting a PrivateKey with
-// the fmt package prints only its role and public key.
+// the fmt package prints only its role and public key. It is safe for
+// concurrent use, Close included: Close wipes the key once the signatures
+// in progress are done, and afterwards Sign fails with ErrClosed. Methods
+// of the zero value fail with ErrNil or return zero values.
 type PrivateKey struct {
+	mu     *sync.RWMutex // nil in the zero value
 	usage  Usage
 	seed   [SeedSize]byte
 	key    *ied25519.PrivateKey
 	public olm.Ed25519PublicKey
+	closed bool // set by Close, under mu
 }
 
 // GeneratePrivateKey returns a new random private key for the role usage,
@@ -95,7 +102,7 @@ func NewPrivateKey(usage Usage, seed []byte) (*PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossign: private key: %w", ErrInvalidKey)
 	}
-	k := &PrivateKey{usage: usage, key: key, public: olm.Ed25519PublicKey(key.Public())}
+	k := &PrivateKey{mu: new(sync.RWMutex), usage: usage, key: key, public: olm.Ed25519PublicKey(key.Public())}
 	copy(k.seed[:], seed)
 	return k, nil
 }
@@ -114,43 +121,101 @@ func ParsePrivateKey(usage Usage, secret string) (*PrivateKey, error) {
 	return NewPrivateKey(usage, seed)
 }
 
-// check panics if k was not made by this package: a programmer error.
-func (k *PrivateKey) check() {
-	if k == nil || k.key == nil {
-		panic("crossign: use of a PrivateKey not made by GeneratePrivateKey, NewPrivateKey or ParsePrivateKey")
+// valid reports whether k was made by this package (it may be closed).
+func (k *PrivateKey) valid() bool { return k != nil && k.mu != nil }
+
+// rlock read-locks k for op, or returns an error wrapping ErrNil (a nil or
+// zero key) or ErrClosed, with nothing locked.
+func (k *PrivateKey) rlock(op string) error {
+	if !k.valid() {
+		return fmt.Errorf("crossign: %s: private key: %w", op, ErrNil)
 	}
+	k.mu.RLock()
+	if k.closed {
+		k.mu.RUnlock()
+		return fmt.Errorf("crossign: %s: %s private key: %w", op, k.usage, ErrClosed)
+	}
+	return nil
 }
 
-// Usage returns the key's role.
-func (k *PrivateKey) Usage() Usage { k.check(); return k.usage }
+// Usage returns the key's role, which stays readable after Close; "" for
+// a nil or zero key.
+func (k *PrivateKey) Usage() Usage {
+	if !k.valid() {
+		return ""
+	}
+	return k.usage
+}
 
-// PublicKey returns the public key.
-func (k *PrivateKey) PublicKey() olm.Ed25519PublicKey { k.check(); return k.public }
+// PublicKey returns the public key, which stays readable after Close; the
+// zero key for a nil or zero PrivateKey.
+func (k *PrivateKey) PublicKey() olm.Ed25519PublicKey {
+	if !k.valid() {
+		return olm.Ed25519PublicKey{}
+	}
+	return k.public
+}
 
 // KeyID returns "ed25519:<public key>", the key ID of the key's signatures.
-func (k *PrivateKey) KeyID() string { k.check(); return signedjson.KeyID(k.public.String()) }
+func (k *PrivateKey) KeyID() string { return signedjson.KeyID(k.PublicKey().String()) }
 
-// Seed returns a copy of the 32-byte seed. The result is secret.
-func (k *PrivateKey) Seed() []byte { k.check(); return append([]byte(nil), k.seed[:]...) }
+// Seed returns a copy of the 32-byte seed. The result is secret. It is nil
+// after Close and for a nil or zero key.
+func (k *PrivateKey) Seed() []byte {
+	if k.rlock("seed") != nil {
+		return nil
+	}
+	defer k.mu.RUnlock()
+	return append([]byte(nil), k.seed[:]...)
+}
 
 // Secret returns the seed in unpadded base64, the form in which secret
-// storage keeps it under Usage().SecretName(). The result is secret.
-func (k *PrivateKey) Secret() string { k.check(); return b64.Encode(k.seed[:]) }
+// storage keeps it under Usage().SecretName(). The result is secret. It is
+// "" after Close and for a nil or zero key.
+func (k *PrivateKey) Secret() string {
+	if k.rlock("secret") != nil {
+		return ""
+	}
+	defer k.mu.RUnlock()
+	return b64.Encode(k.seed[:])
+}
 
 // Public returns the public key as a crypto/ed25519.PublicKey, for
-// crypto.Signer.
+// crypto.Signer. For a nil or zero key it is a nil ed25519.PublicKey, so
+// that Sign's error (ErrNil) is the one a signer reports.
 func (k *PrivateKey) Public() crypto.PublicKey {
-	k.check()
+	if !k.valid() {
+		return ed25519.PublicKey(nil)
+	}
 	return ed25519.PublicKey(k.public.Bytes())
+}
+
+// Close wipes the seed and the expanded key, once the signatures in
+// progress are done. It is idempotent; afterwards Sign fails with an error
+// wrapping ErrClosed, Seed and Secret return nothing, and the role and
+// public key stay readable.
+func (k *PrivateKey) Close() {
+	if !k.valid() {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	wipe.Array32(&k.seed)
+	*k.key = ied25519.PrivateKey{}
+	k.closed = true
 }
 
 // Sign signs message with the key, implementing crypto.Signer as
 // crypto/ed25519 does for plain Ed25519: rand is ignored and opts must be
 // crypto.Hash(0) (Ed25519ph and Ed25519ctx are refused). message is the
-// whole message, not a digest.
+// whole message, not a digest. A nil or zero key gives an error wrapping
+// ErrNil, a closed one ErrClosed.
 func (k *PrivateKey) Sign(rand io.Reader, message []byte, opts crypto.SignerOpts) ([]byte, error) {
-	k.check()
-	if opts.HashFunc() != crypto.Hash(0) {
+	if err := k.rlock("sign"); err != nil {
+		return nil, err
+	}
+	defer k.mu.RUnlock()
+	if opts == nil || opts.HashFunc() != crypto.Hash(0) {
 		return nil, errors.New("crossign: sign: only plain Ed25519 (crypto.Hash(0)) is supported")
 	}
 	if o, ok := opts.(*ed25519.Options); ok && o.Context != "" {
@@ -163,7 +228,7 @@ func (k *PrivateKey) Sign(rand io.Reader, message []byte, opts crypto.SignerOpts
 // String returns a description of the key that names its role and public
 // key and never contains secret material.
 func (k PrivateKey) String() string {
-	if k.key == nil {
+	if k.mu == nil {
 		return "crossign.PrivateKey(invalid)"
 	}
 	return "crossign.PrivateKey(" + string(k.usage) + ", public: " + k.public.String() + ")"
@@ -178,7 +243,7 @@ func (k PrivateKey) Format(f fmt.State, verb rune) { io.WriteString(f, k.String(
 
 // PrivateKeys is a user's set of private cross-signing keys. Any of the
 // three may be nil, as on a device that holds only some of them. Each must
-// have the role of its field.
+// have the role of its field. Close closes all three.
 type PrivateKeys struct {
 	// UserID is the owner, e.g. "@alice:example.org".
 	UserID      string
@@ -206,11 +271,25 @@ func GenerateKeys(userID string) (*PrivateKeys, error) {
 	return ks, nil
 }
 
+// Close closes the keys of the set (see PrivateKey.Close). It is
+// idempotent.
+func (ks *PrivateKeys) Close() {
+	if ks == nil {
+		return
+	}
+	for _, k := range []*PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
+		k.Close()
+	}
+}
+
 // key returns the key of role u, checking that it is present and has that
 // role.
 func (ks *PrivateKeys) key(u Usage) (*PrivateKey, error) {
+	if ks == nil {
+		return nil, fmt.Errorf("%w: nil private keys", ErrNil)
+	}
 	if ks.UserID == "" {
-		return nil, fmt.Errorf("crossign: %w: private keys have no user ID", ErrWrongUserID)
+		return nil, fmt.Errorf("%w: private keys have no user ID", ErrWrongUserID)
 	}
 	var k *PrivateKey
 	switch u {
@@ -222,10 +301,13 @@ func (ks *PrivateKeys) key(u Usage) (*PrivateKey, error) {
 		k = ks.UserSigning
 	}
 	if k == nil {
-		return nil, fmt.Errorf("crossign: %w: no private %s key", ErrMissingKey, u)
+		return nil, fmt.Errorf("%w: no private %s key", ErrMissingKey, u)
+	}
+	if !k.valid() {
+		return nil, fmt.Errorf("%w: the %s field holds a zero PrivateKey", ErrNil, u)
 	}
 	if k.Usage() != u {
-		return nil, fmt.Errorf("crossign: %w: the %s field holds a %s key", ErrWrongUsage, u, k.Usage())
+		return nil, fmt.Errorf("%w: the %s field holds a %s key", ErrWrongUsage, u, k.Usage())
 	}
 	return k, nil
 }

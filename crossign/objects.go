@@ -146,7 +146,12 @@ func (k *Key) Object() *signedjson.Object { return k.obj }
 func (k *Key) Bytes() []byte { return k.obj.Bytes() }
 
 // MarshalJSON returns Bytes.
-func (k *Key) MarshalJSON() ([]byte, error) { return k.Bytes(), nil }
+func (k *Key) MarshalJSON() ([]byte, error) {
+	if k == nil || k.obj == nil {
+		return nil, fmt.Errorf("crossign: key: %w", ErrNil)
+	}
+	return k.Bytes(), nil
+}
 
 // String describes the key: role, owner and public key.
 func (k *Key) String() string {
@@ -285,7 +290,12 @@ func (d *Device) Object() *signedjson.Object { return d.obj }
 func (d *Device) Bytes() []byte { return d.obj.Bytes() }
 
 // MarshalJSON returns Bytes.
-func (d *Device) MarshalJSON() ([]byte, error) { return d.Bytes(), nil }
+func (d *Device) MarshalJSON() ([]byte, error) {
+	if d == nil || d.obj == nil {
+		return nil, fmt.Errorf("crossign: device: %w", ErrNil)
+	}
+	return d.Bytes(), nil
+}
 
 // String describes the device: owner, ID and Ed25519 key.
 func (d *Device) String() string {

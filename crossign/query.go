@@ -207,12 +207,18 @@ func parseKeyEntry(u Usage, userID string, data []byte) *keyEntry {
 
 // UserIDs returns, sorted, the users the response says anything about.
 func (r *QueryResponse) UserIDs() []string {
+	if r == nil {
+		return nil
+	}
 	return slices.Sorted(maps.Keys(r.users))
 }
 
 // DeviceIDs returns, sorted, the device IDs listed for userID, including
 // those whose objects are invalid.
 func (r *QueryResponse) DeviceIDs(userID string) []string {
+	if r == nil {
+		return nil
+	}
 	u := r.users[userID]
 	if u == nil {
 		return nil
@@ -225,6 +231,9 @@ func (r *QueryResponse) DeviceIDs(userID string) []string {
 // is unusable (see ParseDevice), or wraps ErrWrongUserID or
 // ErrWrongDeviceID if the object names another user or device.
 func (r *QueryResponse) Device(userID, deviceID string) (*Device, error) {
+	if r == nil {
+		return nil, fmt.Errorf("crossign: device: %w: nil response", ErrNil)
+	}
 	u := r.users[userID]
 	if u == nil || u.devices[deviceID] == nil {
 		return nil, fmt.Errorf("crossign: %w: no device %s of %s in the response", ErrMissingKey, deviceID, userID)
@@ -238,6 +247,9 @@ func (r *QueryResponse) Device(userID, deviceID string) (*Device, error) {
 // is unusable (see ParseKey), or wraps ErrWrongUserID or ErrWrongUsage if
 // the object names another user or role.
 func (r *QueryResponse) CrossSigningKey(userID string, u Usage) (*Key, error) {
+	if r == nil {
+		return nil, fmt.Errorf("crossign: cross-signing key: %w: nil response", ErrNil)
+	}
 	var e *keyEntry
 	if user := r.users[userID]; user != nil {
 		e = user.keys[u]
@@ -254,6 +266,9 @@ func (r *QueryResponse) CrossSigningKey(userID string, u Usage) (*Key, error) {
 // same response minus its unusable entries, and encoding that again gives
 // the same bytes.
 func (r *QueryResponse) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
 	body := map[string]any{}
 	devices := map[string]any{}
 	keys := map[Usage]map[string]any{}

@@ -19,7 +19,7 @@ func (ks *PrivateKeys) PublicKey(u Usage) (*Key, error) {
 	}
 	k, err := ks.key(u)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crossign: public key: %w", err)
 	}
 	raw, err := canonicaljson.Marshal(map[string]any{
 		"user_id": ks.UserID,
@@ -39,7 +39,7 @@ func (ks *PrivateKeys) PublicKey(u Usage) (*Key, error) {
 			return nil, fmt.Errorf("crossign: %s key must be signed by the master key: %w", u, err)
 		}
 		if err := obj.Sign(ks.UserID, m.KeyID(), m); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("crossign: public key: %w", err)
 		}
 	}
 	return keyFromObject(obj)
@@ -61,6 +61,9 @@ type DeviceSigningUpload struct {
 // private keys ks holds; the self-signing and user-signing keys need the
 // master key to sign them.
 func (ks *PrivateKeys) DeviceSigningUpload() (*DeviceSigningUpload, error) {
+	if ks == nil {
+		return nil, fmt.Errorf("crossign: device signing upload: %w: nil private keys", ErrNil)
+	}
 	var u DeviceSigningUpload
 	for _, r := range []struct {
 		usage Usage
@@ -86,6 +89,9 @@ func (ks *PrivateKeys) DeviceSigningUpload() (*DeviceSigningUpload, error) {
 // MarshalJSON returns the body as canonical JSON. The error wraps
 // ErrMalformed if Auth is not a JSON object.
 func (u *DeviceSigningUpload) MarshalJSON() ([]byte, error) {
+	if u == nil {
+		return []byte("null"), nil
+	}
 	body := map[string]any{}
 	for _, r := range []struct {
 		usage Usage
@@ -93,6 +99,9 @@ func (u *DeviceSigningUpload) MarshalJSON() ([]byte, error) {
 	}{{UsageMaster, u.MasterKey}, {UsageSelfSigning, u.SelfSigningKey}, {UsageUserSigning, u.UserSigningKey}} {
 		if r.key == nil {
 			continue
+		}
+		if r.key.obj == nil {
+			return nil, fmt.Errorf("crossign: device signing upload: %w: zero Key in %s", ErrNil, r.usage.member())
 		}
 		if r.key.Usage() != r.usage {
 			return nil, fmt.Errorf("crossign: device signing upload: %w: %s key in %s", ErrWrongUsage, r.key.Usage(), r.usage.member())
@@ -136,19 +145,22 @@ func freshCopy(obj *signedjson.Object) *signedjson.Object {
 
 // SignDevice signs one of our own devices with our self-signing key, which
 // is how we vouch that the device is ours after verifying it. The device
-// must belong to ks.UserID. The error wraps ErrWrongUserID, ErrMissingKey or
-// ErrWrongUsage.
+// must belong to ks.UserID. The error wraps ErrWrongUserID, ErrMissingKey,
+// ErrWrongUsage, ErrNil (a nil or zero device or key set) or ErrClosed.
 func (ks *PrivateKeys) SignDevice(d *Device) (*SignedObject, error) {
 	k, err := ks.key(UsageSelfSigning)
 	if err != nil {
 		return nil, fmt.Errorf("crossign: sign device: %w", err)
+	}
+	if d == nil || d.obj == nil {
+		return nil, fmt.Errorf("crossign: sign device: %w: nil or zero Device", ErrNil)
 	}
 	if d.UserID() != ks.UserID {
 		return nil, fmt.Errorf("crossign: sign device: %w: device of %s, self-signing key of %s", ErrWrongUserID, d.UserID(), ks.UserID)
 	}
 	obj := freshCopy(d.Object())
 	if err := obj.Sign(ks.UserID, k.KeyID(), k); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crossign: sign device: %w", err)
 	}
 	return &SignedObject{UserID: d.UserID(), ID: d.DeviceID(), Object: obj}, nil
 }
@@ -157,11 +169,15 @@ func (ks *PrivateKeys) SignDevice(d *Device) (*SignedObject, error) {
 // is how we record that we verified that user. Verify the master key first,
 // for example by SAS, and pass the Key that was verified. The error wraps
 // ErrWrongUsage if their key is not a master key, ErrWrongUserID if it is
-// our own, or ErrMissingKey.
+// our own, ErrMissingKey, ErrNil (a nil or zero key or key set) or
+// ErrClosed.
 func (ks *PrivateKeys) SignUser(theirMaster *Key) (*SignedObject, error) {
 	k, err := ks.key(UsageUserSigning)
 	if err != nil {
 		return nil, fmt.Errorf("crossign: sign user: %w", err)
+	}
+	if theirMaster == nil || theirMaster.obj == nil {
+		return nil, fmt.Errorf("crossign: sign user: %w: nil or zero Key", ErrNil)
 	}
 	if theirMaster.Usage() != UsageMaster {
 		return nil, fmt.Errorf("crossign: sign user: %w: %s key", ErrWrongUsage, theirMaster.Usage())
@@ -171,7 +187,7 @@ func (ks *PrivateKeys) SignUser(theirMaster *Key) (*SignedObject, error) {
 	}
 	obj := freshCopy(theirMaster.Object())
 	if err := obj.Sign(ks.UserID, k.KeyID(), k); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crossign: sign user: %w", err)
 	}
 	return &SignedObject{UserID: theirMaster.UserID(), ID: theirMaster.PublicKey().String(), Object: obj}, nil
 }
@@ -181,8 +197,11 @@ func (ks *PrivateKeys) SignUser(theirMaster *Key) (*SignedObject, error) {
 // is one of the two ways our master key becomes trusted (see Verifier); the
 // specification allows it to migrate device verifications to
 // cross-signing. userID must be the master key's owner. The error wraps
-// ErrWrongUsage or ErrWrongUserID.
+// ErrWrongUsage, ErrWrongUserID or ErrNil (a nil account or key).
 func SignMasterKeyWithDevice(a *olm.Account, userID, deviceID string, master *Key) (*SignedObject, error) {
+	if a == nil || master == nil || master.obj == nil {
+		return nil, fmt.Errorf("crossign: sign master key with device: %w: nil account or key", ErrNil)
+	}
 	if master.Usage() != UsageMaster {
 		return nil, fmt.Errorf("crossign: sign master key with device: %w: %s key", ErrWrongUsage, master.Usage())
 	}
@@ -195,7 +214,7 @@ func SignMasterKeyWithDevice(a *olm.Account, userID, deviceID string, master *Ke
 	obj := freshCopy(master.Object())
 	sig := a.Sign(obj.SigningBytes())
 	if err := obj.AddSignature(userID, signedjson.KeyID(deviceID), sig[:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crossign: sign master key with device: %w", err)
 	}
 	return &SignedObject{UserID: userID, ID: master.PublicKey().String(), Object: obj}, nil
 }
@@ -233,6 +252,9 @@ func (u *SignatureUpload) Add(s *SignedObject) error {
 
 // MarshalJSON returns the body as canonical JSON.
 func (u *SignatureUpload) MarshalJSON() ([]byte, error) {
+	if u == nil {
+		return []byte("{}"), nil
+	}
 	body := make(map[string]any, len(u.objects))
 	for user, m := range u.objects {
 		inner := make(map[string]any, len(m))

@@ -109,16 +109,26 @@ type DeviceTrust struct {
 }
 
 // UserIDs returns, sorted, the users in the report.
-func (r *Report) UserIDs() []string { return slices.Sorted(maps.Keys(r.users)) }
+func (r *Report) UserIDs() []string {
+	if r == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(r.users))
+}
 
 // User returns the outcome for userID, or nil if the response did not
 // mention the user.
-func (r *Report) User(userID string) *UserTrust { return r.users[userID] }
+func (r *Report) User(userID string) *UserTrust {
+	if r == nil {
+		return nil
+	}
+	return r.users[userID]
+}
 
 // Device returns the outcome for a device, or nil if the response did not
 // list it.
 func (r *Report) Device(userID, deviceID string) *DeviceTrust {
-	u := r.users[userID]
+	u := r.User(userID)
 	if u == nil {
 		return nil
 	}
@@ -130,7 +140,12 @@ func (r *Report) Device(userID, deviceID string) *DeviceTrust {
 // key of each user whose change is verified. A changed, unverified master
 // key stays unpinned, so the change is reported again next time; to accept
 // it, pin UserTrust.MasterKey yourself after warning the user.
-func (r *Report) Pins() map[string]olm.Ed25519PublicKey { return maps.Clone(r.pins) }
+func (r *Report) Pins() map[string]olm.Ed25519PublicKey {
+	if r == nil {
+		return nil
+	}
+	return maps.Clone(r.pins)
+}
 
 // evaluation is the state of one Evaluate call.
 type evaluation struct {
@@ -143,10 +158,17 @@ type evaluation struct {
 }
 
 // Evaluate evaluates the response. The error is non-nil only for a
-// misconfigured Verifier (no UserID, a MasterKey of the wrong role).
+// misconfigured Verifier (no UserID, a MasterKey of the wrong role; a zero
+// MasterKey gives ErrNil) or a nil Verifier or response (ErrNil).
 func (v *Verifier) Evaluate(r *QueryResponse) (*Report, error) {
+	if v == nil || r == nil {
+		return nil, fmt.Errorf("crossign: evaluate: %w: nil Verifier or response", ErrNil)
+	}
 	if v.UserID == "" {
 		return nil, fmt.Errorf("crossign: evaluate: %w: Verifier has no UserID", ErrWrongUserID)
+	}
+	if v.MasterKey != nil && !v.MasterKey.valid() {
+		return nil, fmt.Errorf("crossign: evaluate: %w: Verifier.MasterKey is a zero PrivateKey", ErrNil)
 	}
 	if v.MasterKey != nil && v.MasterKey.Usage() != UsageMaster {
 		return nil, fmt.Errorf("crossign: evaluate: %w: Verifier.MasterKey is a %s key", ErrWrongUsage, v.MasterKey.Usage())

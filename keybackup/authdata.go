@@ -129,6 +129,9 @@ func (a *AuthData) object(signed bool) map[string]any {
 // SigningPayload returns the bytes that signatures of a cover: the
 // canonical JSON of the auth_data without "signatures" and "unsigned".
 func (a *AuthData) SigningPayload() ([]byte, error) {
+	if a == nil {
+		return nil, fmt.Errorf("keybackup: auth_data: %w", ErrNil)
+	}
 	b, err := canonicaljson.Marshal(a.object(false))
 	if err != nil {
 		return nil, fmt.Errorf("keybackup: auth_data: %w: %v", ErrBadFormat, err)
@@ -138,6 +141,9 @@ func (a *AuthData) SigningPayload() ([]byte, error) {
 
 // MarshalJSON returns the canonical JSON of a with its signatures.
 func (a *AuthData) MarshalJSON() ([]byte, error) {
+	if a == nil {
+		return []byte("null"), nil
+	}
 	b, err := canonicaljson.Marshal(a.object(true))
 	if err != nil {
 		return nil, fmt.Errorf("keybackup: auth_data: %w: %v", ErrBadFormat, err)
@@ -153,6 +159,9 @@ func (a *AuthData) Sign(userID, keyID string, sign func(message []byte) olm.Ed25
 	payload, err := a.SigningPayload()
 	if err != nil {
 		return err
+	}
+	if sign == nil {
+		return fmt.Errorf("keybackup: auth_data: sign: %w", ErrNil)
 	}
 	sig := sign(payload)
 	if a.Signatures == nil {
@@ -203,6 +212,9 @@ func (a *AuthData) Verify(userID string, keys ...TrustedKey) (TrustedKey, error)
 // verified devices). Otherwise the error wraps ErrUntrusted. A server that
 // swaps in a backup version of its own fails this check.
 func (a *AuthData) CheckTrusted(userID string, held *BackupKey, keys ...TrustedKey) error {
+	if a == nil {
+		return fmt.Errorf("keybackup: auth_data: %w", ErrNil)
+	}
 	if held != nil && held.Matches(a.PublicKey) == nil {
 		return nil
 	}
@@ -258,6 +270,9 @@ func ParseBackupVersion(data []byte) (*BackupVersion, error) {
 
 // MarshalJSON encodes v, leaving out empty Count, ETag and Version.
 func (v *BackupVersion) MarshalJSON() ([]byte, error) {
+	if v == nil {
+		return []byte("null"), nil
+	}
 	if v.AuthData == nil {
 		return nil, fmt.Errorf("keybackup: backup version without auth_data: %w", ErrBadFormat)
 	}

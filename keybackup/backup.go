@@ -7,9 +7,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/internal/x25519"
 )
 
@@ -165,11 +168,14 @@ func (k *pkKeys) clear() {
 // a Curve25519 private key of 32 bytes. It is secret; formatting it with
 // the fmt package prints only its public key. Users keep it as a recovery
 // key, or in secret storage under SecretMegolmBackup. A BackupKey is safe
-// for concurrent use.
+// for concurrent use, Close included: Close waits for the decryptions in
+// progress, and every call after it fails with ErrClosed. The zero value
+// is not a key: its methods fail with ErrNil.
 type BackupKey struct {
-	priv [KeySize]byte // as given; X25519 clamps it when used, as libolm does
-	pub  BackupPublicKey
-	open bool // false once Close has run
+	mu     *sync.RWMutex // nil in the zero value
+	priv   [KeySize]byte // as given; X25519 clamps it when used, as libolm does
+	pub    BackupPublicKey
+	closed bool // set by Close, under mu
 }
 
 // GenerateBackupKey returns a new random backup key from crypto/rand.
@@ -186,7 +192,7 @@ func NewBackupKey(b []byte) (*BackupKey, error) {
 	if len(b) != KeySize {
 		return nil, fmt.Errorf("keybackup: backup key of %d bytes: %w", len(b), ErrBadFormat)
 	}
-	k := &BackupKey{open: true}
+	k := &BackupKey{mu: new(sync.RWMutex)}
 	copy(k.priv[:], b)
 	k.pub = x25519.PublicKey(&k.priv)
 	return k, nil
@@ -216,27 +222,70 @@ func BackupKeyFromRecoveryKey(recoveryKey string) (*BackupKey, error) {
 	return NewBackupKey(b)
 }
 
-// PublicKey returns the backup's public key.
-func (k *BackupKey) PublicKey() BackupPublicKey { return k.pub }
+// rlock read-locks k for op, or returns an error wrapping ErrNil (a nil or
+// zero key) or ErrClosed, with nothing locked.
+func (k *BackupKey) rlock(op string) error {
+	if k == nil || k.mu == nil {
+		return fmt.Errorf("keybackup: %s: backup key: %w", op, ErrNil)
+	}
+	k.mu.RLock()
+	if k.closed {
+		k.mu.RUnlock()
+		return fmt.Errorf("keybackup: %s: backup key: %w", op, ErrClosed)
+	}
+	return nil
+}
 
-// Bytes returns a copy of the 32 private bytes. They are secret.
-func (k *BackupKey) Bytes() []byte { return append([]byte(nil), k.priv[:]...) }
+// PublicKey returns the backup's public key, which stays readable after
+// Close. A zero or nil key gives the zero public key.
+func (k *BackupKey) PublicKey() BackupPublicKey {
+	if k == nil {
+		return BackupPublicKey{}
+	}
+	return k.pub
+}
+
+// Bytes returns a copy of the 32 private bytes. They are secret. After
+// Close, or for a zero key, it returns nil.
+func (k *BackupKey) Bytes() []byte {
+	if k.rlock("bytes") != nil {
+		return nil
+	}
+	defer k.mu.RUnlock()
+	return append([]byte(nil), k.priv[:]...)
+}
 
 // Encode returns the private key in unpadded base64, the form stored in
-// secret storage under SecretMegolmBackup. It is secret.
-func (k *BackupKey) Encode() string { return b64.Encode(k.priv[:]) }
+// secret storage under SecretMegolmBackup. It is secret. After Close, or
+// for a zero key, it returns "".
+func (k *BackupKey) Encode() string {
+	if k.rlock("encode") != nil {
+		return ""
+	}
+	defer k.mu.RUnlock()
+	return b64.Encode(k.priv[:])
+}
 
 // RecoveryKey returns the private key as a recovery key. It is secret.
+// After Close, or for a zero key, it returns "".
 func (k *BackupKey) RecoveryKey() string {
+	if k.rlock("recovery key") != nil {
+		return ""
+	}
+	defer k.mu.RUnlock()
 	s, _ := EncodeRecoveryKey(k.priv[:]) // always 32 bytes
 	return s
 }
 
 // Matches returns nil if pub is this key's public key and an error
-// wrapping ErrWrongKey if not. Use it to check a recovery key typed by the
-// user, or a key taken from secret storage, against the backup's
-// auth_data.
+// wrapping ErrWrongKey if not (ErrNil or ErrClosed for a zero or closed
+// key). Use it to check a recovery key typed by the user, or a key taken
+// from secret storage, against the backup's auth_data.
 func (k *BackupKey) Matches(pub BackupPublicKey) error {
+	if err := k.rlock("match"); err != nil {
+		return err
+	}
+	defer k.mu.RUnlock()
 	if subtle.ConstantTimeCompare(k.pub[:], pub[:]) != 1 {
 		return fmt.Errorf("keybackup: backup key does not match public key %s: %w", pub, ErrWrongKey)
 	}
@@ -252,11 +301,20 @@ func (k BackupKey) GoString() string { return k.String() }
 // Format writes String for every verb and flag.
 func (k BackupKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
 
-// Close overwrites the private bytes held by k. The key must not be used
-// afterwards.
+// LogValue describes the key for log/slog by its public key.
+func (k BackupKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Close overwrites the private bytes held by k, after the decryptions in
+// progress finish. It is idempotent; afterwards every method but
+// PublicKey fails with an error wrapping ErrClosed (or returns nothing).
 func (k *BackupKey) Close() {
-	clear(k.priv[:])
-	k.open = false
+	if k == nil || k.mu == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	wipe.Array32(&k.priv)
+	k.closed = true
 }
 
 // errSessionDecrypt is the one error of every failed session decryption:
@@ -268,12 +326,17 @@ var errSessionDecrypt = fmt.Errorf("keybackup: decrypt session data: %w", ErrBad
 // another encoding of the same key) is refused. Every failure, including a
 // wrong key, a changed ephemeral key or MAC, and bad padding, gives the
 // same error value, which wraps ErrBadMAC;
-// a malformed d (wrong ciphertext length) gives ErrBadFormat. The MAC only
+// a malformed d (wrong ciphertext length) gives ErrBadFormat, a nil d or a
+// zero k ErrNil, a closed k ErrClosed. The MAC only
 // shows that the key is right (see BackupAlgorithm); the padding check is
 // constant time.
 func (k *BackupKey) Decrypt(d *SessionData) ([]byte, error) {
-	if !k.open {
-		return nil, fmt.Errorf("keybackup: decrypt: key closed: %w", ErrBadFormat)
+	if err := k.rlock("decrypt"); err != nil {
+		return nil, err
+	}
+	defer k.mu.RUnlock()
+	if d == nil {
+		return nil, fmt.Errorf("keybackup: decrypt: session data: %w", ErrNil)
 	}
 	if len(d.Ciphertext) == 0 || len(d.Ciphertext)%aes.BlockSize != 0 || len(d.Ciphertext) > MaxSessionDataSize {
 		return nil, fmt.Errorf("keybackup: decrypt: ciphertext of %d bytes: %w", len(d.Ciphertext), ErrBadFormat)
@@ -362,8 +425,12 @@ func (k *BackupKey) DecryptSession(d *SessionData) (*BackedUpSession, error) {
 }
 
 // EncryptSession encodes s as JSON and encrypts it to the backup key.
-// Errors are those of Encrypt, or wrap ErrBadFormat if s is incomplete.
+// Errors are those of Encrypt, or wrap ErrBadFormat if s is incomplete or
+// ErrNil if it is nil.
 func (p BackupPublicKey) EncryptSession(s *BackedUpSession) (*SessionData, error) {
+	if s == nil {
+		return nil, fmt.Errorf("keybackup: encrypt session: %w", ErrNil)
+	}
 	pt, err := s.MarshalPlaintext()
 	if err != nil {
 		return nil, err
@@ -434,6 +501,9 @@ func (d *SessionData) UnmarshalJSON(data []byte) error {
 
 // MarshalJSON encodes d with unpadded base64, which libolm requires.
 func (d *SessionData) MarshalJSON() ([]byte, error) {
+	if d == nil {
+		return []byte("null"), nil
+	}
 	return json.Marshal(sessionDataJSON{
 		Ciphertext: b64.Encode(d.Ciphertext),
 		Ephemeral:  b64.Encode(d.Ephemeral[:]),

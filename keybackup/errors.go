@@ -45,6 +45,13 @@ var (
 	ErrNoPassphrase = errors.New("key has no passphrase")
 	// ErrTooLarge means an input is longer than the limit for its kind.
 	ErrTooLarge = errors.New("input too large")
+	// ErrNil means a nil or zero value was passed where a constructed one
+	// is needed (a nil SessionData, a zero BackupKey). It is shared with
+	// the other packages of the module.
+	ErrNil = errs.Nil
+	// ErrClosed means a key was used after Close wiped it. It is shared
+	// with the other packages of the module.
+	ErrClosed = errs.Closed
 )
 
 // Errors for recovery keys, each wrapping ErrBadFormat. They tell the user

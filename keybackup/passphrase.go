@@ -46,6 +46,9 @@ type Passphrase struct {
 // checked before any work. Errors wrap ErrUnsupportedAlgorithm, ErrIterations
 // or ErrBadFormat (a bit length other than 256).
 func (p *Passphrase) DeriveKey(passphrase string) ([]byte, error) {
+	if p == nil {
+		return nil, fmt.Errorf("keybackup: passphrase: %w", ErrNil)
+	}
 	if p.Algorithm != PBKDF2Algorithm {
 		return nil, fmt.Errorf("keybackup: passphrase algorithm %q: %w", p.Algorithm, ErrUnsupportedAlgorithm)
 	}

@@ -163,8 +163,9 @@ type RestoreResult struct {
 // error and does not stop the others; every failure after the entry's JSON
 // is parsed (decryption, the session's JSON, its key, a session ID that
 // does not match) gives the one decryption error, wrapping ErrBadMAC. When
-// ctx is cancelled the entries not yet begun get ctx's error. The result
-// always has len(entries) elements.
+// ctx is cancelled the entries not yet begun get ctx's error. A nil ctx or
+// a nil or zero k gives every entry an error wrapping ErrNil, a closed k
+// one wrapping ErrClosed. The result always has len(entries) elements.
 func (k *BackupKey) DecryptAll(ctx context.Context, entries []BackupEntry, opts *DecryptAllOptions) []RestoreResult {
 	var o DecryptAllOptions
 	if opts != nil {
@@ -172,6 +173,14 @@ func (k *BackupKey) DecryptAll(ctx context.Context, entries []BackupEntry, opts 
 	}
 	n := len(entries)
 	results := make([]RestoreResult, n)
+	if ctx == nil || k == nil || k.mu == nil {
+		// Checked here: a panic inside a worker could not be recovered.
+		for i, e := range entries {
+			results[i] = RestoreResult{RoomID: e.RoomID, SessionID: e.SessionID,
+				Err: fmt.Errorf("keybackup: restore: nil context or backup key: %w", ErrNil)}
+		}
+		return results
+	}
 	workers := o.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)

@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/olm"
 )
 
@@ -131,7 +134,7 @@ func (d *KeyDescription) MarshalJSON() ([]byte, error) {
 
 // HasCheck reports whether d carries the IV and MAC that let CheckKey tell
 // a wrong key.
-func (d *KeyDescription) HasCheck() bool { return d.IV != nil && d.MAC != nil }
+func (d *KeyDescription) HasCheck() bool { return d != nil && d.IV != nil && d.MAC != nil }
 
 // CheckKey checks a 32-byte key against the IV and MAC of d: it encrypts 32
 // zero bytes under the key's HKDF expansion with the empty name and
@@ -141,6 +144,9 @@ func (d *KeyDescription) HasCheck() bool { return d.IV != nil && d.MAC != nil }
 // check values it returns nil, as the specification says to assume the key
 // is right; decrypting a secret with a wrong key still fails (ErrBadMAC).
 func (d *KeyDescription) CheckKey(key []byte) error {
+	if d == nil {
+		return fmt.Errorf("keybackup: check key: key description: %w", ErrNil)
+	}
 	if len(key) != KeySize {
 		return fmt.Errorf("keybackup: check key: key of %d bytes: %w", len(key), ErrBadFormat)
 	}
@@ -171,7 +177,7 @@ func (d *KeyDescription) Unlock(id string, key []byte) (*SecretStorageKey, error
 	if err := d.CheckKey(key); err != nil {
 		return nil, err
 	}
-	k := &SecretStorageKey{id: id, desc: d.clone()}
+	k := &SecretStorageKey{mu: new(sync.RWMutex), id: id, desc: d.clone()}
 	copy(k.key[:], key)
 	return k, nil
 }
@@ -194,6 +200,9 @@ func (d *KeyDescription) UnlockWithRecoveryKey(id, recoveryKey string) (*SecretS
 // is capped at MaxPBKDF2Iterations before any work), or ErrWrongPassphrase
 // when the key fails the check.
 func (d *KeyDescription) UnlockWithPassphrase(id, passphrase string) (*SecretStorageKey, error) {
+	if d == nil {
+		return nil, fmt.Errorf("keybackup: unlock %q: key description: %w", id, ErrNil)
+	}
 	if d.Passphrase == nil {
 		return nil, fmt.Errorf("keybackup: unlock %q: %w", id, ErrNoPassphrase)
 	}
@@ -225,11 +234,30 @@ func (d *KeyDescription) clone() KeyDescription {
 
 // SecretStorageKey is an unlocked secret storage key: its ID, its 32 bytes
 // and its description. The key is secret; formatting a SecretStorageKey
-// with the fmt package prints only its ID. It is safe for concurrent use.
+// with the fmt package prints only its ID. It is safe for concurrent use,
+// Close included: Close waits for the calls in progress, and every call
+// after it fails with ErrClosed. The zero value is not a key: its methods
+// fail with ErrNil.
 type SecretStorageKey struct {
-	id   string
-	key  [KeySize]byte
-	desc KeyDescription
+	mu     *sync.RWMutex // nil in the zero value
+	id     string
+	key    [KeySize]byte
+	desc   KeyDescription
+	closed bool // set by Close, under mu
+}
+
+// rlock read-locks k for op, or returns an error wrapping ErrNil (a nil or
+// zero key) or ErrClosed, with nothing locked.
+func (k *SecretStorageKey) rlock(op string) error {
+	if k == nil || k.mu == nil {
+		return fmt.Errorf("keybackup: %s: secret storage key: %w", op, ErrNil)
+	}
+	k.mu.RLock()
+	if k.closed {
+		k.mu.RUnlock()
+		return fmt.Errorf("keybackup: %s: secret storage key: %w", op, ErrClosed)
+	}
+	return nil
 }
 
 // GenerateSecretStorageKey creates a random key with a random ID and a
@@ -272,7 +300,7 @@ func newSecretStorageKeyFromPassphrase(name, passphrase string, iterations int) 
 func newSecretStorageKey(id, name string, key []byte, p *Passphrase, iv [SecretIVSize]byte) *SecretStorageKey {
 	iv[8] &= 0x7f
 	mac := keyCheckMAC(key, iv)
-	k := &SecretStorageKey{id: id, desc: KeyDescription{
+	k := &SecretStorageKey{mu: new(sync.RWMutex), id: id, desc: KeyDescription{
 		Name: name, Algorithm: SecretStorageAlgorithm, Passphrase: p,
 		IV: iv[:], MAC: mac[:],
 	}}
@@ -290,20 +318,42 @@ func randomIV() [SecretIVSize]byte {
 }
 
 // ID returns the key ID: the <key ID> of m.secret_storage.key.<key ID>
-// and the key of the "encrypted" map of secrets.
-func (k *SecretStorageKey) ID() string { return k.id }
+// and the key of the "encrypted" map of secrets. It stays readable after
+// Close; a nil key gives "".
+func (k *SecretStorageKey) ID() string {
+	if k == nil {
+		return ""
+	}
+	return k.id
+}
 
-// Description returns a copy of the key's description.
+// Description returns a copy of the key's description, which is public
+// and stays readable after Close. A nil key gives an empty description.
 func (k *SecretStorageKey) Description() *KeyDescription {
+	if k == nil {
+		return &KeyDescription{}
+	}
 	d := k.desc.clone()
 	return &d
 }
 
-// Bytes returns a copy of the 32 key bytes. They are secret.
-func (k *SecretStorageKey) Bytes() []byte { return append([]byte(nil), k.key[:]...) }
+// Bytes returns a copy of the 32 key bytes. They are secret. After Close,
+// or for a zero key, it returns nil.
+func (k *SecretStorageKey) Bytes() []byte {
+	if k.rlock("bytes") != nil {
+		return nil
+	}
+	defer k.mu.RUnlock()
+	return append([]byte(nil), k.key[:]...)
+}
 
-// RecoveryKey returns the key as a recovery key. It is secret.
+// RecoveryKey returns the key as a recovery key. It is secret. After
+// Close, or for a zero key, it returns "".
 func (k *SecretStorageKey) RecoveryKey() string {
+	if k.rlock("recovery key") != nil {
+		return ""
+	}
+	defer k.mu.RUnlock()
 	s, _ := EncodeRecoveryKey(k.key[:]) // always 32 bytes
 	return s
 }
@@ -319,8 +369,21 @@ func (k SecretStorageKey) GoString() string { return k.String() }
 // Format writes String for every verb and flag.
 func (k SecretStorageKey) Format(f fmt.State, verb rune) { fmt.Fprint(f, k.String()) }
 
-// Close overwrites the key bytes. The key must not be used afterwards.
-func (k *SecretStorageKey) Close() { clear(k.key[:]) }
+// LogValue describes the key for log/slog by its ID.
+func (k SecretStorageKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Close overwrites the key bytes, after the calls in progress finish. It
+// is idempotent; afterwards every method but ID and Description fails with
+// an error wrapping ErrClosed (or returns nothing).
+func (k *SecretStorageKey) Close() {
+	if k == nil || k.mu == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	wipe.Array32(&k.key)
+	k.closed = true
+}
 
 // EncryptedSecret is a secret encrypted with one secret storage key:
 //
@@ -426,6 +489,10 @@ func (k *SecretStorageKey) Encrypt(name string, secret []byte) (*EncryptedSecret
 }
 
 func (k *SecretStorageKey) encrypt(name string, secret []byte, iv [SecretIVSize]byte) (*EncryptedSecret, error) {
+	if err := k.rlock("encrypt secret"); err != nil {
+		return nil, err
+	}
+	defer k.mu.RUnlock()
 	if len(secret) > MaxSecretSize/2 {
 		return nil, fmt.Errorf("keybackup: encrypt secret of %d bytes: %w", len(secret), ErrTooLarge)
 	}
@@ -436,8 +503,16 @@ func (k *SecretStorageKey) encrypt(name string, secret []byte, iv [SecretIVSize]
 // MAC binds the secret to its name: a secret stored under another name
 // fails. Every failure gives the same error value, which wraps ErrBadMAC.
 // The MAC does not cover the IV, so validate the secret against its public
-// counterpart (DecryptBackupKey and DecryptCrossSigningKey do).
+// counterpart (DecryptBackupKey and DecryptCrossSigningKey do). A nil es
+// or a zero k gives ErrNil, a closed k ErrClosed.
 func (k *SecretStorageKey) Decrypt(name string, es *EncryptedSecret) ([]byte, error) {
+	if err := k.rlock("decrypt secret"); err != nil {
+		return nil, err
+	}
+	defer k.mu.RUnlock()
+	if es == nil {
+		return nil, fmt.Errorf("keybackup: decrypt secret: %w", ErrNil)
+	}
 	if len(es.Ciphertext) > MaxSecretSize {
 		return nil, fmt.Errorf("keybackup: decrypt secret of %d bytes: %w", len(es.Ciphertext), ErrTooLarge)
 	}
@@ -483,6 +558,10 @@ func (k *SecretStorageKey) decryptKey(name string, es *EncryptedSecret, size int
 // EncryptBackupKey encrypts a backup key as the secret SecretMegolmBackup,
 // in unpadded base64.
 func (k *SecretStorageKey) EncryptBackupKey(bk *BackupKey) (*EncryptedSecret, error) {
+	if err := bk.rlock("encrypt backup key"); err != nil {
+		return nil, err
+	}
+	defer bk.mu.RUnlock()
 	return k.encryptKey(SecretMegolmBackup, bk.priv[:])
 }
 
@@ -577,6 +656,9 @@ func isOurs(err error) bool {
 // For returns the secret encrypted under the key with ID keyID, or an error
 // wrapping ErrWrongKey if the secret is not encrypted for that key.
 func (c *SecretContent) For(keyID string) (*EncryptedSecret, error) {
+	if c == nil {
+		return nil, fmt.Errorf("keybackup: secret content: %w", ErrNil)
+	}
 	es := c.Encrypted[keyID]
 	if es == nil {
 		return nil, fmt.Errorf("keybackup: secret not encrypted for key %q: %w", keyID, ErrWrongKey)

@@ -77,4 +77,11 @@ var (
 	// ErrState means a Verification method was called in a state that
 	// does not allow it, such as Confirm before the keys are exchanged.
 	ErrState = errors.New("not allowed in this verification state")
+	// ErrNil means a nil or zero value was used where a constructed one is
+	// needed: a Machine or Verification not made by this package, a nil
+	// QRCode. It is shared with the other packages of the module.
+	ErrNil = errs.Nil
+	// ErrClosed means a SAS or EstablishedSAS was used after Close wiped
+	// it. It is shared with the other packages of the module.
+	ErrClosed = errs.Closed
 )

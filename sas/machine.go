@@ -111,12 +111,15 @@ type Config struct {
 // events, to-device or in the room they name, and feeds every received
 // verification event to Receive, plus Tick now and then for timeouts.
 //
-// A Machine is safe for concurrent use.
+// A Machine is safe for concurrent use. Only NewMachine makes one: on a nil
+// or zero Machine the methods that return an error return one wrapping
+// ErrNil, and the others return nothing.
 type Machine struct {
 	cfg    Config
 	mu     sync.Mutex
 	flows  map[string]*Verification
 	random io.Reader
+	closed bool // set by Close
 }
 
 // NewMachine returns a Machine for the device cfg describes. It returns an
@@ -158,6 +161,39 @@ func NewMachine(cfg Config) (*Machine, error) {
 		cfg.Now = time.Now
 	}
 	return &Machine{cfg: cfg, flows: map[string]*Verification{}, random: rand.Reader}, nil
+}
+
+// valid reports whether m was made by NewMachine.
+func (m *Machine) valid() bool { return m != nil && m.flows != nil }
+
+// lock locks m, or returns an error wrapping ErrNil (a nil or zero
+// Machine) or ErrClosed, with nothing locked.
+func (m *Machine) lock() error {
+	if !m.valid() {
+		return ErrNil
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close wipes the ephemeral keys and shared secrets of every verification
+// in progress and ends the machine: afterwards its methods, and those of
+// its Verifications, fail with an error wrapping ErrClosed (or return
+// nothing). It is idempotent.
+func (m *Machine) Close() {
+	if !m.valid() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.flows {
+		v.wipe()
+	}
+	m.closed = true
 }
 
 func flowKey(roomID, id string) string { return roomID + "\x00" + id }
@@ -216,7 +252,9 @@ func (m *Machine) me() Party { return Party{m.cfg.UserID, m.cfg.DeviceID} }
 // ID (roomID "") or the event ID of an in-room request. It returns nil if
 // there is none.
 func (m *Machine) Verification(roomID, flowID string) *Verification {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil
+	}
 	defer m.mu.Unlock()
 	return m.flows[flowKey(roomID, flowID)]
 }
@@ -224,7 +262,9 @@ func (m *Machine) Verification(roomID, flowID string) *Verification {
 // Verifications returns the verifications the machine remembers, in
 // progress or finished recently, in no particular order.
 func (m *Machine) Verifications() []*Verification {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil
+	}
 	defer m.mu.Unlock()
 	out := make([]*Verification, 0, len(m.flows))
 	for _, v := range m.flows {
@@ -238,7 +278,9 @@ func (m *Machine) Verifications() []*Verification {
 // m.key.verification.request per device. The first device to answer with
 // ready takes part; the others are sent m.accepted.
 func (m *Machine) RequestToDevice(userID string, deviceIDs ...string) (*Verification, []Event, error) {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil, nil, fmt.Errorf("sas: request: %w", err)
+	}
 	defer m.mu.Unlock()
 	if userID == "" || len(deviceIDs) == 0 {
 		return nil, nil, fmt.Errorf("sas: request: no user or device: %w", ErrUnknownDevice)
@@ -276,7 +318,9 @@ func (m *Machine) RequestToDevice(userID string, deviceIDs ...string) (*Verifica
 // by the event ID the server gives that event: pass it to
 // Verification.RequestSent before the answers come in.
 func (m *Machine) RequestInRoom(roomID, userID string) (*Verification, Event, error) {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil, Event{}, fmt.Errorf("sas: request in room: %w", err)
+	}
 	defer m.mu.Unlock()
 	if roomID == "" || userID == "" {
 		return nil, Event{}, fmt.Errorf("sas: request in room: no room or user: %w", ErrUnknownDevice)
@@ -308,7 +352,9 @@ func (m *Machine) RequestInRoom(roomID, userID string) (*Verification, Event, er
 // returns the cancel events to send. It also forgets verifications that
 // finished long ago. Call it every few seconds.
 func (m *Machine) Tick() []Event {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil
+	}
 	defer m.mu.Unlock()
 	now := m.now()
 	var out []Event
@@ -341,7 +387,9 @@ func (m *Machine) Tick() []Event {
 // verification, which Verification.Cancellation then describes. Receive
 // never answers a cancel, so two devices cannot loop.
 func (m *Machine) Receive(ev Event) (out []Event, err error) {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil, fmt.Errorf("sas: receive %s: %w", ev.Type, err)
+	}
 	defer m.mu.Unlock()
 	out, err = m.receive(ev)
 	if err != nil {

@@ -70,6 +70,9 @@ type QRCode struct {
 // longer than 65535 bytes or not UTF-8, or the secret is shorter than
 // QRMinSecretSize.
 func (q *QRCode) MarshalBinary() ([]byte, error) {
+	if q == nil {
+		return nil, fmt.Errorf("sas: marshal QR code: %w", ErrNil)
+	}
 	if err := q.check(); err != nil {
 		return nil, fmt.Errorf("sas: marshal QR code: %w", err)
 	}

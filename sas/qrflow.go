@@ -17,7 +17,9 @@ import (
 // (mode 0x01) or does not yet (mode 0x02). The same payload is returned on
 // every call; it holds a fresh secret, so show it only on screen.
 func (v *Verification) QRCode() ([]byte, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: QR code: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	if v.state != StateReady {
 		return nil, fmt.Errorf("sas: QR code: %w", ErrState)
@@ -68,7 +70,9 @@ func (v *Verification) newQRCode() (*QRCode, error) {
 // payload that is not a verification QR code returns an error wrapping
 // ErrBadQRCode and changes nothing, so the user can scan again.
 func (v *Verification) ScanQRCode(payload []byte) ([]Event, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: scan QR code: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	out, err := v.scan(payload)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/internal/x25519"
 )
 
@@ -72,10 +74,13 @@ func (k PublicKey) String() string { return base64.RawStdEncoding.EncodeToString
 // PublicKey to the other device, then call Establish with its key.
 //
 // The private key is secret; formatting a SAS with fmt prints only the
-// public key. A SAS is not safe for concurrent use.
+// public key. Close wipes it. A SAS is not safe for concurrent use. The
+// zero value is not a key: Establish fails with ErrNil.
 type SAS struct {
-	priv *[32]byte // nil once Establish has run
-	pub  PublicKey
+	priv   *[32]byte // nil once Establish or Close has run, and in the zero value
+	pub    PublicKey
+	used   bool // Establish has run
+	closed bool // Close has run
 }
 
 // New returns a SAS with a fresh ephemeral key from crypto/rand.
@@ -97,26 +102,54 @@ func newFromRandom(random []byte) (*SAS, error) {
 	return &SAS{priv: priv, pub: x25519.PublicKey(priv)}, nil
 }
 
-// PublicKey returns the ephemeral public key to send to the other device.
-func (s *SAS) PublicKey() PublicKey { return s.pub }
+// PublicKey returns the ephemeral public key to send to the other device
+// (the zero key for a nil SAS).
+func (s *SAS) PublicKey() PublicKey {
+	if s == nil {
+		return PublicKey{}
+	}
+	return s.pub
+}
+
+// Close wipes the ephemeral private key if Establish has not consumed it.
+// It is idempotent; afterwards Establish fails with ErrClosed.
+func (s *SAS) Close() {
+	if s == nil {
+		return
+	}
+	if s.priv != nil {
+		wipe.Array32(s.priv)
+		s.priv = nil
+	}
+	s.closed = true
+}
 
 // Establish performs X25519 with their ephemeral public key and returns the
 // established SAS. It refuses, with an error wrapping ErrBadPublicKey, a key
 // that gives the all-zero shared secret. The ephemeral private key is
 // discarded whether or not Establish succeeds, so a SAS is established at
-// most once; a second call returns an error wrapping ErrKeyUsed.
+// most once; a second call returns an error wrapping ErrKeyUsed. After
+// Close the error wraps ErrClosed, for a nil or zero SAS ErrNil.
 func (s *SAS) Establish(their PublicKey) (*EstablishedSAS, error) {
-	if s.priv == nil {
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("sas: establish: %w", ErrNil)
+	case s.closed:
+		return nil, fmt.Errorf("sas: establish: %w", ErrClosed)
+	case s.used:
 		return nil, fmt.Errorf("sas: establish: %w", ErrKeyUsed)
+	case s.priv == nil:
+		return nil, fmt.Errorf("sas: establish: %w", ErrNil)
 	}
 	priv := s.priv
 	s.priv = nil
+	s.used = true
 	defer clear(priv[:])
 	secret, err := x25519.SharedSecret(priv, (*[32]byte)(&their))
 	if err != nil { // the all-zero result of a low-order key
 		return nil, fmt.Errorf("sas: establish: %w: low-order point", ErrBadPublicKey)
 	}
-	return &EstablishedSAS{secret: secret, ours: s.pub, theirs: their}, nil
+	return &EstablishedSAS{mu: new(sync.RWMutex), secret: secret, ours: s.pub, theirs: their}, nil
 }
 
 // Format prints the public key only.
@@ -130,23 +163,56 @@ func (s SAS) Format(f fmt.State, verb rune) {
 //
 // The shared secret is secret; formatting an EstablishedSAS with fmt prints
 // only the two public keys. Close wipes the secret. An EstablishedSAS is
-// safe for concurrent use until Close.
+// safe for concurrent use, Close included: Close waits for the calls in
+// progress, and afterwards the methods fail with ErrClosed. Only Establish
+// makes one: on the zero value they fail with ErrNil.
 type EstablishedSAS struct {
+	mu     *sync.RWMutex // nil in the zero value
 	secret [32]byte
 	ours   PublicKey
 	theirs PublicKey
+	closed bool // set by Close, under mu
+}
+
+// rlock read-locks e, or returns an error wrapping ErrNil or ErrClosed
+// with nothing locked.
+func (e *EstablishedSAS) rlock() error {
+	if e == nil || e.mu == nil {
+		return ErrNil
+	}
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
 }
 
 // OurPublicKey returns this side's ephemeral public key.
-func (e *EstablishedSAS) OurPublicKey() PublicKey { return e.ours }
+func (e *EstablishedSAS) OurPublicKey() PublicKey {
+	if e == nil {
+		return PublicKey{}
+	}
+	return e.ours
+}
 
 // TheirPublicKey returns the other side's ephemeral public key.
-func (e *EstablishedSAS) TheirPublicKey() PublicKey { return e.theirs }
+func (e *EstablishedSAS) TheirPublicKey() PublicKey {
+	if e == nil {
+		return PublicKey{}
+	}
+	return e.theirs
+}
 
 // Bytes returns n bytes of HKDF-SHA-256 output from the shared secret with
 // no salt and the given info, as libolm's olm_sas_generate_bytes does. n
 // must be between 1 and MaxBytes, else the error wraps ErrInvalidCount.
+// After Close it wraps ErrClosed, for a zero EstablishedSAS ErrNil.
 func (e *EstablishedSAS) Bytes(info string, n int) ([]byte, error) {
+	if err := e.rlock(); err != nil {
+		return nil, fmt.Errorf("sas: bytes: %w", err)
+	}
+	defer e.mu.RUnlock()
 	if n < 1 || n > MaxBytes {
 		return nil, fmt.Errorf("sas: bytes: %d: %w", n, ErrInvalidCount)
 	}
@@ -157,9 +223,10 @@ func (e *EstablishedSAS) Bytes(info string, n int) ([]byte, error) {
 
 // ShortAuthString returns the short authentication string for info (built
 // with SASInfo): the 6 HKDF bytes that give both the emojis and the
-// decimals.
+// decimals. After Close, or for a zero EstablishedSAS, it returns the zero
+// ShortAuthString, which Bytes reports as an error: do not show it.
 func (e *EstablishedSAS) ShortAuthString(info string) ShortAuthString {
-	b, _ := e.Bytes(info, len(ShortAuthString{})) // cannot fail for 6 bytes
+	b, _ := e.Bytes(info, len(ShortAuthString{})) // fails only if closed or zero
 	var s ShortAuthString
 	copy(s[:], b)
 	return s
@@ -179,8 +246,13 @@ func (e *EstablishedSAS) mac(input, info string) [MACSize]byte {
 // with MACInfo), encoded as method requires: MACHKDFHMACSHA256V2 gives
 // unpadded base64 (libolm's olm_sas_calculate_mac_fixed_base64),
 // MACHKDFHMACSHA256 gives libolm's faulty base64 (olm_sas_calculate_mac).
-// Any other method gives an error wrapping ErrUnknownMACMethod.
+// Any other method gives an error wrapping ErrUnknownMACMethod; after
+// Close, one wrapping ErrClosed (ErrNil for a zero EstablishedSAS).
 func (e *EstablishedSAS) MAC(method, input, info string) (string, error) {
+	if err := e.rlock(); err != nil {
+		return "", fmt.Errorf("sas: mac: %w", err)
+	}
+	defer e.mu.RUnlock()
 	m := e.mac(input, info)
 	switch method {
 	case MACHKDFHMACSHA256V2:
@@ -196,8 +268,13 @@ func (e *EstablishedSAS) MAC(method, input, info string) (string, error) {
 // returns nil on a match, an error wrapping ErrMACMismatch otherwise, or
 // one wrapping ErrUnknownMACMethod. For MACHKDFHMACSHA256V2 the MAC may be
 // padded or unpadded base64; for MACHKDFHMACSHA256 it must be libolm's
-// exact string.
+// exact string. After Close the error wraps ErrClosed (ErrNil for a zero
+// EstablishedSAS).
 func (e *EstablishedSAS) VerifyMAC(method, input, info, mac string) error {
+	if err := e.rlock(); err != nil {
+		return fmt.Errorf("sas: verify mac: %w", err)
+	}
+	defer e.mu.RUnlock()
 	want := e.mac(input, info)
 	switch method {
 	case MACHKDFHMACSHA256V2:
@@ -215,9 +292,17 @@ func (e *EstablishedSAS) VerifyMAC(method, input, info, mac string) error {
 	return fmt.Errorf("sas: verify mac: %q: %w", method, ErrUnknownMACMethod)
 }
 
-// Close wipes the shared secret. The EstablishedSAS must not be used
-// afterwards: it would derive from an all-zero secret.
-func (e *EstablishedSAS) Close() { clear(e.secret[:]) }
+// Close wipes the shared secret, once the calls in progress are done. It
+// is idempotent; afterwards the methods fail with ErrClosed.
+func (e *EstablishedSAS) Close() {
+	if e == nil || e.mu == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	wipe.Array32(&e.secret)
+	e.closed = true
+}
 
 // Format prints the public keys only.
 func (e EstablishedSAS) Format(f fmt.State, verb rune) {

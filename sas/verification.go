@@ -102,7 +102,10 @@ type Cancellation struct {
 
 // Verification is one verification flow between this device and another.
 // Its methods return the events to send; they are safe for concurrent use
-// with each other and with the Machine.
+// with each other and with the Machine. Only a Machine makes them: on a
+// nil or zero Verification the methods that return an error return one
+// wrapping ErrNil, and the others return zero values (State says
+// StateCancelled).
 type Verification struct {
 	m *Machine
 
@@ -150,6 +153,21 @@ type Verification struct {
 	cancel *Cancellation
 }
 
+// lock locks the machine of v, or returns an error wrapping ErrNil (a nil
+// or zero Verification) or ErrClosed (its Machine is closed), with nothing
+// locked.
+func (v *Verification) lock() error {
+	if v == nil || !v.m.valid() {
+		return ErrNil
+	}
+	v.m.mu.Lock()
+	if v.m.closed {
+		v.m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
 func (m *Machine) newVerification(peerUser, roomID string, now time.Time) *Verification {
 	return &Verification{m: m, peerUser: peerUser, roomID: roomID, created: now, lastActivity: now}
 }
@@ -157,38 +175,56 @@ func (m *Machine) newVerification(peerUser, roomID string, now time.Time) *Verif
 // FlowID returns the transaction ID, or for an in-room verification the
 // request's event ID ("" until RequestSent).
 func (v *Verification) FlowID() string {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return ""
+	}
 	defer v.m.mu.Unlock()
 	return v.flowID
 }
 
 // RoomID returns the room of an in-room verification, "" for to-device.
-func (v *Verification) RoomID() string { return v.roomID }
+func (v *Verification) RoomID() string {
+	if v == nil {
+		return ""
+	}
+	return v.roomID
+}
 
 // OtherUser returns the user ID of the other side.
-func (v *Verification) OtherUser() string { return v.peerUser }
+func (v *Verification) OtherUser() string {
+	if v == nil {
+		return ""
+	}
+	return v.peerUser
+}
 
 // OtherDevice returns the device ID of the other side, "" while a request
 // to several devices waits for one of them.
 func (v *Verification) OtherDevice() string {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return ""
+	}
 	defer v.m.mu.Unlock()
 	return v.peerDevice
 }
 
 // WeRequested reports whether this device sent the request.
-func (v *Verification) WeRequested() bool { return v.weRequested }
+func (v *Verification) WeRequested() bool { return v != nil && v.weRequested }
 
 // State returns the current state.
 func (v *Verification) State() State {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return StateCancelled
+	}
 	defer v.m.mu.Unlock()
 	return v.state
 }
 
 // TheirMethods returns the methods the other device offered.
 func (v *Verification) TheirMethods() []string {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil
+	}
 	defer v.m.mu.Unlock()
 	return slices.Clone(v.theirMethods)
 }
@@ -197,14 +233,18 @@ func (v *Verification) TheirMethods() []string {
 // the keys are exchanged (ok is false before), and the SAS methods both
 // sides accepted (SASDecimal, and SASEmoji if both can show emojis).
 func (v *Verification) ShortAuthString() (s ShortAuthString, methods []string, ok bool) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return ShortAuthString{}, nil, false
+	}
 	defer v.m.mu.Unlock()
 	return v.short, slices.Clone(v.sasMethods), v.haveShort
 }
 
 // Result returns the keys verified, once the verification is done.
 func (v *Verification) Result() (Result, bool) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return Result{}, false
+	}
 	defer v.m.mu.Unlock()
 	if v.state != StateDone {
 		return Result{}, false
@@ -223,7 +263,9 @@ func (v *Verification) Result() (Result, bool) {
 
 // Cancellation returns how the verification was cancelled, or nil.
 func (v *Verification) Cancellation() *Cancellation {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil
+	}
 	defer v.m.mu.Unlock()
 	if v.cancel == nil {
 		return nil
@@ -248,11 +290,19 @@ func (v *Verification) deadline() time.Time {
 func (v *Verification) finish(s State) {
 	v.state = s
 	v.finishedAt = v.m.now()
+	v.wipe()
+}
+
+// wipe closes the verification's SAS keys.
+func (v *Verification) wipe() {
 	if v.est != nil {
 		v.est.Close()
 		v.est = nil
 	}
-	v.sas = nil
+	if v.sas != nil {
+		v.sas.Close()
+		v.sas = nil
+	}
 }
 
 // event builds an outgoing event of the flow to the other device (or to
@@ -390,8 +440,10 @@ func (v *Verification) can(method string) bool {
 // RequestSent records the event ID the server gave an in-room request
 // sent by RequestInRoom; answers to it are matched by this ID.
 func (v *Verification) RequestSent(eventID string) error {
+	if err := v.lock(); err != nil {
+		return fmt.Errorf("sas: request sent: %w", err)
+	}
 	m := v.m
-	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v.roomID == "" || v.flowID != "" || !v.weRequested || eventID == "" {
 		return fmt.Errorf("sas: request sent: %w", ErrState)
@@ -416,7 +468,9 @@ func (v *Verification) RequestSent(eventID string) error {
 // device ID that collides with a cross-signing key (ErrKeyIDCollision) or
 // no method fits (ErrUnknownMethod).
 func (v *Verification) Accept() ([]Event, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: accept: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	out, err := v.accept()
 	if err != nil {
@@ -454,7 +508,9 @@ func (v *Verification) accept() ([]Event, error) {
 // Cancel cancels the verification as the user's choice (m.user), whether
 // declining a request or stopping a verification in progress.
 func (v *Verification) Cancel() []Event {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil
+	}
 	defer v.m.mu.Unlock()
 	return v.cancelWith(CancelUser, "the user cancelled the verification", nil)
 }
@@ -463,7 +519,9 @@ func (v *Verification) Cancel() []Event {
 // the other side starts too, the specification's tie-break decides which
 // start counts, and this device may become the accepting side.
 func (v *Verification) StartSAS() ([]Event, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: start: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	if v.state != StateReady {
 		return nil, fmt.Errorf("sas: start: %w", ErrState)
@@ -509,7 +567,9 @@ func (v *Verification) newSAS() (*SAS, error) {
 // (StateReciprocated). It returns the MAC, and done when the other side's
 // MAC has already been verified.
 func (v *Verification) Confirm() ([]Event, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: confirm: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	if v.m.now().After(v.deadline()) && !v.finished() {
 		out, err := v.fail(ErrTimeout)
@@ -541,7 +601,9 @@ func (v *Verification) Confirm() ([]Event, error) {
 // Mismatch tells the verification that the user saw different short
 // authentication strings: it cancels with m.mismatched_sas.
 func (v *Verification) Mismatch() ([]Event, error) {
-	v.m.mu.Lock()
+	if err := v.lock(); err != nil {
+		return nil, fmt.Errorf("sas: mismatch: %w", err)
+	}
 	defer v.m.mu.Unlock()
 	if v.state != StateKeysExchanged && v.state != StateConfirmed {
 		return nil, fmt.Errorf("sas: mismatch: %w", ErrState)

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"github.com/souverain/e2ee/internal/errs"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -76,6 +77,10 @@ var (
 	// is not 32 bytes or is non-canonical or of small order, a signer that
 	// is not Ed25519, or a key ID not of the form "ed25519:<id>".
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrNil means a nil value was passed where a constructed one is
+	// needed: a nil signer or Object. It is shared with the other packages
+	// of the module.
+	ErrNil = errs.Nil
 )
 
 // KeyID returns the key ID "ed25519:<id>" under which a signature by the key
@@ -220,24 +225,35 @@ func (o *Object) appendSignatures(dst []byte) []byte {
 // SigningBytes returns the bytes that signatures cover: the canonical JSON
 // of the object without its "signatures" and "unsigned" members.
 func (o *Object) SigningBytes() []byte {
-	if o.signing == nil {
+	if o == nil || o.signing == nil {
 		return []byte("{}") // the zero Object
 	}
 	return bytes.Clone(o.signing)
 }
 
 // Bytes returns the canonical JSON of the whole object, signatures and
-// "unsigned" included.
+// "unsigned" included. A nil Object gives "{}", as the zero Object does.
 func (o *Object) Bytes() []byte {
+	if o == nil {
+		return []byte("{}")
+	}
 	return o.appendCanonical(nil, true)
 }
 
 // MarshalJSON returns Bytes, so that an Object inside a struct encodes as
-// the object it holds.
-func (o *Object) MarshalJSON() ([]byte, error) { return o.Bytes(), nil }
+// the object it holds; a nil Object encodes as null.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	if o == nil {
+		return []byte("null"), nil
+	}
+	return o.Bytes(), nil
+}
 
 // UnmarshalJSON parses data as Parse does and replaces o with the result.
 func (o *Object) UnmarshalJSON(data []byte) error {
+	if o == nil {
+		return fmt.Errorf("signedjson: unmarshal: %w", ErrNil)
+	}
 	p, err := Parse(data)
 	if err != nil {
 		return err
@@ -249,6 +265,9 @@ func (o *Object) UnmarshalJSON(data []byte) error {
 // Member returns the canonical JSON of the member called name, and whether
 // the object has it. For "signatures" it returns the current signatures.
 func (o *Object) Member(name string) (json.RawMessage, bool) {
+	if o == nil {
+		return nil, false
+	}
 	if name == "signatures" {
 		if o.sigs == nil {
 			return nil, false
@@ -268,6 +287,9 @@ func (o *Object) Member(name string) (json.RawMessage, bool) {
 // Signatures returns a copy of the object's signatures: entity → key ID →
 // unpadded base64 signature. It is empty, not nil, for an unsigned object.
 func (o *Object) Signatures() map[string]map[string]string {
+	if o == nil {
+		return map[string]map[string]string{}
+	}
 	out := make(map[string]map[string]string, len(o.sigs))
 	for entity, m := range o.sigs {
 		out[entity] = maps.Clone(m)
@@ -278,6 +300,9 @@ func (o *Object) Signatures() map[string]map[string]string {
 // Signature returns the unpadded base64 signature filed under entity and
 // keyID, and whether there is one. It does not verify it.
 func (o *Object) Signature(entity, keyID string) (string, bool) {
+	if o == nil {
+		return "", false
+	}
 	s, ok := o.sigs[entity][keyID]
 	return s, ok
 }
@@ -295,8 +320,15 @@ func validKeyID(keyID string) bool {
 // there. Other signatures and the "unsigned" member are kept.
 //
 // The error wraps ErrInvalidKey for a non-Ed25519 signer or a bad key ID,
-// or is the signer's error.
+// ErrNil for a nil key or Object, or is the signer's error.
 func (o *Object) Sign(entity, keyID string, key crypto.Signer) error {
+	if o == nil || isNil(key) {
+		return fmt.Errorf("signedjson: sign: %w: nil object or key", ErrNil)
+	}
+	if k, ok := key.(ed25519.PrivateKey); ok && len(k) != ed25519.PrivateKeySize {
+		// crypto/ed25519 would panic on it.
+		return fmt.Errorf("signedjson: sign: %w: Ed25519 private key of %d bytes", ErrInvalidKey, len(k))
+	}
 	if _, ok := key.Public().(ed25519.PublicKey); !ok {
 		return fmt.Errorf("signedjson: sign: %w: %T is not an Ed25519 key", ErrInvalidKey, key.Public())
 	}
@@ -308,6 +340,20 @@ func (o *Object) Sign(entity, keyID string, key crypto.Signer) error {
 		return fmt.Errorf("signedjson: sign: %w", err)
 	}
 	return o.AddSignature(entity, keyID, sig)
+}
+
+// isNil reports whether key is nil or a typed nil of a pointer, slice or
+// map type (such as a nil *crossign.PrivateKey or ed25519.PrivateKey),
+// which would panic when used.
+func isNil(key crypto.Signer) bool {
+	if key == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(key); v.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // signingBytes is SigningBytes without the copy.
@@ -334,6 +380,9 @@ func checkSigner(entity, keyID string) error {
 // wraps ErrInvalidKey for a bad entity or key ID, or ErrBadSignature for a
 // signature of the wrong length.
 func (o *Object) AddSignature(entity, keyID string, sig []byte) error {
+	if o == nil {
+		return fmt.Errorf("signedjson: sign: %w: nil object", ErrNil)
+	}
 	if err := checkSigner(entity, keyID); err != nil {
 		return err
 	}
@@ -356,6 +405,9 @@ func (o *Object) AddSignature(entity, keyID string, sig []byte) error {
 // ErrBadSignature if their signing bytes differ, and o is unchanged. The
 // signatures are copied as they are, without verification.
 func (o *Object) AddSignatures(other *Object) error {
+	if o == nil || other == nil {
+		return fmt.Errorf("signedjson: add signatures: %w: nil object", ErrNil)
+	}
 	if !bytes.Equal(o.signingBytes(), other.signingBytes()) {
 		return fmt.Errorf("signedjson: add signatures: %w: they sign a different object", ErrBadSignature)
 	}
@@ -379,6 +431,9 @@ func (o *Object) AddSignatures(other *Object) error {
 // verify or is badly encoded, and ErrInvalidKey if key or keyID cannot be
 // used.
 func (o *Object) Verify(entity, keyID string, key ed25519.PublicKey) error {
+	if o == nil {
+		return fmt.Errorf("signedjson: verify: %w: nil object", ErrNil)
+	}
 	if !validKeyID(keyID) {
 		return fmt.Errorf("signedjson: verify: %w: key ID %q is not \"ed25519:<id>\"", ErrInvalidKey, keyID)
 	}
@@ -416,8 +471,12 @@ func decodeSignature(s string) ([]byte, error) {
 }
 
 // Sign parses the JSON object data, signs it as Object.Sign does, and
-// returns the signed object as canonical JSON.
+// returns the signed object as canonical JSON. A nil key gives an error
+// wrapping ErrNil.
 func Sign(data []byte, entity, keyID string, key crypto.Signer) ([]byte, error) {
+	if isNil(key) {
+		return nil, fmt.Errorf("signedjson: sign: %w: nil key", ErrNil)
+	}
 	o, err := Parse(data)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,129 @@
+package crossign_test
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/olm"
+	"github.com/souverain/e2ee/signedjson"
+)
+
+// TestNilAndZero calls the exported functions and methods that can fail
+// with nil arguments and nil or zero receivers: each returns an error
+// wrapping ErrNil, never panics.
+func TestNilAndZero(t *testing.T) {
+	w := newWorld(t)
+	resp := w.resp.parse(t)
+	bobMaster, err := resp.CrossSigningKey(bobID, crossign.UsageMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nilKeys *crossign.PrivateKeys
+	var nilVerifier *crossign.Verifier
+	var nilResp *crossign.QueryResponse
+	var nilPriv *crossign.PrivateKey
+	zeroSet := &crossign.PrivateKeys{UserID: aliceID, Master: &crossign.PrivateKey{}, SelfSigning: &crossign.PrivateKey{}, UserSigning: &crossign.PrivateKey{}}
+	acc, _ := olm.NewAccount()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"SignDevice(nil)", func() error { _, err := w.alice.SignDevice(nil); return err }},
+		{"SignDevice(zero)", func() error { _, err := w.alice.SignDevice(&crossign.Device{}); return err }},
+		{"SignUser(nil)", func() error { _, err := w.alice.SignUser(nil); return err }},
+		{"SignUser(zero)", func() error { _, err := w.alice.SignUser(&crossign.Key{}); return err }},
+		{"nil PrivateKeys.SignUser", func() error { _, err := nilKeys.SignUser(bobMaster); return err }},
+		{"nil PrivateKeys.PublicKey", func() error { _, err := nilKeys.PublicKey(crossign.UsageMaster); return err }},
+		{"nil PrivateKeys.DeviceSigningUpload", func() error { _, err := nilKeys.DeviceSigningUpload(); return err }},
+		{"zero PrivateKey in set: SignUser", func() error { _, err := zeroSet.SignUser(bobMaster); return err }},
+		{"zero PrivateKey in set: PublicKey", func() error { _, err := zeroSet.PublicKey(crossign.UsageSelfSigning); return err }},
+		{"zero PrivateKey.Sign", func() error {
+			_, err := (&crossign.PrivateKey{}).Sign(nil, []byte("m"), crypto.Hash(0))
+			return err
+		}},
+		{"nil PrivateKey.Sign", func() error { _, err := nilPriv.Sign(nil, []byte("m"), crypto.Hash(0)); return err }},
+		{"signedjson.Sign(zero PrivateKey)", func() error {
+			_, err := signedjson.Sign([]byte(`{}`), "e", "ed25519:k", &crossign.PrivateKey{})
+			return err
+		}},
+		{"SignMasterKeyWithDevice(nil account)", func() error {
+			_, err := crossign.SignMasterKeyWithDevice(nil, aliceID, "D", bobMaster)
+			return err
+		}},
+		{"SignMasterKeyWithDevice(nil key)", func() error { _, err := crossign.SignMasterKeyWithDevice(acc, aliceID, "D", nil); return err }},
+		{"Verifier.Evaluate(nil)", func() error { _, err := w.verifier().Evaluate(nil); return err }},
+		{"nil Verifier.Evaluate", func() error { _, err := nilVerifier.Evaluate(resp); return err }},
+		{"Verifier with zero MasterKey", func() error {
+			_, err := (&crossign.Verifier{UserID: aliceID, MasterKey: &crossign.PrivateKey{}}).Evaluate(resp)
+			return err
+		}},
+		{"nil QueryResponse.Device", func() error { _, err := nilResp.Device(aliceID, "ALICE1"); return err }},
+		{"nil QueryResponse.CrossSigningKey", func() error { _, err := nilResp.CrossSigningKey(aliceID, crossign.UsageMaster); return err }},
+		{"zero Key.MarshalJSON", func() error { _, err := (&crossign.Key{}).MarshalJSON(); return err }},
+		{"zero Device.MarshalJSON", func() error { _, err := (&crossign.Device{}).MarshalJSON(); return err }},
+		{"DeviceSigningUpload with zero Key", func() error {
+			_, err := (&crossign.DeviceSigningUpload{MasterKey: &crossign.Key{}}).MarshalJSON()
+			return err
+		}},
+		{"nil getters", func() error {
+			_ = nilPriv.Usage()
+			_ = nilPriv.PublicKey()
+			_ = nilPriv.KeyID()
+			_ = nilPriv.Seed()
+			_ = nilPriv.Secret()
+			_ = nilPriv.Public()
+			nilPriv.Close()
+			nilKeys.Close()
+			_ = nilResp.UserIDs()
+			_ = nilResp.DeviceIDs(aliceID)
+			var r *crossign.Report
+			_, _, _, _ = r.UserIDs(), r.User(aliceID), r.Device(aliceID, "A"), r.Pins()
+			return crossign.ErrNil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("panic: %v", r)
+					}
+				}()
+				err = tt.call()
+			}()
+			if !errors.Is(err, crossign.ErrNil) {
+				t.Errorf("err = %v, want ErrNil", err)
+			}
+		})
+	}
+}
+
+// TestErrorPrefixOnce: an error names the package once.
+func TestErrorPrefixOnce(t *testing.T) {
+	w := newWorld(t)
+	bobMaster, _ := w.resp.parse(t).CrossSigningKey(bobID, crossign.UsageMaster)
+	noUSK := &crossign.PrivateKeys{UserID: aliceID, Master: w.alice.Master}
+	noMaster := &crossign.PrivateKeys{UserID: aliceID, SelfSigning: w.alice.SelfSigning}
+	noUser := &crossign.PrivateKeys{Master: w.alice.Master}
+	for _, call := range []func() error{
+		func() error { _, err := noUSK.SignUser(bobMaster); return err },
+		func() error { _, err := noUSK.PublicKey(crossign.UsageUserSigning); return err },
+		func() error { _, err := noMaster.PublicKey(crossign.UsageSelfSigning); return err },
+		func() error { _, err := noUser.PublicKey(crossign.UsageMaster); return err },
+		func() error { _, err := noMaster.SignDevice(nil); return err },
+		func() error { _, err := noMaster.DeviceSigningUpload(); return err },
+	} {
+		err := call()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if n := strings.Count(err.Error(), "crossign:"); n != 1 {
+			t.Errorf("%q names the package %d times", err, n)
+		}
+	}
+}
