@@ -48,7 +48,10 @@ func TestNilAndZero(t *testing.T) {
 		{"NewBackupEntry(nil)", func() error { _, err := bk.PublicKey().NewBackupEntry("!r:x", "s", nil, 0, false); return err }},
 		{"SecretStorageKey.Decrypt(nil)", func() error { _, err := ssk.Decrypt("n", nil); return err }},
 		{"nil SecretStorageKey.Decrypt", func() error { _, err := nilSSK.Decrypt("n", &keybackup.EncryptedSecret{}); return err }},
-		{"zero SecretStorageKey.Decrypt", func() error { _, err := new(keybackup.SecretStorageKey).Decrypt("n", &keybackup.EncryptedSecret{}); return err }},
+		{"zero SecretStorageKey.Decrypt", func() error {
+			_, err := new(keybackup.SecretStorageKey).Decrypt("n", &keybackup.EncryptedSecret{})
+			return err
+		}},
 		{"zero SecretStorageKey.Encrypt", func() error { _, err := new(keybackup.SecretStorageKey).Encrypt("n", []byte("x")); return err }},
 		{"SecretStorageKey.EncryptBackupKey(nil)", func() error { _, err := ssk.EncryptBackupKey(nil); return err }},
 		{"SecretStorageKey.EncryptBackupKey(zero)", func() error { _, err := ssk.EncryptBackupKey(new(keybackup.BackupKey)); return err }},
@@ -68,7 +71,9 @@ func TestNilAndZero(t *testing.T) {
 		{"nil Passphrase.DeriveKey", func() error { _, err := nilPass.DeriveKey("p"); return err }},
 		{"nil SecretContent.For", func() error { _, err := nilContent.For("id"); return err }},
 		{"nil AuthData.SigningPayload", func() error { _, err := nilAuth.SigningPayload(); return err }},
-		{"nil AuthData.Sign", func() error { return nilAuth.Sign("@a:x", "K", func([]byte) olm.Ed25519Signature { return olm.Ed25519Signature{} }) }},
+		{"nil AuthData.Sign", func() error {
+			return nilAuth.Sign("@a:x", "K", func([]byte) olm.Ed25519Signature { return olm.Ed25519Signature{} })
+		}},
 		{"AuthData.Sign(nil signer)", func() error { return keybackup.NewAuthData(bk.PublicKey()).Sign("@a:x", "K", nil) }},
 		{"nil AuthData.Verify", func() error { _, err := nilAuth.Verify("@a:x"); return err }},
 		{"nil AuthData.CheckTrusted", func() error { return nilAuth.CheckTrusted("@a:x", bk) }},
