@@ -127,3 +127,38 @@ func TestErrorPrefixOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestClose: a closed private key refuses to sign (ErrClosed), forgets its
+// seed, and keeps its role and public key; Close is idempotent and safe
+// against concurrent signing (run with -race).
+func TestClose(t *testing.T) {
+	w := newWorld(t)
+	bobMaster, _ := w.resp.parse(t).CrossSigningKey(bobID, crossign.UsageMaster)
+	ks := testKeys(t, aliceID)
+	pub := ks.UserSigning.PublicKey()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			if _, err := ks.SignUser(bobMaster); err != nil && !errors.Is(err, crossign.ErrClosed) {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	ks.Close()
+	ks.Close()
+	<-done
+	if _, err := ks.SignUser(bobMaster); !errors.Is(err, crossign.ErrClosed) {
+		t.Errorf("SignUser after Close: %v", err)
+	}
+	if _, err := ks.UserSigning.Sign(nil, []byte("m"), crypto.Hash(0)); !errors.Is(err, crossign.ErrClosed) {
+		t.Errorf("Sign after Close: %v", err)
+	}
+	if s, sec := ks.UserSigning.Seed(), ks.UserSigning.Secret(); s != nil || sec != "" {
+		t.Errorf("after Close: Seed %x, Secret %q", s, sec)
+	}
+	if ks.UserSigning.PublicKey() != pub || ks.UserSigning.Usage() != crossign.UsageUserSigning {
+		t.Error("public part lost")
+	}
+}
