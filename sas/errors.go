@@ -77,6 +77,11 @@ var (
 	// ErrState means a Verification method was called in a state that
 	// does not allow it, such as Confirm before the keys are exchanged.
 	ErrState = errors.New("not allowed in this verification state")
+	// ErrTooManyRequests means a received request was refused because
+	// too many are pending: MaxPendingRequestsPerUser from its sender, or
+	// MaxPendingRequests in all. It is not answered, so that a flood costs
+	// nothing to send back.
+	ErrTooManyRequests = errors.New("too many pending verification requests")
 	// ErrNil means a nil or zero value was used where a constructed one is
 	// needed: a Machine or Verification not made by this package, a nil
 	// QRCode. It is shared with the other packages of the module.

@@ -872,15 +872,64 @@ func TestUnrequestedStart(t *testing.T) {
 	})
 }
 
-// TestMaxVerifications: a flood of requests costs bounded state.
+// TestMaxVerifications: a flood of requests from many users costs bounded
+// state (MaxPendingRequests), and never keeps this device from starting
+// verifications of its own, up to MaxVerifications.
 func TestMaxVerifications(t *testing.T) {
 	p := newScripted(t)
+	refused := 0
 	for i := range sas.MaxVerifications + 10 {
-		p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: "@u" + string(rune('a'+i%26)) + hex.EncodeToString([]byte{byte(i)}) + ":x",
+		_, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: "@u" + string(rune('a'+i%26)) + hex.EncodeToString([]byte{byte(i)}) + ":x",
 			Content: []byte(`{"from_device":"D","methods":["m.sas.v1"],"timestamp":` + jsonInt(p.clock.Now().UnixMilli()) + `,"transaction_id":"t` + hex.EncodeToString([]byte{byte(i)}) + `"}`)})
+		if errors.Is(err, sas.ErrTooManyRequests) {
+			refused++
+		}
 	}
-	if n := len(p.engine.Verifications()); n != sas.MaxVerifications {
-		t.Fatalf("%d verifications", n)
+	if n := len(p.engine.Verifications()); n != sas.MaxPendingRequests || refused != sas.MaxVerifications+10-sas.MaxPendingRequests {
+		t.Fatalf("%d verifications, %d refused", n, refused)
+	}
+	for i := range sas.MaxVerifications {
+		if _, _, err := p.engine.RequestToDevice("@bob:x", "B"+jsonInt(int64(i))); err != nil {
+			t.Fatalf("own request %d: %v", i, err)
+		}
+	}
+	if _, _, err := p.engine.RequestToDevice("@bob:x", "ONEMORE"); !errors.Is(err, sas.ErrState) {
+		t.Fatalf("request beyond MaxVerifications: %v", err)
+	}
+}
+
+// TestRequestFloodOneUser: one user sending 64 unsolicited requests from
+// distinct device IDs fills only MaxPendingRequestsPerUser slots; other
+// users and this device's own requests are unaffected (SECURITY 39).
+func TestRequestFloodOneUser(t *testing.T) {
+	p := newScripted(t)
+	request := func(user, dev string, i int) error {
+		_, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: user,
+			Content: []byte(`{"from_device":"` + dev + `","methods":["m.sas.v1"],"timestamp":` + jsonInt(p.clock.Now().UnixMilli()) + `,"transaction_id":"t` + jsonInt(int64(i)) + `"}`)})
+		return err
+	}
+	for i := range 64 {
+		err := request("@mallory:x", "DEV"+jsonInt(int64(i)), i)
+		if i < sas.MaxPendingRequestsPerUser && err != nil || i >= sas.MaxPendingRequestsPerUser && !errors.Is(err, sas.ErrTooManyRequests) {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if n := len(p.engine.Verifications()); n != sas.MaxPendingRequestsPerUser {
+		t.Fatalf("%d verifications kept", n)
+	}
+	if err := request("@carol:x", "C", 1000); err != nil {
+		t.Fatalf("another user's request: %v", err)
+	}
+	if _, _, err := p.engine.RequestToDevice("@bob:x", "B"); err != nil {
+		t.Fatalf("own request: %v", err)
+	}
+	if _, _, err := p.engine.RequestInRoom("!r:x", "@bob:x"); err != nil {
+		t.Fatalf("own in-room request: %v", err)
+	}
+	// When a pending request is accepted or ends, its slot frees up.
+	p.engine.Verification("", "t0").Cancel()
+	if err := request("@mallory:x", "DEV100", 100); err != nil {
+		t.Fatalf("after a cancel: %v", err)
 	}
 }
 

@@ -30,10 +30,21 @@ const (
 	// relative to the local clock; requests outside are ignored.
 	RequestMaxAge    = 10 * time.Minute
 	RequestMaxFuture = 5 * time.Minute
-	// MaxVerifications bounds the verifications in progress at once;
-	// requests beyond it are ignored, so a flood of requests costs
-	// bounded memory.
+	// MaxVerifications bounds the verifications in progress at once that
+	// this device started or accepted. Requests received and not yet
+	// accepted do not count: they have limits of their own, below, so
+	// that nobody can fill the machine with unsolicited requests and keep
+	// this device from starting a verification of its own.
 	MaxVerifications = 64
+	// MaxPendingRequestsPerUser bounds the requests received from one
+	// user (an unrequested start counts as a request) and not yet accepted
+	// or finished; more are refused with ErrTooManyRequests. One device
+	// has at most one: a second request from the same device cancels
+	// both, as the specification asks.
+	MaxPendingRequestsPerUser = 4
+	// MaxPendingRequests bounds the requests received from all users and
+	// not yet accepted or finished.
+	MaxPendingRequests = 32
 	// forgetAfter is how long a finished verification is remembered, so
 	// that replays of its events are refused rather than taken for a new
 	// verification.
@@ -212,34 +223,79 @@ func (m *Machine) newTransactionID() string {
 	return base64.RawURLEncoding.EncodeToString(m.randomBytes(18))
 }
 
-// makeRoom reports whether a new verification may start: fewer than
-// MaxVerifications in progress, and space among the remembered ones, made
-// by forgetting the verification that finished first if need be.
+// makeRoom reports whether a verification of our own may start: fewer
+// than MaxVerifications in progress (received requests not yet accepted do
+// not count), and space among the remembered ones, made by forgetting the
+// verification that finished first or, failing that, the oldest request
+// received and not accepted: a request of ours always finds room.
 func (m *Machine) makeRoom() bool {
 	if m.active() >= MaxVerifications {
 		return false
 	}
+	return m.remember(true)
+}
+
+// makeRoomForRequest reports whether a request received from user may be
+// kept: fewer than MaxPendingRequestsPerUser pending from that user, fewer
+// than MaxPendingRequests in all, and space among the remembered ones made
+// by forgetting a finished verification only. The error wraps
+// ErrTooManyRequests.
+func (m *Machine) makeRoomForRequest(user string) error {
+	all, fromUser := 0, 0
+	for _, v := range m.flows {
+		if v.pendingIncoming() {
+			all++
+			if v.peerUser == user {
+				fromUser++
+			}
+		}
+	}
+	switch {
+	case fromUser >= MaxPendingRequestsPerUser:
+		return fmt.Errorf("%w: %d pending requests from %s", ErrTooManyRequests, fromUser, user)
+	case all >= MaxPendingRequests:
+		return fmt.Errorf("%w: %d pending requests", ErrTooManyRequests, all)
+	case !m.remember(false):
+		return fmt.Errorf("%w: %d verifications remembered", ErrTooManyRequests, len(m.flows))
+	}
+	return nil
+}
+
+// remember makes space for one more flow if need be: it forgets the
+// verification that finished first, or, if ours is set and none has
+// finished, the oldest pending received request (whose sender will see it
+// time out). It reports whether there is space.
+func (m *Machine) remember(ours bool) bool {
 	if len(m.flows) < maxRemembered {
 		return true
 	}
-	var oldest string
-	var at time.Time
+	var oldest, oldestReq string
+	var at, reqAt time.Time
 	for k, v := range m.flows {
-		if v.finished() && (oldest == "" || v.finishedAt.Before(at)) {
+		switch {
+		case v.finished() && (oldest == "" || v.finishedAt.Before(at)):
 			oldest, at = k, v.finishedAt
+		case v.pendingIncoming() && (oldestReq == "" || v.created.Before(reqAt)):
+			oldestReq, reqAt = k, v.created
 		}
+	}
+	if oldest == "" && ours {
+		oldest = oldestReq
 	}
 	if oldest == "" {
 		return false
 	}
+	m.flows[oldest].wipe()
 	delete(m.flows, oldest)
 	return true
 }
 
+// active counts the verifications in progress that we started or
+// accepted.
 func (m *Machine) active() int {
 	n := 0
 	for _, v := range m.flows {
-		if !v.finished() {
+		if !v.finished() && !v.pendingIncoming() {
 			n++
 		}
 	}
@@ -483,8 +539,8 @@ func (m *Machine) receiveRequest(ev Event) ([]Event, error) {
 		}
 		return old.cancelWith(CancelUnexpectedMessage, "duplicate request", ErrUnexpectedMessage), ErrUnexpectedMessage
 	}
-	if !m.makeRoom() {
-		return nil, fmt.Errorf("%d verifications in progress: %w", MaxVerifications, ErrState)
+	if err := m.makeRoomForRequest(ev.Sender); err != nil {
+		return nil, err
 	}
 	v := m.newVerification(ev.Sender, ev.RoomID, now)
 	v.flowID = id
@@ -552,8 +608,8 @@ func (m *Machine) receiveUnrequestedStart(ev Event, c *StartContent) ([]Event, e
 	if c.Method != MethodSAS || !slices.Contains(m.cfg.Methods, MethodSAS) {
 		return []Event{cancelEvent(ev.Sender, c.FromDevice, "", c.TransactionID, CancelUnknownMethod, "unknown method")}, ErrUnknownMethod
 	}
-	if !m.makeRoom() {
-		return nil, fmt.Errorf("%d verifications in progress: %w", MaxVerifications, ErrState)
+	if err := m.makeRoomForRequest(ev.Sender); err != nil {
+		return nil, err
 	}
 	v := m.newVerification(ev.Sender, "", m.now())
 	v.flowID = c.TransactionID

@@ -274,6 +274,12 @@ func (v *Verification) Cancellation() *Cancellation {
 	return &c
 }
 
+// pendingIncoming reports whether v is a request (or unrequested start)
+// received and not yet accepted.
+func (v *Verification) pendingIncoming() bool {
+	return !v.weRequested && (v.state == StateRequestReceived || v.state == StateStartReceived)
+}
+
 func (v *Verification) finished() bool { return v.state == StateDone || v.state == StateCancelled }
 
 func (v *Verification) deadline() time.Time {
@@ -482,6 +488,9 @@ func (v *Verification) Accept() ([]Event, error) {
 func (v *Verification) accept() ([]Event, error) {
 	if v.state != StateRequestReceived && v.state != StateStartReceived {
 		return nil, ErrState
+	}
+	if v.m.active() >= MaxVerifications {
+		return nil, fmt.Errorf("%w: %d verifications in progress", ErrState, MaxVerifications)
 	}
 	if v.m.now().After(v.deadline()) {
 		return v.fail(ErrTimeout)
