@@ -54,8 +54,9 @@ var (
 	// cross-signing key filed under "ed25519:<X>" whose value is not X, or
 	// a device key filed under another device's ID.
 	ErrKeyIDMismatch = errors.New("key ID does not match the key")
-	// ErrKeyConfusion means a device ID equals the unpadded base64 public
-	// key of one of its user's cross-signing keys. Device IDs and
+	// ErrKeyConfusion means a device ID is a base64 spelling (any alphabet
+	// or padding) of the public key of one of its user's cross-signing
+	// keys. Device IDs and
 	// cross-signing key IDs share one namespace, so such a device is
 	// refused (specification, "Key and signature security";
 	// CVE-2022-39250).

@@ -1,6 +1,7 @@
 package crossign
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -348,15 +349,16 @@ func (ev *evaluation) otherIdentity(t *UserTrust, ownUSK *Key, ownReason error) 
 	}
 }
 
-// confused reports whether deviceID equals one of t's cross-signing public
-// keys (well formed or not, as long as the response lists it).
+// confused reports whether deviceID spells one of t's cross-signing public
+// keys in base64, in any alphabet or padding (see spellsKey), well formed
+// or not, as long as the response lists it.
 func (ev *evaluation) confused(t *UserTrust, deviceID string) bool {
 	u := ev.r.users[t.UserID]
 	if u == nil {
 		return false
 	}
 	for _, e := range u.keys {
-		if e.key != nil && e.key.PublicKey().String() == deviceID {
+		if e.key != nil && spellsKey(deviceID, e.key.PublicKey()) {
 			return true
 		}
 	}
@@ -403,4 +405,21 @@ func (ev *evaluation) devices(t *UserTrust) {
 			d.Verified = true
 		}
 	}
+}
+
+// spellsKey reports whether id is a spelling of key in base64: standard or
+// URL-safe alphabet, padded or not, with or without stray bits in the last
+// character, with surrounding space. Device IDs and cross-signing key IDs
+// share one namespace ("ed25519:<id>"), and clients decode key IDs in
+// different ways, so a device ID that decodes to a cross-signing key must
+// be refused, not only the exact unpadded spelling (SECURITY requirement
+// 38). Keys and IDs are public.
+func spellsKey(id string, key [32]byte) bool {
+	s := strings.TrimRight(strings.TrimSpace(id), "=")
+	if len(s) != 43 {
+		return false
+	}
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s)
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	return err == nil && len(b) == 32 && [32]byte(b) == key
 }

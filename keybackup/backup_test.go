@@ -403,7 +403,7 @@ func TestBackupKeyEncodings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromRecovery, err := keybackup.BackupKeyFromRecoveryKey(k.RecoveryKey())
+	fromRecovery, err := keybackup.BackupKeyFromRecoveryKey(k.RecoveryKey(), k.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,18 +429,22 @@ func TestBackupKeyEncodings(t *testing.T) {
 			t.Errorf("ParseBackupPublicKey(%q) = %v", bad, err)
 		}
 	}
-	if _, err := keybackup.BackupKeyFromRecoveryKey("nope"); !errors.Is(err, keybackup.ErrRecoveryKeyLength) {
+	if _, err := keybackup.BackupKeyFromRecoveryKey("nope", k.PublicKey()); !errors.Is(err, keybackup.ErrRecoveryKeyLength) {
 		t.Fatal(err)
 	}
 }
 
 // TestWrongRecoveryKey: a well-formed recovery key of another backup is
-// refused by Matches before use, and decrypts nothing.
+// refused by BackupKeyFromRecoveryKey, and unchecked by Matches before
+// use; it decrypts nothing.
 func TestWrongRecoveryKey(t *testing.T) {
 	k, _ := keybackup.GenerateBackupKey()
 	d, _ := k.PublicKey().EncryptSession(testSession())
 	other, _ := keybackup.GenerateBackupKey()
-	typed, err := keybackup.BackupKeyFromRecoveryKey(other.RecoveryKey())
+	if _, err := keybackup.BackupKeyFromRecoveryKey(other.RecoveryKey(), k.PublicKey()); !errors.Is(err, keybackup.ErrWrongKey) {
+		t.Fatalf("BackupKeyFromRecoveryKey(other) = %v", err)
+	}
+	typed, err := keybackup.BackupKeyFromRecoveryKeyUnchecked(other.RecoveryKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +454,7 @@ func TestWrongRecoveryKey(t *testing.T) {
 	if _, err := typed.DecryptSession(d); !errors.Is(err, keybackup.ErrBadMAC) {
 		t.Fatalf("DecryptSession = %v", err)
 	}
-	right, _ := keybackup.BackupKeyFromRecoveryKey("  " + k.RecoveryKey() + "\n")
+	right, _ := keybackup.BackupKeyFromRecoveryKey("  "+k.RecoveryKey()+"\n", k.PublicKey())
 	if err := right.Matches(k.PublicKey()); err != nil {
 		t.Fatal(err)
 	}

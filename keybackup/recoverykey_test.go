@@ -47,7 +47,7 @@ func randomKey(t testing.TB) []byte {
 func TestRecoveryKeyMautrixExamples(t *testing.T) {
 	for _, rk := range []string{mautrixKey1Recovery, mautrixKey2Recovery} {
 		t.Run(rk[:4], func(t *testing.T) {
-			key, err := keybackup.DecodeRecoveryKey(rk)
+			key, err := keybackup.DecodeRecoveryKeyUnchecked(rk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func TestRecoveryKeyRoundTrip(t *testing.T) {
 				t.Fatalf("%q: group %q", rk, g)
 			}
 		}
-		got, err := keybackup.DecodeRecoveryKey(rk)
+		got, err := keybackup.DecodeRecoveryKeyUnchecked(rk)
 		if err != nil {
 			t.Fatalf("%q: %v", rk, err)
 		}
@@ -92,7 +92,7 @@ func TestRecoveryKeyRoundTrip(t *testing.T) {
 }
 
 func TestRecoveryKeyWhitespace(t *testing.T) {
-	want, _ := keybackup.DecodeRecoveryKey(mautrixKey1Recovery)
+	want, _ := keybackup.DecodeRecoveryKeyUnchecked(mautrixKey1Recovery)
 	compact := strings.ReplaceAll(mautrixKey1Recovery, " ", "")
 	for name, in := range map[string]string{
 		"compact":      compact,
@@ -104,7 +104,7 @@ func TestRecoveryKeyWhitespace(t *testing.T) {
 		"odd grouping": compact[:5] + " " + compact[5:17] + "\v" + compact[17:] + "\f",
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := keybackup.DecodeRecoveryKey(in)
+			got, err := keybackup.DecodeRecoveryKeyUnchecked(in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func rawRecovery(key []byte, p0, p1 byte, fixParity bool, parityDelta byte) []by
 
 func TestRecoveryKeyErrors(t *testing.T) {
 	good := strings.ReplaceAll(mautrixKey1Recovery, " ", "")
-	key, _ := keybackup.DecodeRecoveryKey(good)
+	key, _ := keybackup.DecodeRecoveryKeyUnchecked(good)
 	tests := []struct {
 		name string
 		in   string
@@ -161,9 +161,9 @@ func TestRecoveryKeyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := keybackup.DecodeRecoveryKey(tt.in)
+			got, err := keybackup.DecodeRecoveryKeyUnchecked(tt.in)
 			if !errors.Is(err, tt.want) {
-				t.Fatalf("DecodeRecoveryKey = %x, %v; want %v", got, err, tt.want)
+				t.Fatalf("DecodeRecoveryKeyUnchecked = %x, %v; want %v", got, err, tt.want)
 			}
 			if !errors.Is(err, keybackup.ErrBadFormat) {
 				t.Fatalf("%v does not wrap ErrBadFormat", err)
@@ -174,7 +174,7 @@ func TestRecoveryKeyErrors(t *testing.T) {
 		})
 	}
 	// The position of a bad character is reported, the character not.
-	_, err := keybackup.DecodeRecoveryKey("EsTE s92N EtaX s2h6 VQYF 9Kao tHYL mkyL GKMh isZb KJ4E tvo0")
+	_, err := keybackup.DecodeRecoveryKeyUnchecked("EsTE s92N EtaX s2h6 VQYF 9Kao tHYL mkyL GKMh isZb KJ4E tvo0")
 	if err == nil || !strings.Contains(err.Error(), "character 48") {
 		t.Fatalf("error %v should name character 48", err)
 	}
@@ -237,7 +237,7 @@ func TestRecoveryKeySingleCharacterChange(t *testing.T) {
 		}
 		for _, edit := range singleCharEdits(strings.ReplaceAll(c.recovery, " ", "")) {
 			total++
-			_, err := keybackup.DecodeRecoveryKey(edit)
+			_, err := keybackup.DecodeRecoveryKeyUnchecked(edit)
 			if err != nil {
 				byFormat++
 				if !errors.Is(err, keybackup.ErrBadFormat) {
@@ -304,5 +304,28 @@ func TestBase58Reference(t *testing.T) {
 		if want := strings.IndexByte(base58Alphabet, c) >= 0; ok != want || (!ok && at != 1) {
 			t.Errorf("character %q: ok = %v at %d, want %v", c, ok, at, want)
 		}
+	}
+}
+
+// TestRecoveryKeyTypoChecked: single-character typos that pass the
+// recovery key's parity check (about 0.3%) are refused by the default path,
+// BackupKeyFromRecoveryKey, which checks the key against the backup's
+// public key (SECURITY 50).
+func TestRecoveryKeyTypoChecked(t *testing.T) {
+	passed := 0
+	for i := 0; passed < 3 && i < 20; i++ {
+		k, _ := keybackup.GenerateBackupKey()
+		for _, edit := range singleCharEdits(strings.ReplaceAll(k.RecoveryKey(), " ", "")) {
+			if _, err := keybackup.DecodeRecoveryKeyUnchecked(edit); err != nil {
+				continue
+			}
+			passed++
+			if _, err := keybackup.BackupKeyFromRecoveryKey(edit, k.PublicKey()); !errors.Is(err, keybackup.ErrWrongKey) {
+				t.Fatalf("typo %q: %v, want ErrWrongKey", edit, err)
+			}
+		}
+	}
+	if passed == 0 {
+		t.Fatal("no typo passed the parity check: the test proves nothing")
 	}
 }

@@ -183,10 +183,10 @@ func (d *KeyDescription) Unlock(id string, key []byte) (*SecretStorageKey, error
 }
 
 // UnlockWithRecoveryKey decodes a recovery key typed by the user and
-// unlocks the key with it. Errors are those of DecodeRecoveryKey and
+// unlocks the key with it. Errors are those of DecodeRecoveryKeyUnchecked and
 // CheckKey.
 func (d *KeyDescription) UnlockWithRecoveryKey(id, recoveryKey string) (*SecretStorageKey, error) {
-	key, err := DecodeRecoveryKey(recoveryKey)
+	key, err := DecodeRecoveryKeyUnchecked(recoveryKey)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -447,6 +448,25 @@ func TestParseEncryptedSecretErrors(t *testing.T) {
 	} {
 		if _, err := keybackup.ParseSecretContent([]byte(in)); !errors.Is(err, keybackup.ErrBadFormat) {
 			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// TestPBKDF2Cap: counts above 10^6 from input are refused before any work
+// (a server could otherwise make each attempt take seconds), and the cap
+// is not below what Element writes (SECURITY 48).
+func TestPBKDF2Cap(t *testing.T) {
+	if keybackup.MaxPBKDF2Iterations != 1_000_000 || keybackup.MaxPBKDF2Iterations < 500_000 || keybackup.MinPBKDF2Iterations > keybackup.MaxPBKDF2Iterations {
+		t.Fatalf("MaxPBKDF2Iterations = %d", keybackup.MaxPBKDF2Iterations)
+	}
+	for _, n := range []int{1_000_001, 2_000_000, 10_000_000} {
+		start := time.Now()
+		p := keybackup.Passphrase{Algorithm: keybackup.PBKDF2Algorithm, Salt: "s", Iterations: n}
+		if _, err := p.DeriveKey("p"); !errors.Is(err, keybackup.ErrIterations) {
+			t.Errorf("%d iterations: %v", n, err)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("%d iterations: refused after %v", n, d)
 		}
 	}
 }

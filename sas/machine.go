@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,8 +67,8 @@ type UserKeys struct {
 	UserSigningKey olm.Ed25519PublicKey
 }
 
-// collision returns the first device ID that is the unpadded base64 of one
-// of the user's cross-signing keys, if any.
+// collision returns a device ID that spells one of the user's
+// cross-signing keys in base64 (see spellsKey), if any.
 func (k UserKeys) collision() (string, bool) {
 	var zero olm.Ed25519PublicKey
 	for _, key := range []olm.Ed25519PublicKey{k.MasterKey, k.SelfSigningKey, k.UserSigningKey} {
@@ -77,8 +78,30 @@ func (k UserKeys) collision() (string, bool) {
 		if _, ok := k.Devices[key.String()]; ok {
 			return key.String(), true
 		}
+		for id := range k.Devices {
+			if spellsKey(id, key) {
+				return id, true
+			}
+		}
 	}
 	return "", false
+}
+
+// spellsKey reports whether id is a spelling of key in base64: standard or
+// URL-safe alphabet, padded or not, with or without stray bits in the last
+// character, with surrounding space. Device IDs and cross-signing key IDs
+// share one namespace ("ed25519:<id>"), and clients decode key IDs in
+// different ways, so a device ID that decodes to a cross-signing key must
+// be refused, not only the exact unpadded spelling (SECURITY requirement
+// 38). Keys and IDs are public.
+func spellsKey(id string, key [32]byte) bool {
+	s := strings.TrimRight(strings.TrimSpace(id), "=")
+	if len(s) != 43 {
+		return false
+	}
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s)
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	return err == nil && len(b) == 32 && [32]byte(b) == key
 }
 
 // Config describes this device to a Machine.
@@ -141,7 +164,7 @@ func NewMachine(cfg Config) (*Machine, error) {
 	if cfg.UserID == "" || cfg.DeviceID == "" || cfg.DeviceKey == zero || cfg.Keys == nil {
 		return nil, fmt.Errorf("sas: new machine: UserID, DeviceID, DeviceKey and Keys are required")
 	}
-	if cfg.MasterKey != zero && cfg.DeviceID == cfg.MasterKey.String() {
+	if cfg.MasterKey != zero && spellsKey(cfg.DeviceID, cfg.MasterKey) {
 		return nil, fmt.Errorf("sas: new machine: %w", ErrKeyIDCollision)
 	}
 	if cfg.MasterKey == zero {

@@ -2,7 +2,6 @@ package sas
 
 import (
 	"crypto/subtle"
-	"encoding/base64"
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
@@ -135,7 +134,7 @@ func (v *Verification) scan(payload []byte) ([]Event, error) {
 	start := &StartContent{
 		FromDevice: cfg.DeviceID,
 		Method:     MethodReciprocate,
-		Secret:     base64.RawStdEncoding.EncodeToString(q.Secret),
+		Secret:     b64.Encode(q.Secret), // constant time: the secret is secret
 	}
 	ev := v.event(EventStart, start)
 	v.ourStart = start

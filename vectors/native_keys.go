@@ -270,7 +270,7 @@ func nativeRecoveryEncode(a struct {
 func nativeRecoveryDecode(a struct {
 	RecoveryKey string `json:"recovery_key"`
 }) (any, error) {
-	k, err := keybackup.DecodeRecoveryKey(a.RecoveryKey)
+	k, err := keybackup.DecodeRecoveryKeyUnchecked(a.RecoveryKey)
 	if err != nil {
 		return nil, err
 	}

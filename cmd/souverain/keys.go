@@ -67,7 +67,7 @@ Flags:
 			fmt.Fprintln(e.stdout, rk)
 			return exitOK
 		}
-		key, err := keybackup.DecodeRecoveryKey(input)
+		key, err := keybackup.DecodeRecoveryKeyUnchecked(input)
 		if err != nil {
 			return failure(e, c, err)
 		}
