@@ -342,7 +342,7 @@ func (w *elementWorld) answer(r outgoingRequest) {
 		json.Unmarshal(raw, &req)
 		id := w.roomEvent(w.elemUser, r.EventType, r.Body)
 		w.log = append(w.log, "element (room)> "+strings.TrimPrefix(r.EventType, "m.key.verification."))
-		out, err := w.machine.Receive(sas.Event{Type: r.EventType, Content: r.Body, Sender: w.elemUser, RoomID: w.roomID,
+		_, out, err := w.machine.Receive(sas.Event{Type: r.EventType, Content: r.Body, Sender: w.elemUser, RoomID: w.roomID,
 			EventID: id, OriginServerTS: time.Now().UnixMilli()})
 		if err != nil {
 			w.t.Errorf("engine refused Element's in-room %s: %v\n%s", r.EventType, err, r.Body)
@@ -379,7 +379,7 @@ func (w *elementWorld) fromElement(typ string, content json.RawMessage) {
 	if typ == "m.room.encrypted" {
 		w.t.Fatalf("Element sent an encrypted to-device event; this harness does not decrypt yet: %s", content)
 	}
-	out, err := w.machine.Receive(sas.Event{Type: typ, Content: content, Sender: w.elemUser, SenderDevice: w.elemDev})
+	_, out, err := w.machine.Receive(sas.Event{Type: typ, Content: content, Sender: w.elemUser, SenderDevice: w.elemDev})
 	if err != nil {
 		w.t.Errorf("engine refused Element's %s: %v\n%s", typ, err, content)
 	}
@@ -496,7 +496,7 @@ func runElementSAS(t *testing.T, w *elementWorld, elementRequests, elementStarts
 		flow = w.roomEvent(w.elemUser, sas.EventRoomMessage, res.Content)
 		w.node.call(nil, "room_request_sent", map[string]any{"other": w.goUser, "room": w.roomID, "event_id": flow})
 		w.log = append(w.log, "element (room)> request")
-		out, err := w.machine.Receive(sas.Event{Type: sas.EventRoomMessage, Content: res.Content, Sender: w.elemUser,
+		_, out, err := w.machine.Receive(sas.Event{Type: sas.EventRoomMessage, Content: res.Content, Sender: w.elemUser,
 			RoomID: w.roomID, EventID: flow, OriginServerTS: time.Now().UnixMilli()})
 		if err != nil || len(out) != 0 {
 			t.Fatalf("engine on the in-room request: %v %v", out, err)

@@ -471,7 +471,7 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 	if peerStarts {
 		// The libolm peer requests and starts.
 		txn = "libolm-txn-1"
-		_, err := engine.Receive(peer.event(sas.EventRequest, map[string]any{
+		_, _, err := engine.Receive(peer.event(sas.EventRequest, map[string]any{
 			"from_device": peer.dev, "methods": []string{sas.MethodSAS}, "transaction_id": txn, "timestamp": now.UnixMilli(),
 		}))
 		if err != nil {
@@ -482,14 +482,14 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 		onlyEvent(t, out, err, sas.EventReady)
 		// A hand-written start, canonical as sent.
 		start := []byte(fmt.Sprintf(`{"from_device":%q,"hashes":["sha256"],"key_agreement_protocols":["curve25519-hkdf-sha256"],"message_authentication_codes":[%q],"method":"m.sas.v1","short_authentication_string":["decimal","emoji"],"transaction_id":%q}`, peer.dev, method, txn))
-		out, err = engine.Receive(sas.Event{Type: sas.EventStart, Content: start, Sender: peer.user, SenderDevice: peer.dev})
+		_, out, err = engine.Receive(sas.Event{Type: sas.EventStart, Content: start, Sender: peer.user, SenderDevice: peer.dev})
 		accept := onlyEvent(t, out, err, sas.EventAccept)
 		var ac sas.AcceptContent
 		json.Unmarshal(accept.Content, &ac)
 		if ac.MessageAuthenticationCode != method {
 			t.Fatalf("engine chose %q", ac.MessageAuthenticationCode)
 		}
-		out, err = engine.Receive(peer.event(sas.EventKey, map[string]any{"transaction_id": txn, "key": peer.pub()}))
+		_, out, err = engine.Receive(peer.event(sas.EventKey, map[string]any{"transaction_id": txn, "key": peer.pub()}))
 		key := onlyEvent(t, out, err, sas.EventKey)
 		var kc sas.KeyContent
 		json.Unmarshal(key.Content, &kc)
@@ -513,7 +513,7 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 		if req.ToUser != peer.user || req.ToDevice != peer.dev {
 			t.Fatalf("request to %s %s", req.ToUser, req.ToDevice)
 		}
-		_, err = engine.Receive(peer.event(sas.EventReady, map[string]any{"from_device": peer.dev, "methods": []string{sas.MethodSAS}, "transaction_id": txn}))
+		_, _, err = engine.Receive(peer.event(sas.EventReady, map[string]any{"from_device": peer.dev, "methods": []string{sas.MethodSAS}, "transaction_id": txn}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,7 +533,7 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err = engine.Receive(peer.event(sas.EventAccept, map[string]any{
+		_, out, err = engine.Receive(peer.event(sas.EventAccept, map[string]any{
 			"transaction_id": txn, "method": sas.MethodSAS, "key_agreement_protocol": "curve25519-hkdf-sha256",
 			"hash": "sha256", "message_authentication_code": macMethod, "short_authentication_string": []string{"decimal", "emoji"},
 			"commitment": sum,
@@ -544,14 +544,14 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 		if err := peer.sas.SetTheirKey(kc.Key); err != nil {
 			t.Fatal(err)
 		}
-		out, err = engine.Receive(peer.event(sas.EventKey, map[string]any{"transaction_id": txn, "key": peer.pub()}))
+		_, out, err = engine.Receive(peer.event(sas.EventKey, map[string]any{"transaction_id": txn, "key": peer.pub()}))
 		if err != nil || len(out) != 0 {
 			t.Fatalf("engine after key: %v %v", out, err)
 		}
 		checkSAS(t, v, peer, sasInfo(engUser, engDev, kc.Key, peer.user, peer.dev, peer.pub(), txn))
 	}
 	// MAC phase: the peer's MAC arrives first, then the user confirms.
-	if _, err := engine.Receive(peer.macEvent(txn, engUser, engDev)); err != nil {
+	if _, _, err := engine.Receive(peer.macEvent(txn, engUser, engDev)); err != nil {
 		t.Fatal(err)
 	}
 	out, err := v.Confirm()
@@ -559,7 +559,7 @@ func runLibolmPeerFlow(t *testing.T, method string, peerStarts bool) {
 		t.Fatalf("confirm: %v %v", out, err)
 	}
 	peer.checkMAC(out[0], txn, engUser, engDev, engKey)
-	if _, err := engine.Receive(peer.event(sas.EventDone, map[string]any{"transaction_id": txn})); err != nil {
+	if _, _, err := engine.Receive(peer.event(sas.EventDone, map[string]any{"transaction_id": txn})); err != nil {
 		t.Fatal(err)
 	}
 	r, ok := v.Result()

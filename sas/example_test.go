@@ -42,7 +42,7 @@ func Example() {
 			if m.ev.ToUser == "@alice:example.org" {
 				to, sender = alice, "@bob:example.org"
 			}
-			out, err := to.Receive(sas.Event{Type: m.ev.Type, Content: m.ev.Content, Sender: sender})
+			_, out, err := to.Receive(sas.Event{Type: m.ev.Type, Content: m.ev.Content, Sender: sender})
 			if err != nil {
 				fmt.Println(err)
 			}
@@ -108,4 +108,85 @@ func ExampleSAS_Establish() {
 		sas.Party{UserID: "@bob:example.org", DeviceID: "B"}, bob.PublicKey(), "txn-1")
 	fmt.Println(aliceEst.ShortAuthString(info) == bobEst.ShortAuthString(info))
 	// Output: true
+}
+
+// A bot verifies whoever asks: it never polls Verifications, it learns of
+// each new request from what Receive returns, accepts it, and confirms the
+// emojis once its operator (here, the log) has seen them. The other side
+// is a user's device, driven as in Example.
+func ExampleMachine_Receive() {
+	botAccount, _ := olm.NewAccount()
+	userAccount, _ := olm.NewAccount()
+	directory := map[string]sas.UserKeys{
+		"@bot:example.org":   {Devices: map[string]olm.Ed25519PublicKey{"BOTDEVICE": botAccount.Ed25519Key()}},
+		"@alice:example.org": {Devices: map[string]olm.Ed25519PublicKey{"PHONE": userAccount.Ed25519Key()}},
+	}
+	keys := func(user string) (sas.UserKeys, bool) { k, ok := directory[user]; return k, ok }
+	bot, _ := sas.NewMachine(sas.Config{UserID: "@bot:example.org", DeviceID: "BOTDEVICE", DeviceKey: botAccount.Ed25519Key(), Keys: keys})
+	user, _ := sas.NewMachine(sas.Config{UserID: "@alice:example.org", DeviceID: "PHONE", DeviceKey: userAccount.Ed25519Key(), Keys: keys})
+
+	// toUser stands for /sendToDevice: the user's device handles the
+	// bot's events and returns its answers.
+	toUser := func(evs []sas.Event) (answers []sas.Event) {
+		for _, ev := range evs {
+			_, out, _ := user.Receive(sas.Event{Type: ev.Type, Content: ev.Content, Sender: "@bot:example.org"})
+			answers = append(answers, out...)
+		}
+		return answers
+	}
+
+	// onSync is the bot's handler for each verification event /sync
+	// brings, and returns what to send.
+	onSync := func(ev sas.Event) []sas.Event {
+		v, out, err := bot.Receive(ev)
+		if err != nil {
+			fmt.Println("refused:", err)
+		}
+		if v == nil {
+			return out
+		}
+		switch v.State() {
+		case sas.StateRequestReceived: // a new request: accept it
+			fmt.Println("request from", v.OtherUser(), v.OtherDevice())
+			more, err := v.Accept()
+			if err != nil {
+				fmt.Println(err)
+			}
+			out = append(out, more...)
+		case sas.StateKeysExchanged: // show the emojis, then confirm
+			s, _, _ := v.ShortAuthString()
+			fmt.Println("emojis to compare:", len(s.Emojis()))
+			more, _ := v.Confirm()
+			out = append(out, more...)
+		case sas.StateDone:
+			r, _ := v.Result()
+			fmt.Println("verified", r.UserID, r.DeviceID)
+		}
+		return out
+	}
+
+	// The user asks the bot to verify, then starts SAS once it is ready;
+	// the user confirms too once the emojis are shown.
+	vu, pending, _ := user.RequestToDevice("@bot:example.org", "BOTDEVICE")
+	for len(pending) > 0 {
+		var next []sas.Event
+		for _, ev := range pending {
+			next = append(next, toUser(onSync(sas.Event{Type: ev.Type, Content: ev.Content, Sender: "@alice:example.org"}))...)
+		}
+		switch vu.State() {
+		case sas.StateReady:
+			out, _ := vu.StartSAS()
+			next = append(next, out...)
+		case sas.StateKeysExchanged:
+			out, _ := vu.Confirm()
+			next = append(next, out...)
+		}
+		pending = next
+	}
+	fmt.Println("user side:", vu.State())
+	// Output:
+	// request from @alice:example.org PHONE
+	// emojis to compare: 7
+	// verified @alice:example.org PHONE
+	// user side: done
 }

@@ -89,7 +89,7 @@ func FuzzReceive(f *testing.F) {
 		if inRoom {
 			ev.RoomID, ev.EventID, ev.SenderDevice = "!r:x", "$e", ""
 		}
-		out, _ := p.engine.Receive(ev)
+		_, out, _ := p.engine.Receive(ev)
 		for _, o := range out {
 			if ev.Type == sas.EventCancel {
 				t.Fatalf("a cancel was answered with %s", o.Type)

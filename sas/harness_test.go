@@ -160,7 +160,7 @@ func (w *world) deliverRoom(from *device, ev sas.Event, id string) {
 
 func (w *world) receive(from, to *device, in sas.Event) {
 	w.log = append(w.log, fmt.Sprintf("%s>%s %s", from, to, strings.TrimPrefix(in.Type, "m.key.verification.")))
-	out, err := to.m.Receive(in)
+	_, out, err := to.m.Receive(in)
 	if err != nil {
 		to.errs = append(to.errs, err)
 	}

@@ -439,7 +439,7 @@ func TestUnknownTransaction(t *testing.T) {
 		t.Errorf("a cancel was answered: %v", p.last)
 	}
 	b, _ := json.Marshal(map[string]any{"key": p.sas.PublicKey().String(), "m.relates_to": map[string]string{"rel_type": "m.reference", "event_id": "$nope"}})
-	out, err := p.engine.Receive(sas.Event{Type: sas.EventKey, Content: b, Sender: p.user, RoomID: "!r:x", EventID: "$e"})
+	_, out, err := p.engine.Receive(sas.Event{Type: sas.EventKey, Content: b, Sender: p.user, RoomID: "!r:x", EventID: "$e"})
 	if len(out) != 0 || !errors.Is(err, sas.ErrUnknownTransaction) {
 		t.Errorf("in room: %v %v", out, err)
 	}
@@ -879,7 +879,7 @@ func TestMaxVerifications(t *testing.T) {
 	p := newScripted(t)
 	refused := 0
 	for i := range sas.MaxVerifications + 10 {
-		_, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: "@u" + string(rune('a'+i%26)) + hex.EncodeToString([]byte{byte(i)}) + ":x",
+		_, _, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: "@u" + string(rune('a'+i%26)) + hex.EncodeToString([]byte{byte(i)}) + ":x",
 			Content: []byte(`{"from_device":"D","methods":["m.sas.v1"],"timestamp":` + jsonInt(p.clock.Now().UnixMilli()) + `,"transaction_id":"t` + hex.EncodeToString([]byte{byte(i)}) + `"}`)})
 		if errors.Is(err, sas.ErrTooManyRequests) {
 			refused++
@@ -904,7 +904,7 @@ func TestMaxVerifications(t *testing.T) {
 func TestRequestFloodOneUser(t *testing.T) {
 	p := newScripted(t)
 	request := func(user, dev string, i int) error {
-		_, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: user,
+		_, _, err := p.engine.Receive(sas.Event{Type: sas.EventRequest, Sender: user,
 			Content: []byte(`{"from_device":"` + dev + `","methods":["m.sas.v1"],"timestamp":` + jsonInt(p.clock.Now().UnixMilli()) + `,"transaction_id":"t` + jsonInt(int64(i)) + `"}`)})
 		return err
 	}

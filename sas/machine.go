@@ -457,24 +457,48 @@ func (m *Machine) Tick() []Event {
 // EventID set. Other events are ignored. For an encrypted event, pass the
 // decrypted type and content, with SenderDevice set from the Olm session.
 //
-// It returns the events to send in reply. An event that is refused is
-// answered with m.key.verification.cancel where the specification asks for
-// one, and err says why it was refused, wrapping one of this package's
-// sentinels (ErrUnknownTransaction, ErrUnexpectedMessage, ErrInvalidEvent,
-// ErrCommitmentMismatch, ErrKeyMismatch, ...). Send out even when err is not
-// nil. A cancel from the other side is not an error: it ends the
-// verification, which Verification.Cancellation then describes. Receive
-// never answers a cancel, so two devices cannot loop.
-func (m *Machine) Receive(ev Event) (out []Event, err error) {
+// It returns the verification the event belongs to (a new one for a
+// request the machine kept, which a bot may Accept at once), or nil if the
+// event belongs to none: ignored, refused before a flow existed, or for a
+// transaction the machine does not know. It also returns the events to
+// send in reply. An event that is refused is answered with
+// m.key.verification.cancel where the specification asks for one, and err
+// says why it was refused, wrapping one of this package's sentinels
+// (ErrUnknownTransaction, ErrUnexpectedMessage, ErrInvalidEvent,
+// ErrCommitmentMismatch, ErrKeyMismatch, ErrTooManyRequests, ...). Send out
+// even when err is not nil. A cancel from the other side is not an error:
+// it ends the verification, which Verification.Cancellation then
+// describes. Receive never answers a cancel, so two devices cannot loop.
+func (m *Machine) Receive(ev Event) (v *Verification, out []Event, err error) {
 	if err := m.lock(); err != nil {
-		return nil, fmt.Errorf("sas: receive %s: %w", ev.Type, err)
+		return nil, nil, fmt.Errorf("sas: receive %s: %w", ev.Type, err)
 	}
 	defer m.mu.Unlock()
 	out, err = m.receive(ev)
 	if err != nil {
 		err = fmt.Errorf("sas: receive %s: %w", ev.Type, err)
 	}
-	return out, err
+	return m.flowOf(ev), out, err
+}
+
+// flowOf returns the verification ev belongs to, found as receive finds
+// it: by the request's event ID in a room, else by the transaction ID or
+// the m.relates_to event ID in the content.
+func (m *Machine) flowOf(ev Event) *Verification {
+	if len(ev.Content) > MaxEventSize {
+		return nil
+	}
+	var id string
+	switch ev.Type {
+	case EventRoomMessage:
+		id = ev.EventID
+	case EventRequest, EventReady, EventStart, EventAccept, EventKey, EventMAC, EventDone, EventCancel:
+		id, _ = peekFlow(ev.Content)
+	}
+	if id == "" || ev.RoomID == "" && ev.Type == EventRoomMessage {
+		return nil
+	}
+	return m.flows[flowKey(ev.RoomID, id)]
 }
 
 func (m *Machine) receive(ev Event) ([]Event, error) {

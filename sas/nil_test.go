@@ -51,12 +51,12 @@ func TestNilAndZero(t *testing.T) {
 			return sas.ErrNil
 		}},
 		{"zero Machine.Receive", func() error {
-			_, err := zeroM.Receive(sas.Event{Type: sas.EventRequest, Sender: "@a:x", Content: []byte(`{}`)})
+			_, _, err := zeroM.Receive(sas.Event{Type: sas.EventRequest, Sender: "@a:x", Content: []byte(`{}`)})
 			return err
 		}},
 		{"zero Machine.RequestToDevice", func() error { _, _, err := zeroM.RequestToDevice("@a:x", "D"); return err }},
 		{"zero Machine.RequestInRoom", func() error { _, _, err := zeroM.RequestInRoom("!r:x", "@a:x"); return err }},
-		{"nil Machine.Receive", func() error { _, err := nilM.Receive(sas.Event{}); return err }},
+		{"nil Machine.Receive", func() error { _, _, err := nilM.Receive(sas.Event{}); return err }},
 		{"zero Machine getters", func() error {
 			for _, m := range []*sas.Machine{zeroM, nilM} {
 				_, _, _ = m.Verification("", "T"), m.Verifications(), m.Tick()
@@ -118,7 +118,7 @@ func TestClose(t *testing.T) {
 	if _, _, err := a.m.RequestToDevice(b.user, b.id); !errors.Is(err, sas.ErrClosed) {
 		t.Errorf("RequestToDevice after Close: %v", err)
 	}
-	if _, err := a.m.Receive(sas.Event{Type: sas.EventCancel, Sender: b.user, Content: []byte(`{}`)}); !errors.Is(err, sas.ErrClosed) {
+	if _, _, err := a.m.Receive(sas.Event{Type: sas.EventCancel, Sender: b.user, Content: []byte(`{}`)}); !errors.Is(err, sas.ErrClosed) {
 		t.Errorf("Receive after Close: %v", err)
 	}
 }

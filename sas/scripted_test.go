@@ -84,7 +84,7 @@ func (p *scripted) send(typ string, c map[string]any) []sas.Event {
 }
 
 func (p *scripted) sendRaw(typ string, content []byte) []sas.Event {
-	p.last, p.lastErr = p.engine.Receive(sas.Event{Type: typ, Content: content, Sender: p.user, SenderDevice: p.dev})
+	_, p.last, p.lastErr = p.engine.Receive(sas.Event{Type: typ, Content: content, Sender: p.user, SenderDevice: p.dev})
 	return p.last
 }
 
