@@ -55,7 +55,7 @@ func newBackupFixture(tb testing.TB) *backupFixture {
 		Algorithm:                    f.session.Algorithm,
 		ForwardingCurve25519KeyChain: f.session.ForwardingCurve25519KeyChain,
 		SenderClaimedKeys:            f.session.SenderClaimedKeys,
-		SenderKey:                    f.session.SenderKey,
+		SenderKey:                    f.session.SenderKey.String(),
 		SessionKey:                   f.session.SessionKey,
 	}
 	f.plainLen = len(mustV[[]byte](tb)(f.session.MarshalPlaintext()))

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/olm"
 )
 
 // pkVector is a vector of testdata/libolm-pk.json.
@@ -139,17 +140,26 @@ func wireJSON(s *keybackup.BackedUpSession) []byte {
 		SenderKey                    string            `json:"sender_key"`
 		SessionKey                   string            `json:"session_key"`
 		SharedHistory                bool              `json:"shared_history,omitempty"`
-	}{s.Algorithm, s.ForwardingCurve25519KeyChain, s.SenderClaimedKeys, s.SenderKey, s.SessionKey, s.SharedHistory})
+	}{s.Algorithm, s.ForwardingCurve25519KeyChain, s.SenderClaimedKeys, senderText(s.SenderKey), s.SessionKey, s.SharedHistory})
 	if err != nil {
 		panic(err)
 	}
 	return b
 }
 
+// senderText is the wire form of a sender key, "" for the zero key (a
+// session without one).
+func senderText(k olm.Curve25519PublicKey) string {
+	if k == (olm.Curve25519PublicKey{}) {
+		return ""
+	}
+	return k.String()
+}
+
 func testSession() *keybackup.BackedUpSession {
 	return &keybackup.BackedUpSession{
 		Algorithm:         keybackup.MegolmAlgorithm,
-		SenderKey:         "DeHIg4gwhClxzFYcmNntPNF9YtsdZbmMy8+3kzCMXHA",
+		SenderKey:         testSenderKey,
 		SenderClaimedKeys: map[string]string{"ed25519": "SSdt6PT0W2BGpeSCdT2gNrIxOuBwMSTtPFFLDaIX3EI"},
 		SessionKey:        "AQAAAABvWMNZjKFtebYIePKieQguozuoLgzeY6wKcyJjLJcJuR8xuHIdBEWOwuFLjDBnUlfhyIgUmvAvdJxsuX8BmAJ1o3cZ0y+2kUFdS7ZcLGQZFWpxp/vz3RU5NrRrW0/HZyqrp3/9OFspv63Vp9D8HD5HNBGxWzEJi6Yw5N2uR4KxTN82MLO3nVcFdUfq0+FS+2azcrvsWB1DVn6L+CgUOCZtxxDeLX/xCpbyi3AWaFv95dwy6kPpfNN7rkdAR0vn1u1d4uUHLX8iAIjp7Ht5uEIaSMBW1c9YDpaXQPSQZIIP7VvGv1aH8/+wovCt3LfMg3wBUyKpASWyYIaMl9Q0AS3fY6IEfg4zrIN5NCSXd/r2JDkvrT+KDNRCkUsi2wvA",
 	}
@@ -185,7 +195,7 @@ func TestEncryptSessionIncomplete(t *testing.T) {
 	k, _ := keybackup.GenerateBackupKey()
 	for name, edit := range map[string]func(*keybackup.BackedUpSession){
 		"no session key": func(s *keybackup.BackedUpSession) { s.SessionKey = "" },
-		"no sender key":  func(s *keybackup.BackedUpSession) { s.SenderKey = "" },
+		"no sender key":  func(s *keybackup.BackedUpSession) { s.SenderKey = olm.Curve25519PublicKey{} },
 		"olm algorithm":  func(s *keybackup.BackedUpSession) { s.Algorithm = "m.olm.v1.curve25519-aes-sha2" },
 	} {
 		t.Run(name, func(t *testing.T) {

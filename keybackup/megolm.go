@@ -17,7 +17,7 @@ func NewBackedUpSession(s *megolm.InboundGroupSession, senderKey olm.Curve25519P
 		Algorithm:                    MegolmAlgorithm,
 		ForwardingCurve25519KeyChain: chain,
 		SenderClaimedKeys:            map[string]string{"ed25519": senderClaimedKey.String()},
-		SenderKey:                    senderKey.String(),
+		SenderKey:                    senderKey,
 		SessionKey:                   s.Export().Encode(),
 	}
 }

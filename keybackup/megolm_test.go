@@ -66,7 +66,7 @@ func TestBackupMegolmRoundTrip(t *testing.T) {
 	bk, _ := keybackup.GenerateBackupKey()
 	r := newRoomKey(t, "hello room")
 	s := r.backedUp()
-	if s.SenderKey != testSenderKey.String() || s.SenderClaimedKeys["ed25519"] != testClaimed.String() {
+	if s.SenderKey != testSenderKey || s.SenderClaimedKeys["ed25519"] != testClaimed.String() {
 		t.Fatalf("sender fields %+v", s)
 	}
 	d, err := bk.PublicKey().EncryptSession(s)

@@ -107,8 +107,10 @@ func MarshalRoomKeys(entries []BackupEntry) ([]byte, error) {
 }
 
 // NewBackupEntry encrypts s to the backup key p and returns the entry to
-// upload for it. firstIndex and forwardedCount describe the session as
-// KeyBackupData does.
+// upload for it. firstIndex (the first message index the key decrypts) and
+// isVerified describe the session as KeyBackupData does; the forwarded
+// count is not a parameter: it is the length of s's forwarding chain
+// (ForwardingCurve25519KeyChain). Errors are those of EncryptSession.
 func (p BackupPublicKey) NewBackupEntry(roomID, sessionID string, s *BackedUpSession, firstIndex uint32, isVerified bool) (BackupEntry, error) {
 	sd, err := p.EncryptSession(s)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+
+	"github.com/souverain/e2ee/olm"
 )
 
 // MegolmAlgorithm is the algorithm of the room keys that backups and
@@ -30,8 +32,8 @@ type BackedUpSession struct {
 	// that created the session, as claimed ("sender_claimed_keys").
 	SenderClaimedKeys map[string]string
 	// SenderKey is the Curve25519 identity key of the device that created
-	// the session, unpadded base64 ("sender_key").
-	SenderKey string
+	// the session, as claimed ("sender_key", unpadded base64 on the wire).
+	SenderKey olm.Curve25519PublicKey
 	// SessionKey is the Megolm session in export format (version 1),
 	// unpadded base64 ("session_key"). It is secret.
 	SessionKey string
@@ -56,21 +58,32 @@ func (s *BackedUpSession) wire() backedUpSessionJSON {
 		Algorithm:                    s.Algorithm,
 		ForwardingCurve25519KeyChain: s.ForwardingCurve25519KeyChain,
 		SenderClaimedKeys:            s.SenderClaimedKeys,
-		SenderKey:                    s.SenderKey,
+		SenderKey:                    s.SenderKey.String(),
 		SessionKey:                   s.SessionKey,
 		SharedHistory:                s.SharedHistory,
 	}
 }
 
-func (w *backedUpSessionJSON) session() BackedUpSession {
+// session returns the session w describes. An absent sender_key gives the
+// zero key, which validate refuses; one that is not a Curve25519 key in
+// base64 gives an error wrapping ErrBadFormat.
+func (w *backedUpSessionJSON) session() (BackedUpSession, error) {
+	var sender olm.Curve25519PublicKey
+	if w.SenderKey != "" {
+		k, err := olm.ParseCurve25519PublicKey(w.SenderKey)
+		if err != nil {
+			return BackedUpSession{}, fmt.Errorf("keybackup: sender_key: %w", ErrBadFormat)
+		}
+		sender = k
+	}
 	return BackedUpSession{
 		Algorithm:                    w.Algorithm,
 		ForwardingCurve25519KeyChain: w.ForwardingCurve25519KeyChain,
 		SenderClaimedKeys:            w.SenderClaimedKeys,
-		SenderKey:                    w.SenderKey,
+		SenderKey:                    sender,
 		SessionKey:                   w.SessionKey,
 		SharedHistory:                w.SharedHistory,
-	}
+	}, nil
 }
 
 // validate checks the fields a restore needs.
@@ -80,7 +93,7 @@ func (s *BackedUpSession) validate() error {
 		return fmt.Errorf("keybackup: session algorithm %q: %w", s.Algorithm, ErrUnsupportedAlgorithm)
 	case s.SessionKey == "":
 		return fmt.Errorf("keybackup: session without session_key: %w", ErrBadFormat)
-	case s.SenderKey == "":
+	case s.SenderKey == olm.Curve25519PublicKey{}:
 		return fmt.Errorf("keybackup: session without sender_key: %w", ErrBadFormat)
 	}
 	return nil
@@ -127,7 +140,7 @@ const redacted = "<secret>"
 // encoding/json does not leak. It is not the wire form: use
 // MarshalPlaintext, EncryptSession or EncryptKeyExport for that.
 func (s BackedUpSession) MarshalJSON() ([]byte, error) {
-	return json.Marshal(redactedSession{s.Algorithm, s.SenderKey, s.SenderClaimedKeys, len(s.ForwardingCurve25519KeyChain), redacted})
+	return json.Marshal(redactedSession{s.Algorithm, s.SenderKey.String(), s.SenderClaimedKeys, len(s.ForwardingCurve25519KeyChain), redacted})
 }
 
 // UnmarshalJSON decodes the wire form (BackedUpSessionData), as
@@ -137,7 +150,11 @@ func (s *BackedUpSession) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	*s = w.session()
+	v, err := w.session()
+	if err != nil {
+		return err
+	}
+	*s = v
 	return nil
 }
 
@@ -145,7 +162,7 @@ func (s *BackedUpSession) UnmarshalJSON(data []byte) error {
 func (s BackedUpSession) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("algorithm", s.Algorithm),
-		slog.String("sender_key", s.SenderKey),
+		slog.String("sender_key", s.SenderKey.String()),
 		slog.Any("sender_claimed_keys", s.SenderClaimedKeys),
 		slog.Int("forwarded", len(s.ForwardingCurve25519KeyChain)),
 		slog.String("session_key", redacted))
@@ -225,7 +242,7 @@ func (e ExportedSession) MarshalJSON() ([]byte, error) {
 		RoomID    string `json:"room_id"`
 		SessionID string `json:"session_id"`
 		redactedSession
-	}{e.RoomID, e.SessionID, redactedSession{s.Algorithm, s.SenderKey, s.SenderClaimedKeys, len(s.ForwardingCurve25519KeyChain), redacted}})
+	}{e.RoomID, e.SessionID, redactedSession{s.Algorithm, s.SenderKey.String(), s.SenderClaimedKeys, len(s.ForwardingCurve25519KeyChain), redacted}})
 }
 
 // UnmarshalJSON decodes the wire form (ExportedSessionData), as
@@ -235,7 +252,11 @@ func (e *ExportedSession) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	*e = ExportedSession{BackedUpSession: w.session(), RoomID: w.RoomID, SessionID: w.SessionID}
+	v, err := w.session()
+	if err != nil {
+		return err
+	}
+	*e = ExportedSession{BackedUpSession: v, RoomID: w.RoomID, SessionID: w.SessionID}
 	return nil
 }
 

@@ -231,7 +231,7 @@ func exportFile(t *testing.T) string {
 			t.Fatal(err)
 		}
 		var sender olm.Curve25519PublicKey
-		sender[0] = byte(i)
+		sender[0] = byte(i) + 1 // the zero key counts as absent
 		sessions = append(sessions, keybackup.NewExportedSession(fmt.Sprintf("!room%d:example.org", i), in, sender, olm.Ed25519PublicKey{}, nil))
 	}
 	pt, err := keybackup.MarshalKeyExport(sessions)
