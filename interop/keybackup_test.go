@@ -254,7 +254,7 @@ func TestBackupElementWritesWeRestore(t *testing.T) {
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if r.RoomID != kbRoom || r.Session.SenderKey != resp.Curve25519 || r.Session.SenderClaimedKeys["ed25519"] != resp.Ed25519 {
+	if r.RoomID != kbRoom || r.Session.SenderKey.String() != resp.Curve25519 || r.Session.SenderClaimedKeys["ed25519"] != resp.Ed25519 {
 		t.Fatalf("restored %v", r.Session)
 	}
 	if r.Inbound.IsVerified() {
