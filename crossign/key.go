@@ -124,6 +124,13 @@ func ParsePrivateKey(usage Usage, secret string) (*PrivateKey, error) {
 // valid reports whether k was made by this package (it may be closed).
 func (k *PrivateKey) valid() bool { return k != nil && k.mu != nil }
 
+// isClosed reports whether Close has run on k, which is valid.
+func (k *PrivateKey) isClosed() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.closed
+}
+
 // rlock read-locks k for op, or returns an error wrapping ErrNil (a nil or
 // zero key) or ErrClosed, with nothing locked.
 func (k *PrivateKey) rlock(op string) error {
@@ -305,6 +312,9 @@ func (ks *PrivateKeys) key(u Usage) (*PrivateKey, error) {
 	}
 	if !k.valid() {
 		return nil, fmt.Errorf("%w: the %s field holds a zero PrivateKey", ErrNil, u)
+	}
+	if k.isClosed() {
+		return nil, fmt.Errorf("%w: the %s key is closed", ErrClosed, u)
 	}
 	if k.Usage() != u {
 		return nil, fmt.Errorf("%w: the %s field holds a %s key", ErrWrongUsage, u, k.Usage())

@@ -110,7 +110,11 @@ func TestErrorPrefixOnce(t *testing.T) {
 	noUSK := &crossign.PrivateKeys{UserID: aliceID, Master: w.alice.Master}
 	noMaster := &crossign.PrivateKeys{UserID: aliceID, SelfSigning: w.alice.SelfSigning}
 	noUser := &crossign.PrivateKeys{Master: w.alice.Master}
+	closed := testKeys(t, aliceID)
+	closed.Close()
 	for _, call := range []func() error{
+		func() error { _, err := closed.SignUser(bobMaster); return err },
+		func() error { _, err := closed.PublicKey(crossign.UsageSelfSigning); return err },
 		func() error { _, err := noUSK.SignUser(bobMaster); return err },
 		func() error { _, err := noUSK.PublicKey(crossign.UsageUserSigning); return err },
 		func() error { _, err := noMaster.PublicKey(crossign.UsageSelfSigning); return err },

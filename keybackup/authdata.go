@@ -90,7 +90,7 @@ func (a *AuthData) UnmarshalJSON(data []byte) error {
 	}
 	pub, err := ParseBackupPublicKey(pubText)
 	if err != nil {
-		return fmt.Errorf("keybackup: auth_data: %w", err)
+		return fmt.Errorf("keybackup: auth_data: public_key: %w", ErrBadPublicKey)
 	}
 	var sigs map[string]map[string]string
 	if raw, ok := fields["signatures"]; ok {

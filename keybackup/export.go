@@ -143,7 +143,7 @@ func encryptExportData(plaintext []byte, passphrase string, rounds int, p export
 func exportKeys(passphrase string, salt []byte, rounds int) (aesKey, macKey []byte, err error) {
 	k, err := pbkdf2SHA512(passphrase, salt, rounds, 64)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keybackup: key export: %w", err)
+		return nil, nil, err // already says "keybackup:"
 	}
 	return k[:32], k[32:], nil
 }

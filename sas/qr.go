@@ -106,25 +106,34 @@ func (q *QRCode) check() error {
 // otherwise the error wraps ErrBadQRCode. It does not check the keys: that
 // is Verification.ScanQRCode's job.
 func ParseQRCode(b []byte) (*QRCode, error) {
+	q, err := parseQRCode(b)
+	if err != nil {
+		return nil, fmt.Errorf("sas: parse QR code: %w", err)
+	}
+	return q, nil
+}
+
+// parseQRCode is ParseQRCode with errors that do not name the package.
+func parseQRCode(b []byte) (*QRCode, error) {
 	const fixed = 6 + 1 + 1 + 2
 	if len(b) < fixed || !bytes.Equal(b[:6], qrHeader) {
-		return nil, fmt.Errorf("sas: parse QR code: %w: no MATRIX header", ErrBadQRCode)
+		return nil, fmt.Errorf("%w: no MATRIX header", ErrBadQRCode)
 	}
 	if b[6] != QRVersion {
-		return nil, fmt.Errorf("sas: parse QR code: %w: version %d", ErrBadQRCode, b[6])
+		return nil, fmt.Errorf("%w: version %d", ErrBadQRCode, b[6])
 	}
 	q := &QRCode{Mode: QRMode(b[7])}
 	n := int(binary.BigEndian.Uint16(b[8:10]))
 	rest := b[fixed:]
 	if len(rest) < n+64 {
-		return nil, fmt.Errorf("sas: parse QR code: %w: %d bytes after the header, need %d and a secret", ErrBadQRCode, len(rest), n+64)
+		return nil, fmt.Errorf("%w: %d bytes after the header, need %d and a secret", ErrBadQRCode, len(rest), n+64)
 	}
 	q.FlowID = string(rest[:n])
 	copy(q.FirstKey[:], rest[n:n+32])
 	copy(q.SecondKey[:], rest[n+32:n+64])
 	q.Secret = bytes.Clone(rest[n+64:])
 	if err := q.check(); err != nil {
-		return nil, fmt.Errorf("sas: parse QR code: %w", err)
+		return nil, err
 	}
 	return q, nil
 }

@@ -87,7 +87,7 @@ func (v *Verification) scan(payload []byte) ([]Event, error) {
 	if !v.can(MethodQRScan) {
 		return nil, fmt.Errorf("%w: the other device shows no QR code", ErrUnknownMethod)
 	}
-	q, err := ParseQRCode(payload)
+	q, err := parseQRCode(payload)
 	if err != nil {
 		return nil, err
 	}
