@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/olm"
@@ -55,4 +56,59 @@ func Example() {
 	// cross-signed: true
 	// verified: false true
 	// verified: true
+}
+
+// After a SAS or QR verification of Bob (sas.Verification.Result gives
+// the master key the two devices agreed on), Alice signs Bob's master key
+// with her user-signing key and uploads the signature. From then on her
+// Verifier trusts Bob and the devices his self-signing key signed, on
+// every device of hers, without verifying again.
+func ExamplePrivateKeys_SignUser() {
+	const alice, bob = "@alice:example.org", "@bob:example.org"
+	aliceKeys, _ := crossign.GenerateKeys(alice)
+	bobKeys, _ := crossign.GenerateKeys(bob)
+	aliceUpload, _ := aliceKeys.DeviceSigningUpload()
+	bobUpload, _ := bobKeys.DeviceSigningUpload()
+
+	// /keys/query for both users, before Alice signs anything.
+	query := func(bobMaster *crossign.Key) *crossign.QueryResponse {
+		body, _ := json.Marshal(map[string]any{
+			"master_keys":       map[string]any{alice: aliceUpload.MasterKey, bob: bobMaster},
+			"self_signing_keys": map[string]any{alice: aliceUpload.SelfSigningKey, bob: bobUpload.SelfSigningKey},
+			"user_signing_keys": map[string]any{alice: aliceUpload.UserSigningKey},
+		})
+		q, err := crossign.ParseQueryResponse(body)
+		if err != nil {
+			panic(err)
+		}
+		return q
+	}
+	q := query(bobUpload.MasterKey)
+	v := &crossign.Verifier{UserID: alice, MasterKey: aliceKeys.Master}
+	report, _ := v.Evaluate(q)
+	fmt.Println("before:", report.User(bob).Verified)
+
+	// The verification's result: the master key Bob's device showed.
+	verified := bobUpload.MasterKey.PublicKey()
+	bobMaster, _ := q.CrossSigningKey(bob, crossign.UsageMaster)
+	if bobMaster.PublicKey() != verified {
+		panic("the server's master key for Bob is not the one verified")
+	}
+	signed, err := aliceKeys.SignUser(bobMaster)
+	if err != nil {
+		panic(err)
+	}
+	var upload crossign.SignatureUpload
+	_ = upload.Add(signed)
+	body, _ := upload.MarshalJSON() // POST /keys/signatures/upload
+	fmt.Println("upload has Alice's signature:", strings.Contains(string(body), aliceKeys.UserSigning.KeyID()))
+
+	// The server merges the signature; the next /keys/query shows it.
+	_ = bobMaster.Object().AddSignatures(signed.Object)
+	report, _ = v.Evaluate(query(bobMaster))
+	fmt.Println("after:", report.User(bob).Verified)
+	// Output:
+	// before: false
+	// upload has Alice's signature: true
+	// after: true
 }
