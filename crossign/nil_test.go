@@ -64,6 +64,8 @@ func TestNilAndZero(t *testing.T) {
 		{"nil QueryResponse.Device", func() error { _, err := nilResp.Device(aliceID, "ALICE1"); return err }},
 		{"nil QueryResponse.CrossSigningKey", func() error { _, err := nilResp.CrossSigningKey(aliceID, crossign.UsageMaster); return err }},
 		{"zero Key.MarshalJSON", func() error { _, err := (&crossign.Key{}).MarshalJSON(); return err }},
+		{"nil Key.UnmarshalJSON", func() error { var k *crossign.Key; return k.UnmarshalJSON([]byte(`{}`)) }},
+		{"nil Device.UnmarshalJSON", func() error { var d *crossign.Device; return d.UnmarshalJSON([]byte(`{}`)) }},
 		{"zero Device.MarshalJSON", func() error { _, err := (&crossign.Device{}).MarshalJSON(); return err }},
 		{"DeviceSigningUpload with zero Key", func() error {
 			_, err := (&crossign.DeviceSigningUpload{MasterKey: &crossign.Key{}}).MarshalJSON()
@@ -82,6 +84,13 @@ func TestNilAndZero(t *testing.T) {
 			_ = nilResp.DeviceIDs(aliceID)
 			var r *crossign.Report
 			_, _, _, _ = r.UserIDs(), r.User(aliceID), r.Device(aliceID, "A"), r.Pins()
+			for _, k := range []*crossign.Key{nil, {}} {
+				_, _, _, _, _, _, _ = k.UserID(), k.Usage(), k.PublicKey(), k.KeyID(), k.Object(), k.Bytes(), k.String()
+			}
+			for _, d := range []*crossign.Device{nil, {}} {
+				_, _, _, _, _ = d.UserID(), d.DeviceID(), d.Algorithms(), d.Ed25519Key(), d.Curve25519Key()
+				_, _, _, _ = d.DisplayName(), d.Object(), d.Bytes(), d.String()
+			}
 			return crossign.ErrNil
 		}},
 	}

@@ -118,6 +118,9 @@ func decodeMember(obj *signedjson.Object, name string, v any, first byte) error 
 
 // UnmarshalJSON parses data as ParseKey does.
 func (k *Key) UnmarshalJSON(data []byte) error {
+	if k == nil {
+		return fmt.Errorf("crossign: key: %w", ErrNil)
+	}
 	p, err := ParseKey(data)
 	if err != nil {
 		return err
@@ -127,23 +130,43 @@ func (k *Key) UnmarshalJSON(data []byte) error {
 }
 
 // UserID returns the owner named in "user_id".
-func (k *Key) UserID() string { return k.userID }
+func (k *Key) UserID() string {
+	if k == nil {
+		return ""
+	}
+	return k.userID
+}
 
 // Usage returns the key's role.
-func (k *Key) Usage() Usage { return k.usage }
+func (k *Key) Usage() Usage {
+	if k == nil {
+		return ""
+	}
+	return k.usage
+}
 
 // PublicKey returns the public key.
-func (k *Key) PublicKey() olm.Ed25519PublicKey { return k.public }
+func (k *Key) PublicKey() olm.Ed25519PublicKey {
+	if k == nil {
+		return olm.Ed25519PublicKey{}
+	}
+	return k.public
+}
 
 // KeyID returns "ed25519:<public key>".
-func (k *Key) KeyID() string { return signedjson.KeyID(k.public.String()) }
+func (k *Key) KeyID() string { return signedjson.KeyID(k.PublicKey().String()) }
 
 // Object returns the signed object. Signing it changes the Key's
 // signatures.
-func (k *Key) Object() *signedjson.Object { return k.obj }
+func (k *Key) Object() *signedjson.Object {
+	if k == nil {
+		return nil
+	}
+	return k.obj
+}
 
 // Bytes returns the key object as canonical JSON.
-func (k *Key) Bytes() []byte { return k.obj.Bytes() }
+func (k *Key) Bytes() []byte { return k.Object().Bytes() }
 
 // MarshalJSON returns Bytes.
 func (k *Key) MarshalJSON() ([]byte, error) {
@@ -155,6 +178,9 @@ func (k *Key) MarshalJSON() ([]byte, error) {
 
 // String describes the key: role, owner and public key.
 func (k *Key) String() string {
+	if k == nil {
+		return "<nil>"
+	}
 	return fmt.Sprintf("crossign.Key(%s of %s: %s)", k.usage, k.userID, k.public)
 }
 
@@ -243,6 +269,9 @@ func deviceFromObject(obj *signedjson.Object) (*Device, error) {
 
 // UnmarshalJSON parses data as ParseDevice does.
 func (d *Device) UnmarshalJSON(data []byte) error {
+	if d == nil {
+		return fmt.Errorf("crossign: device: %w", ErrNil)
+	}
 	p, err := ParseDevice(data)
 	if err != nil {
 		return err
@@ -252,25 +281,50 @@ func (d *Device) UnmarshalJSON(data []byte) error {
 }
 
 // UserID returns the owner named in "user_id".
-func (d *Device) UserID() string { return d.userID }
+func (d *Device) UserID() string {
+	if d == nil {
+		return ""
+	}
+	return d.userID
+}
 
 // DeviceID returns the device ID.
-func (d *Device) DeviceID() string { return d.deviceID }
+func (d *Device) DeviceID() string {
+	if d == nil {
+		return ""
+	}
+	return d.deviceID
+}
 
 // Algorithms returns a copy of the encryption algorithms the device
 // supports.
-func (d *Device) Algorithms() []string { return append([]string(nil), d.algorithms...) }
+func (d *Device) Algorithms() []string {
+	if d == nil {
+		return nil
+	}
+	return append([]string(nil), d.algorithms...)
+}
 
 // Ed25519Key returns the device's Ed25519 (fingerprint) key.
-func (d *Device) Ed25519Key() olm.Ed25519PublicKey { return d.ed25519 }
+func (d *Device) Ed25519Key() olm.Ed25519PublicKey {
+	if d == nil {
+		return olm.Ed25519PublicKey{}
+	}
+	return d.ed25519
+}
 
 // Curve25519Key returns the device's Curve25519 identity key.
-func (d *Device) Curve25519Key() olm.Curve25519PublicKey { return d.curve25519 }
+func (d *Device) Curve25519Key() olm.Curve25519PublicKey {
+	if d == nil {
+		return olm.Curve25519PublicKey{}
+	}
+	return d.curve25519
+}
 
 // DisplayName returns unsigned.device_display_name, which the server adds
 // and nobody signs, or "".
 func (d *Device) DisplayName() string {
-	raw, ok := d.obj.Member("unsigned")
+	raw, ok := d.Object().Member("unsigned")
 	if !ok {
 		return ""
 	}
@@ -284,10 +338,15 @@ func (d *Device) DisplayName() string {
 
 // Object returns the signed object. Signing it changes the Device's
 // signatures.
-func (d *Device) Object() *signedjson.Object { return d.obj }
+func (d *Device) Object() *signedjson.Object {
+	if d == nil {
+		return nil
+	}
+	return d.obj
+}
 
 // Bytes returns the device keys as canonical JSON.
-func (d *Device) Bytes() []byte { return d.obj.Bytes() }
+func (d *Device) Bytes() []byte { return d.Object().Bytes() }
 
 // MarshalJSON returns Bytes.
 func (d *Device) MarshalJSON() ([]byte, error) {
@@ -299,5 +358,8 @@ func (d *Device) MarshalJSON() ([]byte, error) {
 
 // String describes the device: owner, ID and Ed25519 key.
 func (d *Device) String() string {
+	if d == nil {
+		return "<nil>"
+	}
 	return fmt.Sprintf("crossign.Device(%s %s: %s)", d.userID, d.deviceID, d.ed25519)
 }

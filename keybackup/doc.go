@@ -18,10 +18,20 @@
 // # Recovery keys and passphrases
 //
 // Users keep a backup key or a secret storage key as a recovery key
-// (EncodeRecoveryKey, DecodeRecoveryKeyUnchecked), or derive it from a passphrase
-// with PBKDF2-HMAC-SHA-512 (Passphrase). Iteration counts read from input
-// are capped at MaxPBKDF2Iterations; new keys use at least
-// MinPBKDF2Iterations.
+// (EncodeRecoveryKey), or derive it from a passphrase with
+// PBKDF2-HMAC-SHA-512 (Passphrase). A typed recovery key is checked against
+// what it unlocks (BackupKeyFromRecoveryKey against the backup's public
+// key, KeyDescription.UnlockWithRecoveryKey against the key check): its
+// parity byte misses about 0.3% of single-character typos, so the
+// decoders that only check the format say so in their names
+// (DecodeRecoveryKeyUnchecked, BackupKeyFromRecoveryKeyUnchecked).
+// Iteration counts read from input are capped at MaxPBKDF2Iterations
+// (10^6); new keys use at least MinPBKDF2Iterations (500,000).
+//
+// Keys (BackupKey, SecretStorageKey) are wiped by Close, after which
+// their methods fail with ErrClosed. Session keys never leave through
+// fmt, encoding/json or log/slog: the JSON of backups and export files
+// comes only from MarshalPlaintext, MarshalKeyExport and the encryptors.
 //
 // # Secret storage
 //

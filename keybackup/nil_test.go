@@ -77,6 +77,9 @@ func TestNilAndZero(t *testing.T) {
 		{"AuthData.Sign(nil signer)", func() error { return keybackup.NewAuthData(bk.PublicKey()).Sign("@a:x", "K", nil) }},
 		{"nil AuthData.Verify", func() error { _, err := nilAuth.Verify("@a:x"); return err }},
 		{"nil AuthData.CheckTrusted", func() error { return nilAuth.CheckTrusted("@a:x", bk) }},
+		{"nil BackedUpSession.MarshalPlaintext", func() error { var s *keybackup.BackedUpSession; _, err := s.MarshalPlaintext(); return err }},
+		{"nil ExportedSession.MarshalPlaintext", func() error { var e *keybackup.ExportedSession; _, err := e.MarshalPlaintext(); return err }},
+		{"nil BackedUpSession.UnmarshalJSON", func() error { var s *keybackup.BackedUpSession; return s.UnmarshalJSON([]byte(`{}`)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

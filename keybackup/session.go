@@ -117,6 +117,9 @@ func (s BackedUpSession) normalized() BackedUpSession {
 // The error wraps ErrUnsupportedAlgorithm or ErrBadFormat if s lacks a
 // field a restore needs.
 func (s *BackedUpSession) MarshalPlaintext() ([]byte, error) {
+	if s == nil {
+		return nil, fmt.Errorf("keybackup: session: %w", ErrNil)
+	}
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
@@ -146,6 +149,9 @@ func (s BackedUpSession) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes the wire form (BackedUpSessionData), as
 // DecryptSession does. It does not check the fields.
 func (s *BackedUpSession) UnmarshalJSON(data []byte) error {
+	if s == nil {
+		return fmt.Errorf("keybackup: session: %w", ErrNil)
+	}
 	var w backedUpSessionJSON
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
@@ -205,6 +211,9 @@ type exportedSessionJSON struct {
 // ErrUnsupportedAlgorithm or ErrBadFormat if e lacks a field an import
 // needs.
 func (e *ExportedSession) MarshalPlaintext() ([]byte, error) {
+	if e == nil {
+		return nil, fmt.Errorf("keybackup: exported session: %w", ErrNil)
+	}
 	if err := e.validate(); err != nil {
 		return nil, err
 	}
@@ -248,6 +257,9 @@ func (e ExportedSession) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes the wire form (ExportedSessionData), as
 // DecryptKeyExport does. It does not check the fields.
 func (e *ExportedSession) UnmarshalJSON(data []byte) error {
+	if e == nil {
+		return fmt.Errorf("keybackup: exported session: %w", ErrNil)
+	}
 	var w exportedSessionJSON
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err

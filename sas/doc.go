@@ -19,7 +19,11 @@
 //
 // A Machine runs the verifications of one device. It does no I/O: feed it
 // every verification event received (Receive) and send the events it
-// returns, to-device or in the room they name. A Verification goes from
+// returns, to-device or in the room they name. Receive also returns the
+// Verification the event belongs to, so a bot learns of a new request
+// there (see the example of Machine.Receive). Received requests not yet
+// accepted are capped per user (MaxPendingRequestsPerUser) and in all
+// (MaxPendingRequests), and never keep this device from starting its own. A Verification goes from
 // request to ready (Accept), to a method (StartSAS, or QRCode and
 // ScanQRCode), through the key exchange, to the user's comparison
 // (ShortAuthString, then Confirm or Mismatch), and ends done, with a
