@@ -3,6 +3,7 @@ package canonicaljson_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"unicode/utf8"
@@ -12,8 +13,10 @@ import (
 
 // FuzzCanonicalize checks that Canonicalize never panics, that it accepts
 // only what encoding/json also accepts, and that its output is valid UTF-8,
-// canonical (a fixed point) and means the same as the input. The seed corpus
-// is in testdata/fuzz/FuzzCanonicalize.
+// canonical (a fixed point) and means the same as the input; and that
+// CanonicalizeStrict accepts a subset of it with the same output, including
+// every canonical output. The seed corpus is in
+// testdata/fuzz/FuzzCanonicalize.
 func FuzzCanonicalize(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `{"one":1,"two":"Two"}`, `{"a":-0,"b":1e10}`, `{"a":"\u65E5"}`,
@@ -23,6 +26,18 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := canonicaljson.Canonicalize(in)
+		strict, serr := canonicaljson.CanonicalizeStrict(in)
+		if serr == nil && (err != nil || !bytes.Equal(strict, out)) {
+			t.Fatalf("CanonicalizeStrict(%q) = %q, Canonicalize = %q, %v", in, strict, out, err)
+		}
+		if err == nil && serr != nil && !errors.Is(serr, canonicaljson.ErrNumberForm) {
+			t.Fatalf("CanonicalizeStrict(%q) refused for another reason than a number's form: %v", in, serr)
+		}
+		if err == nil {
+			if again, err := canonicaljson.CanonicalizeStrict(out); err != nil || !bytes.Equal(again, out) {
+				t.Fatalf("CanonicalizeStrict refuses canonical %q: %v", out, err)
+			}
+		}
 		if err != nil {
 			if out != nil {
 				t.Fatalf("Canonicalize returned output %q with error %v", out, err)
