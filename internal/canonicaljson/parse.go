@@ -2,6 +2,7 @@ package canonicaljson
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -453,7 +454,7 @@ func (p *parser) number() (int64, error) {
 			text = append(text[:37:37], "..."...)
 		}
 		p.pos = start
-		if err == errSpelling {
+		if errors.Is(err, errSpelling) {
 			return 0, p.errorf(ErrNumberForm, "%s is not written as a canonical integer", text)
 		}
 		return 0, p.errorf(ErrNumber, "%s %s", text, err)
