@@ -76,9 +76,7 @@ var closers = []closer{
 			}
 		}
 		return k, k.Bytes(), use, k.Close
-	}, knownLeak: "FIX: Encrypt, Decrypt and the key check derive keys with crypto/hkdf (secretKeys), " +
-		"whose HMAC leaves the key in a freed SHA-256 block buffer on each call " +
-		"(see TestWipeDo); internal/cipher.HKDF, which sas uses, leaves none"},
+	}},
 	{name: "sas.EstablishedSAS", open: func(t *testing.T) (any, []byte, func(), func()) {
 		s, err := sas.New()
 		if err != nil {

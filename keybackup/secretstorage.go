@@ -2,7 +2,6 @@ package keybackup
 
 import (
 	"crypto/aes"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
+	"github.com/souverain/e2ee/internal/cipher"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/olm"
@@ -454,13 +454,15 @@ func (es *EncryptedSecret) MarshalJSON() ([]byte, error) {
 // HKDF-SHA-256 with 32 zero bytes of salt and the name as info, into an
 // AES-256 key and an HMAC-SHA-256 key.
 func secretKeys(key []byte, name string) (aesKey, macKey [32]byte) {
-	out, err := hkdf.Key(sha256.New, key, make([]byte, 32), name, 64)
-	if err != nil {
-		panic("keybackup: HKDF: " + err.Error()) // cannot happen for 64 bytes
-	}
+	// internal/cipher.HKDF rather than crypto/hkdf: the latter's HMAC
+	// leaves the key in a freed SHA-256 block buffer on every call
+	// (TestCloseWipesMemory).
+	var salt [32]byte // the specification's salt: 32 zero bytes
+	var out [64]byte
+	cipher.HKDF(out[:], key, &salt, name)
 	copy(aesKey[:], out[:32])
 	copy(macKey[:], out[32:])
-	clear(out)
+	wipe.Array64(&out)
 	return aesKey, macKey
 }
 
