@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
@@ -248,6 +249,9 @@ func (k PrivateKey) GoString() string { return k.String() }
 // the secret.
 func (k PrivateKey) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
 
+// LogValue describes the key for log/slog as String does.
+func (k PrivateKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
 // PrivateKeys is a user's set of private cross-signing keys. Any of the
 // three may be nil, as on a device that holds only some of them. Each must
 // have the role of its field. Close closes all three.
@@ -333,3 +337,6 @@ func (ks PrivateKeys) GoString() string { return ks.String() }
 
 // Format writes String for every verb and flag.
 func (ks PrivateKeys) Format(f fmt.State, verb rune) { io.WriteString(f, ks.String()) }
+
+// LogValue describes the set for log/slog as String does.
+func (ks PrivateKeys) LogValue() slog.Value { return slog.StringValue(ks.String()) }

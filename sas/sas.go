@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
@@ -156,6 +157,9 @@ func (s *SAS) Establish(their PublicKey) (*EstablishedSAS, error) {
 func (s SAS) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "sas.SAS{PublicKey: %s}", s.pub)
 }
+
+// LogValue describes the SAS for log/slog by its public key.
+func (s SAS) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(s)) }
 
 // EstablishedSAS is a SAS after key agreement: it holds the X25519 shared
 // secret, from which it derives the short authentication string and the
@@ -308,6 +312,9 @@ func (e *EstablishedSAS) Close() {
 func (e EstablishedSAS) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "sas.EstablishedSAS{Ours: %s, Theirs: %s}", e.ours, e.theirs)
 }
+
+// LogValue describes the EstablishedSAS for log/slog by its public keys.
+func (e EstablishedSAS) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(e)) }
 
 const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
