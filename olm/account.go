@@ -19,11 +19,33 @@ const (
 	MaxOneTimeKeys         = 5000
 )
 
+// MaxPreKeyRecords is the number of used pre-key messages an account
+// remembers, to refuse their replay (ErrPreKeyReplay); when full it forgets
+// the oldest. A record is only kept while the key it used is still held: a
+// fallback key (which is not removed after use), or a one-time key created
+// by NewInboundSessionKeepKey until RemoveOneTimeKeys. Clients replace a
+// used fallback key at their next key upload, so a key sees a few sessions;
+// 1024 records (36 bytes each, 36 KiB in a pickle) cover that many times
+// over. A homeserver that floods one fallback key with more than that many
+// new sessions before it is replaced can make the account forget the oldest
+// record, so a client's store should also refuse session IDs it has seen
+// (see NewInboundSession).
+const MaxPreKeyRecords = 1024
+
 // Algorithm names a device advertises in its device keys.
 const (
 	AlgorithmOlm    = "m.olm.v1.curve25519-aes-sha2"
 	AlgorithmMegolm = "m.megolm.v1.aes-sha2"
 )
+
+// preKeyRecord remembers a pre-key message that opened a session on a key
+// that the account still holds: the key's ID and the session's ID (the
+// SHA-256 of the three public keys the message names). A replayed message
+// names the same three keys.
+type preKeyRecord struct {
+	keyID     KeyID
+	sessionID [32]byte
+}
 
 type oneTimeKey struct {
 	id        KeyID
@@ -41,6 +63,9 @@ type Account struct {
 	numFallback int          // 0, 1 or 2
 	fallback    [2]oneTimeKey
 	nextKeyID   uint32 // the last key ID issued; the next is one more
+	// usedPreKeys holds the pre-key messages that opened sessions on keys
+	// still held, oldest first, at most MaxPreKeyRecords.
+	usedPreKeys []preKeyRecord
 }
 
 // NewAccount creates an account with fresh identity keys read from
@@ -122,6 +147,7 @@ func (a *Account) generateOneTimeKeys(random []byte) error {
 	if over := len(a.oneTimeKeys) - MaxOneTimeKeys; over > 0 {
 		for i := range over {
 			a.oneTimeKeys[i].key.clear()
+			a.forgetPreKeys(a.oneTimeKeys[i].id)
 		}
 		n := copy(a.oneTimeKeys, a.oneTimeKeys[over:])
 		clear(a.oneTimeKeys[n:])
@@ -170,6 +196,7 @@ func (a *Account) generateFallbackKey(random []byte) error {
 	a.nextKeyID++
 	if a.numFallback == 2 {
 		a.fallback[1].key.clear()
+		a.forgetPreKeys(a.fallback[1].id)
 	}
 	a.fallback[1] = a.fallback[0]
 	a.fallback[0] = oneTimeKey{id: KeyID(a.nextKeyID), key: k}
@@ -191,25 +218,60 @@ func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
 func (a *Account) ForgetOldFallbackKey() {
 	if a.numFallback == 2 {
 		a.fallback[1].key.clear()
+		a.forgetPreKeys(a.fallback[1].id)
 		a.fallback[1] = oneTimeKey{}
 		a.numFallback = 1
 	}
 }
 
-// findKey returns the one-time or fallback key with the public key pub, and
-// the index in oneTimeKeys (-1 for a fallback key).
-func (a *Account) findKey(pub Curve25519PublicKey) (*curveKey, int) {
+// findKey returns the one-time or fallback key with the public key pub, its
+// ID, and the index in oneTimeKeys (-1 for a fallback key).
+func (a *Account) findKey(pub Curve25519PublicKey) (*curveKey, KeyID, int) {
 	for i := range a.oneTimeKeys {
 		if a.oneTimeKeys[i].key.pub == pub {
-			return &a.oneTimeKeys[i].key, i
+			return &a.oneTimeKeys[i].key, a.oneTimeKeys[i].id, i
 		}
 	}
 	for i := range a.numFallback {
 		if a.fallback[i].key.pub == pub {
-			return &a.fallback[i].key, -1
+			return &a.fallback[i].key, a.fallback[i].id, -1
 		}
 	}
-	return nil, -1
+	return nil, 0, -1
+}
+
+// preKeyUsed reports whether a pre-key message with this session ID has
+// opened a session already. At most MaxPreKeyRecords comparisons.
+func (a *Account) preKeyUsed(id *[32]byte) bool {
+	for i := range a.usedPreKeys {
+		if a.usedPreKeys[i].sessionID == *id {
+			return true
+		}
+	}
+	return false
+}
+
+// recordPreKey remembers a pre-key message that opened a session on the key
+// keyID, forgetting the oldest record when MaxPreKeyRecords are held.
+func (a *Account) recordPreKey(keyID KeyID, id *[32]byte) {
+	if len(a.usedPreKeys) >= MaxPreKeyRecords {
+		n := copy(a.usedPreKeys, a.usedPreKeys[len(a.usedPreKeys)-MaxPreKeyRecords+1:])
+		a.usedPreKeys = a.usedPreKeys[:n]
+	}
+	a.usedPreKeys = append(a.usedPreKeys, preKeyRecord{keyID: keyID, sessionID: *id})
+}
+
+// forgetPreKeys drops the records of a key the account no longer holds: a
+// message on that key is refused with ErrUnknownOneTimeKey anyway.
+func (a *Account) forgetPreKeys(keyID KeyID) {
+	kept := a.usedPreKeys[:0]
+	for _, r := range a.usedPreKeys {
+		if r.keyID != keyID {
+			kept = append(kept, r)
+		}
+	}
+	clear(a.usedPreKeys[len(kept):])
+	a.usedPreKeys = kept
 }
 
 // NewOutboundSession opens a version 1 session to the device with identity
@@ -235,9 +297,25 @@ func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdenti
 // changes. On success the one-time key the message used is removed from the
 // account (a fallback key stays).
 //
+// A pre-key message opens a session once (SECURITY 18): its replay is
+// refused with ErrPreKeyReplay while the account still holds the key it
+// used (a fallback key), and with ErrUnknownOneTimeKey once a one-time key
+// is gone. The record of used messages is bounded (MaxPreKeyRecords) and
+// kept by Pickle; libolm's pickle format has no room for it, so
+// PickleLibolm drops it.
+//
+// The intended flow for a received pre-key message: first look for a
+// session of the sender's identity key for which Session.Matches reports
+// true, and decrypt with it (Alice sends pre-key messages until Bob
+// replies, so later messages of a session Bob holds are pre-key messages
+// too; the session decrypts each once). Only when none matches, call
+// NewInboundSession, and store the session and the account together. A
+// store that also remembers the session IDs it has created (Session.SessionID)
+// covers what the account's bounded record and libolm pickles cannot.
+//
 // Errors wrap ErrSessionMismatch (the message comes from another identity
-// key), ErrUnknownOneTimeKey, ErrSessionConfig, ErrBadPublicKey, or the
-// errors of Session.Decrypt.
+// key), ErrUnknownOneTimeKey, ErrPreKeyReplay, ErrSessionConfig,
+// ErrBadPublicKey, or the errors of Session.Decrypt.
 func (a *Account) NewInboundSession(theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
 	return a.NewInboundSessionWithConfig(SessionConfigV1(), theirIdentityKey, m)
 }
@@ -254,9 +332,13 @@ func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentit
 	if m.message.version != config.messageVersion() {
 		return nil, nil, fmt.Errorf("olm: inbound session: message version %d for a version %d session: %w", m.message.version, config.Version(), ErrSessionConfig)
 	}
-	oneTime, index := a.findKey(m.oneTimeKey)
+	oneTime, keyID, index := a.findKey(m.oneTimeKey)
 	if oneTime == nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrUnknownOneTimeKey)
+	}
+	id := sessionIDHash(m.identityKey, m.baseKey, m.oneTimeKey)
+	if a.preKeyUsed(&id) {
+		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrPreKeyReplay)
 	}
 	s, err := newInboundSession(config, &a.identity, oneTime, m)
 	if err != nil {
@@ -272,6 +354,8 @@ func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentit
 		copy(a.oneTimeKeys[index:], a.oneTimeKeys[index+1:])
 		a.oneTimeKeys[last] = oneTimeKey{}
 		a.oneTimeKeys = a.oneTimeKeys[:last]
+	} else {
+		a.recordPreKey(keyID, &id)
 	}
 	return s, plaintext, nil
 }

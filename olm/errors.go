@@ -33,6 +33,10 @@ var (
 	// ErrUnknownOneTimeKey means a pre-key message names a one-time or
 	// fallback key that the account does not hold.
 	ErrUnknownOneTimeKey = errors.New("unknown one-time key")
+	// ErrPreKeyReplay means a pre-key message has already opened a session
+	// on this account: it is a replay, and its plaintext was delivered
+	// then.
+	ErrPreKeyReplay = errors.New("pre-key message already used")
 	// ErrSessionMismatch means a pre-key message was not made for this
 	// session, or does not come from the expected identity key.
 	ErrSessionMismatch = errors.New("pre-key message does not match the session")

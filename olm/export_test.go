@@ -25,3 +25,5 @@ func (s *Session) EncryptFromRandom(plaintext, random []byte) (Message, error) {
 func (s *Session) NumSkippedKeys() int    { return len(s.skipped) }
 func (s *Session) NumReceiverChains() int { return len(s.receivers) }
 func (a *Account) NumOneTimeKeys() int    { return len(a.oneTimeKeys) }
+
+func (a *Account) NumPreKeyRecords() int { return len(a.usedPreKeys) }

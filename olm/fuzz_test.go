@@ -54,7 +54,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	}
 	m, _ := f.aliceSession.encrypt([]byte("first"), nil)
 	f.preKey = m.(*PreKeyMessage)
-	bobCopy, _ := unmarshalAccount(f.bob.marshal(MaxOneTimeKeys), false)
+	bobCopy, _ := unmarshalAccount(f.bob.marshal(MaxOneTimeKeys, false), false)
 	if f.bobSess, _, err = bobCopy.NewInboundSession(f.alice.identity.pub, f.preKey); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	f.aliceSession.Decrypt(r)
 	m, _ = f.aliceSession.encrypt([]byte("second"), seq(77, 32))
 	f.normal = m.(*NormalMessage)
-	f.accountBody = f.bob.marshal(MaxOneTimeKeys)
+	f.accountBody = f.bob.marshal(MaxOneTimeKeys, false)
 	w := &pickleWriterForTest{}
 	f.sessBody = w.session(f.aliceSession)
 	f.accountText, _ = f.bob.PickleLibolm(pickleKey)
@@ -125,9 +125,9 @@ func FuzzParsePreKeyMessage(f *testing.F) {
 		if !bytes.Equal(m.Bytes(), b) {
 			t.Fatal("Bytes() differs from the input")
 		}
-		before := fx.bob.marshal(MaxOneTimeKeys)
+		before := fx.bob.marshal(MaxOneTimeKeys, false)
 		if _, _, err := fx.bob.NewInboundSession(m.IdentityKey(), m); err != nil {
-			if after := fx.bob.marshal(MaxOneTimeKeys); !bytes.Equal(before, after) {
+			if after := fx.bob.marshal(MaxOneTimeKeys, false); !bytes.Equal(before, after) {
 				t.Fatal("failed inbound session changed the account")
 			}
 			return
@@ -141,7 +141,8 @@ func FuzzParsePreKeyMessage(f *testing.F) {
 func FuzzUnmarshalAccount(f *testing.F) {
 	fx := newFuzzFixture(f)
 	f.Add(fx.accountBody)
-	f.Add(fx.alice.marshal(MaxOneTimeKeys))
+	f.Add(fx.alice.marshal(MaxOneTimeKeys, false))
+	f.Add(fx.bob.marshal(MaxOneTimeKeys, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if a, err := unmarshalAccount(b, true); err == nil {
 			a.Sign([]byte("x")) // the trusted path must not panic either
@@ -156,7 +157,7 @@ func FuzzUnmarshalAccount(f *testing.F) {
 		if a.NumOneTimeKeys() > MaxOneTimeKeys {
 			t.Fatal("cap exceeded")
 		}
-		a.marshal(MaxOneTimeKeys)
+		a.marshal(MaxOneTimeKeys, false)
 		a.Sign([]byte("x"))
 	})
 }
@@ -275,6 +276,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("FuzzParsePreKeyMessage", "bad-version", append([]byte{2}, pk[1:]...))
 	write("FuzzUnmarshalAccount", "bob", fx.accountBody)
 	write("FuzzUnmarshalAccount", "truncated", fx.accountBody[:len(fx.accountBody)-5])
+	write("FuzzUnmarshalAccount", "own-format", fx.bob.marshal(MaxOneTimeKeys, true))
 	write("FuzzUnmarshalAccount", "huge-count", append(append([]byte{}, fx.accountBody[:4+32+64+64]...), 0xff, 0xff, 0xff, 0xff))
 	write("FuzzUnmarshalSession", "alice", fx.sessBody)
 	write("FuzzUnmarshalSession", "truncated", fx.sessBody[:len(fx.sessBody)-1])

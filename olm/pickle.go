@@ -17,6 +17,12 @@ const (
 	// libolmMaxOneTimeKeys is the number of one-time keys libolm's account
 	// holds (MAX_ONE_TIME_KEYS); PickleLibolm writes at most that many.
 	libolmMaxOneTimeKeys = 100
+	// ownAccountVersion is the body version of souverain's own account
+	// pickles since they carry the record of used pre-key messages: libolm's
+	// version 4 layout followed by that record. Own pickles written before
+	// hold a version 4 body, which is still read. The number is far from
+	// libolm's small versions, and libolm-format readers refuse it.
+	ownAccountVersion = 0x536f0001
 )
 
 // Kinds of souverain pickles, bound into their authentication.
@@ -27,9 +33,10 @@ const (
 
 // Pickle encrypts the account in souverain's own pickle format under a
 // 32-byte key: versioned, authenticated with AES-256-GCM, holding every
-// one-time key. Use UnpickleAccount to read it back.
+// one-time key and the record of used pre-key messages (see
+// NewInboundSession). Use UnpickleAccount to read it back.
 func (a *Account) Pickle(key []byte) (string, error) {
-	body := a.marshal(MaxOneTimeKeys)
+	body := a.marshal(MaxOneTimeKeys, true)
 	defer clear(body)
 	s, err := pickle.Encrypt(key, kindAccount, body)
 	if err != nil {
@@ -53,9 +60,12 @@ func UnpickleAccount(text string, key []byte) (*Account, error) {
 // PickleLibolm encrypts the account in libolm's pickle format (version 4)
 // under a key of any length, as libolm and the Go and JavaScript clients
 // built on it store accounts. libolm holds at most 100 one-time keys, so only
-// the newest 100 are written.
+// the newest 100 are written. The format has no room for the record of used
+// pre-key messages: it is not written, and an account read back from it
+// accepts a replayed pre-key message on a fallback key again (the caller's
+// store must keep its own record of session IDs; see NewInboundSession).
 func (a *Account) PickleLibolm(key []byte) (string, error) {
-	body := a.marshal(libolmMaxOneTimeKeys)
+	body := a.marshal(libolmMaxOneTimeKeys, false)
 	defer clear(body)
 	return pickle.EncryptLibolm(key, body), nil
 }
@@ -99,9 +109,16 @@ func readOneTimeKey(r *pickle.Reader) oneTimeKey {
 
 // marshal writes the account in libolm's version 4 layout, with at most
 // maxKeys one-time keys (the newest), newest first as libolm orders them.
-func (a *Account) marshal(maxKeys int) []byte {
+// With own, the body has version ownAccountVersion and ends with the record
+// of used pre-key messages: a count, then key ID and session ID of each,
+// oldest first.
+func (a *Account) marshal(maxKeys int, own bool) []byte {
 	w := &pickle.Writer{}
-	w.U32(libolmAccountVersion)
+	if own {
+		w.U32(ownAccountVersion)
+	} else {
+		w.U32(libolmAccountVersion)
+	}
 	pub := a.signing.Public()
 	w.Bytes(pub[:])
 	exp := a.signing.Expanded()
@@ -118,10 +135,20 @@ func (a *Account) marshal(maxKeys int) []byte {
 		writeOneTimeKey(w, &a.fallback[i])
 	}
 	w.U32(a.nextKeyID)
+	if own {
+		w.U32(uint32(len(a.usedPreKeys)))
+		for _, r := range a.usedPreKeys {
+			w.U32(uint32(r.keyID))
+			w.Bytes(r.sessionID[:])
+		}
+	}
 	return w.Buf
 }
 
-const oneTimeKeyPickleSize = 4 + 1 + 32 + 32
+const (
+	oneTimeKeyPickleSize   = 4 + 1 + 32 + 32
+	preKeyRecordPickleSize = 4 + 32
+)
 
 // unmarshalAccount decodes an account body. For a body from souverain's own
 // pickles (trusted: AES-GCM authenticated, written by this package from keys
@@ -136,6 +163,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		return nil, fmt.Errorf("olm: unpickle account: %w", r.Err())
 	case version == 1:
 		return nil, fmt.Errorf("olm: unpickle account: version 1 stored a broken Ed25519 key: %w", ErrUnknownPickleVersion)
+	case version == ownAccountVersion && trusted:
 	case version < 2 || version > 4:
 		return nil, fmt.Errorf("olm: unpickle account: version %d: %w", version, ErrUnknownPickleVersion)
 	}
@@ -168,7 +196,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		default:
 			a.fallback = [2]oneTimeKey{}
 		}
-	case 4:
+	case 4, ownAccountVersion:
 		a.numFallback = int(r.U8())
 		if a.numFallback > 2 {
 			return nil, fmt.Errorf("olm: unpickle account: %d fallback keys: %w", a.numFallback, ErrCorruptedPickle)
@@ -178,6 +206,19 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		}
 	}
 	a.nextKeyID = r.U32()
+	if version == ownAccountVersion {
+		n := r.Count(preKeyRecordPickleSize)
+		if n > MaxPreKeyRecords {
+			return nil, fmt.Errorf("olm: unpickle account: %d pre-key records: %w", n, ErrCorruptedPickle)
+		}
+		if n > 0 {
+			a.usedPreKeys = make([]preKeyRecord, n)
+		}
+		for i := range a.usedPreKeys {
+			a.usedPreKeys[i].keyID = KeyID(r.U32())
+			r.Read(a.usedPreKeys[i].sessionID[:])
+		}
+	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: %w", err)
 	}

@@ -113,11 +113,18 @@ type Session struct {
 }
 
 func sessionID(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) string {
-	h := sha256.New()
-	h.Write(aliceIdentity[:])
-	h.Write(aliceBase[:])
-	h.Write(bobOneTime[:])
-	return base64.RawStdEncoding.EncodeToString(h.Sum(nil))
+	h := sessionIDHash(aliceIdentity, aliceBase, bobOneTime)
+	return base64.RawStdEncoding.EncodeToString(h[:])
+}
+
+// sessionIDHash returns SHA-256(Alice's identity key ‖ base key ‖ Bob's
+// one-time key), the session ID before base64.
+func sessionIDHash(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) [32]byte {
+	var b [3 * Curve25519KeySize]byte
+	copy(b[:], aliceIdentity[:])
+	copy(b[32:], aliceBase[:])
+	copy(b[64:], bobOneTime[:])
+	return sha256.Sum256(b[:])
 }
 
 // SessionID returns the session's ID: the unpadded base64 of
