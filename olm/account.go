@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/canonicaljson"
 	"github.com/souverain/e2ee/internal/ed25519"
@@ -54,9 +55,19 @@ type oneTimeKey struct {
 }
 
 // Account is a device's long-term Olm state: its Curve25519 and Ed25519
-// identity keys, its one-time keys and its fallback keys. It is secret. An
-// Account is not safe for concurrent use.
+// identity keys, its one-time keys and its fallback keys. It is secret.
+//
+// An Account is safe for concurrent use: each method holds the account's
+// lock while it runs (creating a session holds it for the session's
+// handshake and first decryption). An Account value is a handle: copies of
+// it share the one state.
 type Account struct {
+	st *account
+}
+
+// account is an Account's state, guarded by mu.
+type account struct {
+	mu          sync.Mutex
 	signing     *ed25519.PrivateKey
 	identity    curveKey
 	oneTimeKeys []oneTimeKey // oldest first, at most MaxOneTimeKeys
@@ -91,23 +102,45 @@ func newAccount(random []byte) (*Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("olm: new account: %w", err)
 	}
-	return &Account{signing: signing, identity: identity}, nil
+	return &Account{st: &account{signing: signing, identity: identity}}, nil
+}
+
+// lock locks the account's state and returns it; the caller unlocks it.
+func (a *Account) lock() *account {
+	a.st.mu.Lock()
+	return a.st
 }
 
 // Curve25519Key returns the account's Curve25519 identity key.
-func (a *Account) Curve25519Key() Curve25519PublicKey { return a.identity.pub }
+func (a *Account) Curve25519Key() Curve25519PublicKey {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.identity.pub
+}
 
 // Ed25519Key returns the account's Ed25519 identity (fingerprint) key.
-func (a *Account) Ed25519Key() Ed25519PublicKey { return Ed25519PublicKey(a.signing.Public()) }
+func (a *Account) Ed25519Key() Ed25519PublicKey {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return Ed25519PublicKey(st.signing.Public())
+}
 
 // IdentityKeys returns both identity keys.
 func (a *Account) IdentityKeys() (Curve25519PublicKey, Ed25519PublicKey) {
-	return a.Curve25519Key(), a.Ed25519Key()
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.identity.pub, Ed25519PublicKey(st.signing.Public())
 }
 
 // Sign signs message with the Ed25519 identity key. Signatures are those of
 // libolm for the same key.
 func (a *Account) Sign(message []byte) Ed25519Signature {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.sign(message)
+}
+
+func (a *account) sign(message []byte) Ed25519Signature {
 	return Ed25519Signature(a.signing.Sign(message))
 }
 
@@ -125,11 +158,13 @@ func (a *Account) GenerateOneTimeKeys(n int) error {
 	random := make([]byte, 32*n)
 	rand.Read(random)
 	defer clear(random)
-	return a.generateOneTimeKeys(random)
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.generateOneTimeKeys(random)
 }
 
 // generateOneTimeKeys creates one key per 32 random bytes.
-func (a *Account) generateOneTimeKeys(random []byte) error {
+func (a *account) generateOneTimeKeys(random []byte) error {
 	if len(random)%32 != 0 {
 		panic("olm: generateOneTimeKeys needs a multiple of 32 random bytes")
 	}
@@ -159,6 +194,12 @@ func (a *Account) generateOneTimeKeys(random []byte) error {
 // OneTimeKeys returns the one-time keys not yet marked as published, by key
 // ID.
 func (a *Account) OneTimeKeys() map[KeyID]Curve25519PublicKey {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.unpublishedKeys()
+}
+
+func (a *account) unpublishedKeys() map[KeyID]Curve25519PublicKey {
 	m := make(map[KeyID]Curve25519PublicKey)
 	for _, k := range a.oneTimeKeys {
 		if !k.published {
@@ -171,6 +212,12 @@ func (a *Account) OneTimeKeys() map[KeyID]Curve25519PublicKey {
 // MarkKeysAsPublished marks every one-time key and the current fallback key
 // as published, after a successful /keys/upload.
 func (a *Account) MarkKeysAsPublished() {
+	st := a.lock()
+	defer st.mu.Unlock()
+	a.st.markKeysAsPublished()
+}
+
+func (a *account) markKeysAsPublished() {
 	for i := range a.oneTimeKeys {
 		a.oneTimeKeys[i].published = true
 	}
@@ -185,10 +232,12 @@ func (a *Account) GenerateFallbackKey() error {
 	var random [32]byte
 	rand.Read(random[:])
 	defer clear(random[:])
-	return a.generateFallbackKey(random[:])
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.generateFallbackKey(random[:])
 }
 
-func (a *Account) generateFallbackKey(random []byte) error {
+func (a *account) generateFallbackKey(random []byte) error {
 	k, err := newCurveKey(random)
 	if err != nil {
 		return fmt.Errorf("olm: generate fallback key: %w", err)
@@ -207,6 +256,12 @@ func (a *Account) generateFallbackKey(random []byte) error {
 // FallbackKey returns the current fallback key if it has not been marked as
 // published; ok is false otherwise.
 func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.unpublishedFallbackKey()
+}
+
+func (a *account) unpublishedFallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
 	if a.numFallback == 0 || a.fallback[0].published {
 		return 0, Curve25519PublicKey{}, false
 	}
@@ -216,17 +271,19 @@ func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
 // ForgetOldFallbackKey forgets the previous fallback key. The specification
 // advises doing so once the new one has been in use for a while (an hour).
 func (a *Account) ForgetOldFallbackKey() {
-	if a.numFallback == 2 {
-		a.fallback[1].key.clear()
-		a.forgetPreKeys(a.fallback[1].id)
-		a.fallback[1] = oneTimeKey{}
-		a.numFallback = 1
+	st := a.lock()
+	defer st.mu.Unlock()
+	if st.numFallback == 2 {
+		st.fallback[1].key.clear()
+		st.forgetPreKeys(st.fallback[1].id)
+		st.fallback[1] = oneTimeKey{}
+		st.numFallback = 1
 	}
 }
 
 // findKey returns the one-time or fallback key with the public key pub, its
 // ID, and the index in oneTimeKeys (-1 for a fallback key).
-func (a *Account) findKey(pub Curve25519PublicKey) (*curveKey, KeyID, int) {
+func (a *account) findKey(pub Curve25519PublicKey) (*curveKey, KeyID, int) {
 	for i := range a.oneTimeKeys {
 		if a.oneTimeKeys[i].key.pub == pub {
 			return &a.oneTimeKeys[i].key, a.oneTimeKeys[i].id, i
@@ -242,7 +299,7 @@ func (a *Account) findKey(pub Curve25519PublicKey) (*curveKey, KeyID, int) {
 
 // preKeyUsed reports whether a pre-key message with this session ID has
 // opened a session already. At most MaxPreKeyRecords comparisons.
-func (a *Account) preKeyUsed(id *[32]byte) bool {
+func (a *account) preKeyUsed(id *[32]byte) bool {
 	for i := range a.usedPreKeys {
 		if a.usedPreKeys[i].sessionID == *id {
 			return true
@@ -253,7 +310,7 @@ func (a *Account) preKeyUsed(id *[32]byte) bool {
 
 // recordPreKey remembers a pre-key message that opened a session on the key
 // keyID, forgetting the oldest record when MaxPreKeyRecords are held.
-func (a *Account) recordPreKey(keyID KeyID, id *[32]byte) {
+func (a *account) recordPreKey(keyID KeyID, id *[32]byte) {
 	if len(a.usedPreKeys) >= MaxPreKeyRecords {
 		n := copy(a.usedPreKeys, a.usedPreKeys[len(a.usedPreKeys)-MaxPreKeyRecords+1:])
 		a.usedPreKeys = a.usedPreKeys[:n]
@@ -263,7 +320,7 @@ func (a *Account) recordPreKey(keyID KeyID, id *[32]byte) {
 
 // forgetPreKeys drops the records of a key the account no longer holds: a
 // message on that key is refused with ErrUnknownOneTimeKey anyway.
-func (a *Account) forgetPreKeys(keyID KeyID) {
+func (a *account) forgetPreKeys(keyID KeyID) {
 	kept := a.usedPreKeys[:0]
 	for _, r := range a.usedPreKeys {
 		if r.keyID != keyID {
@@ -288,7 +345,9 @@ func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdenti
 	var random [64]byte
 	rand.Read(random[:])
 	defer clear(random[:])
-	return newOutboundSession(config, &a.identity, theirIdentityKey, theirOneTimeKey, random[:])
+	st := a.lock()
+	defer st.mu.Unlock()
+	return newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random[:])
 }
 
 // NewInboundSession creates a version 1 session from a pre-key message sent
@@ -323,6 +382,12 @@ func (a *Account) NewInboundSession(theirIdentityKey Curve25519PublicKey, m *Pre
 // NewInboundSessionWithConfig is NewInboundSession for a session of the
 // given protocol version; a message of another version is refused.
 func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.newInboundSession(config, theirIdentityKey, m)
+}
+
+func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
 	if m == nil || m.message == nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrBadMessageFormat)
 	}
@@ -344,7 +409,7 @@ func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentit
 	if err != nil {
 		return nil, nil, err
 	}
-	plaintext, err := s.decrypt(m.message)
+	plaintext, err := s.st.decrypt(m.message)
 	if err != nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", err)
 	}
@@ -377,16 +442,20 @@ func (a *Account) DeviceKeys(userID, deviceID string) ([]byte, error) {
 		},
 		"user_id": userID,
 	}
-	return a.signJSON(obj, userID, deviceID)
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.signJSON(obj, userID, deviceID)
 }
 
 // SignedOneTimeKeys returns the unpublished one-time keys as the
 // "signed_curve25519:<key ID>" objects of /keys/upload, each signed by the
 // device under the user ID.
 func (a *Account) SignedOneTimeKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
+	st := a.lock()
+	defer st.mu.Unlock()
 	out := make(map[string]json.RawMessage)
-	for id, key := range a.OneTimeKeys() {
-		b, err := a.signJSON(map[string]any{"key": key.String()}, userID, deviceID)
+	for id, key := range st.unpublishedKeys() {
+		b, err := st.signJSON(map[string]any{"key": key.String()}, userID, deviceID)
 		if err != nil {
 			return nil, err
 		}
@@ -399,9 +468,11 @@ func (a *Account) SignedOneTimeKeys(userID, deviceID string) (map[string]json.Ra
 // "signed_curve25519:<key ID>" object (with "fallback": true) of the
 // fallback_keys field of /keys/upload.
 func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
+	st := a.lock()
+	defer st.mu.Unlock()
 	out := make(map[string]json.RawMessage)
-	if id, key, ok := a.FallbackKey(); ok {
-		b, err := a.signJSON(map[string]any{"key": key.String(), "fallback": true}, userID, deviceID)
+	if id, key, ok := st.unpublishedFallbackKey(); ok {
+		b, err := st.signJSON(map[string]any{"key": key.String(), "fallback": true}, userID, deviceID)
 		if err != nil {
 			return nil, err
 		}
@@ -412,7 +483,7 @@ func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.R
 
 // signJSON signs the canonical JSON of obj (which has no signatures or
 // unsigned fields) and returns it with the signature added.
-func (a *Account) signJSON(obj map[string]any, userID, deviceID string) ([]byte, error) {
+func (a *account) signJSON(obj map[string]any, userID, deviceID string) ([]byte, error) {
 	if userID == "" || deviceID == "" {
 		return nil, fmt.Errorf("olm: sign JSON: empty user or device ID")
 	}
@@ -420,7 +491,7 @@ func (a *Account) signJSON(obj map[string]any, userID, deviceID string) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("olm: sign JSON: %w", err)
 	}
-	sig := a.Sign(canonical)
+	sig := a.sign(canonical)
 	obj["signatures"] = map[string]any{userID: map[string]any{"ed25519:" + deviceID: sig.String()}}
 	out, err := canonicaljson.Marshal(obj)
 	if err != nil {
@@ -432,9 +503,10 @@ func (a *Account) signJSON(obj map[string]any, userID, deviceID string) ([]byte,
 // Format prints the account's public identity keys and never its secrets,
 // whatever the verb.
 func (a Account) Format(f fmt.State, verb rune) {
-	if a.signing == nil {
+	if a.st == nil {
 		fmt.Fprint(f, "olm.Account{}")
 		return
 	}
-	fmt.Fprintf(f, "olm.Account{Curve25519: %s, Ed25519: %s}", a.Curve25519Key(), a.Ed25519Key())
+	curve, ed := a.IdentityKeys()
+	fmt.Fprintf(f, "olm.Account{Curve25519: %s, Ed25519: %s}", curve, ed)
 }

@@ -7,23 +7,30 @@ var (
 )
 
 func (a *Account) GenerateOneTimeKeysFromRandom(random []byte) error {
-	return a.generateOneTimeKeys(random)
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.generateOneTimeKeys(random)
 }
 
 func (a *Account) GenerateFallbackKeyFromRandom(random []byte) error {
-	return a.generateFallbackKey(random)
+	st := a.lock()
+	defer st.mu.Unlock()
+	return st.generateFallbackKey(random)
 }
 
 func (a *Account) NewOutboundSessionFromRandom(config SessionConfig, theirIdentityKey, theirOneTimeKey Curve25519PublicKey, random []byte) (*Session, error) {
-	return newOutboundSession(config, &a.identity, theirIdentityKey, theirOneTimeKey, random)
+	st := a.lock()
+	defer st.mu.Unlock()
+	return newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random)
 }
 
 func (s *Session) EncryptFromRandom(plaintext, random []byte) (Message, error) {
-	return s.encrypt(plaintext, random)
+	st := s.lock()
+	defer st.mu.Unlock()
+	return st.encrypt(plaintext, random)
 }
 
-func (s *Session) NumSkippedKeys() int    { return len(s.skipped) }
-func (s *Session) NumReceiverChains() int { return len(s.receivers) }
-func (a *Account) NumOneTimeKeys() int    { return len(a.oneTimeKeys) }
-
-func (a *Account) NumPreKeyRecords() int { return len(a.usedPreKeys) }
+func (s *Session) NumSkippedKeys() int    { return len(s.st.skipped) }
+func (s *Session) NumReceiverChains() int { return len(s.st.receivers) }
+func (a *Account) NumOneTimeKeys() int    { return len(a.st.oneTimeKeys) }
+func (a *Account) NumPreKeyRecords() int  { return len(a.st.usedPreKeys) }

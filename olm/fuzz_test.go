@@ -42,27 +42,27 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	if f.bob, err = newAccount(seq(100, 64)); err != nil {
 		t.Fatal(err)
 	}
-	f.bob.generateOneTimeKeys(seq(50, 64))
-	f.bob.generateFallbackKey(seq(7, 32))
+	f.bob.st.generateOneTimeKeys(seq(50, 64))
+	f.bob.st.generateFallbackKey(seq(7, 32))
 	var otk Curve25519PublicKey
 	for _, k := range f.bob.OneTimeKeys() {
 		otk = k
 		break
 	}
-	if f.aliceSession, err = newOutboundSession(SessionConfigV1(), &f.alice.identity, f.bob.identity.pub, otk, seq(9, 64)); err != nil {
+	if f.aliceSession, err = newOutboundSession(SessionConfigV1(), &f.alice.st.identity, f.bob.st.identity.pub, otk, seq(9, 64)); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := f.aliceSession.encrypt([]byte("first"), nil)
+	m, _ := f.aliceSession.st.encrypt([]byte("first"), nil)
 	f.preKey = m.(*PreKeyMessage)
-	bobCopy, _ := unmarshalAccount(f.bob.marshal(MaxOneTimeKeys, false), false)
-	if f.bobSess, _, err = bobCopy.NewInboundSession(f.alice.identity.pub, f.preKey); err != nil {
+	bobCopy, _ := unmarshalAccount(f.bob.st.marshal(MaxOneTimeKeys, false), false)
+	if f.bobSess, _, err = bobCopy.NewInboundSession(f.alice.st.identity.pub, f.preKey); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := f.bobSess.encrypt([]byte("reply"), seq(33, 32))
+	r, _ := f.bobSess.st.encrypt([]byte("reply"), seq(33, 32))
 	f.aliceSession.Decrypt(r)
-	m, _ = f.aliceSession.encrypt([]byte("second"), seq(77, 32))
+	m, _ = f.aliceSession.st.encrypt([]byte("second"), seq(77, 32))
 	f.normal = m.(*NormalMessage)
-	f.accountBody = f.bob.marshal(MaxOneTimeKeys, false)
+	f.accountBody = f.bob.st.marshal(MaxOneTimeKeys, false)
 	w := &pickleWriterForTest{}
 	f.sessBody = w.session(f.aliceSession)
 	f.accountText, _ = f.bob.PickleLibolm(pickleKey)
@@ -125,9 +125,9 @@ func FuzzParsePreKeyMessage(f *testing.F) {
 		if !bytes.Equal(m.Bytes(), b) {
 			t.Fatal("Bytes() differs from the input")
 		}
-		before := fx.bob.marshal(MaxOneTimeKeys, false)
+		before := fx.bob.st.marshal(MaxOneTimeKeys, false)
 		if _, _, err := fx.bob.NewInboundSession(m.IdentityKey(), m); err != nil {
-			if after := fx.bob.marshal(MaxOneTimeKeys, false); !bytes.Equal(before, after) {
+			if after := fx.bob.st.marshal(MaxOneTimeKeys, false); !bytes.Equal(before, after) {
 				t.Fatal("failed inbound session changed the account")
 			}
 			return
@@ -141,8 +141,8 @@ func FuzzParsePreKeyMessage(f *testing.F) {
 func FuzzUnmarshalAccount(f *testing.F) {
 	fx := newFuzzFixture(f)
 	f.Add(fx.accountBody)
-	f.Add(fx.alice.marshal(MaxOneTimeKeys, false))
-	f.Add(fx.bob.marshal(MaxOneTimeKeys, true))
+	f.Add(fx.alice.st.marshal(MaxOneTimeKeys, false))
+	f.Add(fx.bob.st.marshal(MaxOneTimeKeys, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if a, err := unmarshalAccount(b, true); err == nil {
 			a.Sign([]byte("x")) // the trusted path must not panic either
@@ -157,7 +157,7 @@ func FuzzUnmarshalAccount(f *testing.F) {
 		if a.NumOneTimeKeys() > MaxOneTimeKeys {
 			t.Fatal("cap exceeded")
 		}
-		a.marshal(MaxOneTimeKeys, false)
+		a.st.marshal(MaxOneTimeKeys, false)
 		a.Sign([]byte("x"))
 	})
 }
@@ -180,7 +180,7 @@ func FuzzUnmarshalSession(f *testing.F) {
 			t.Fatal("re-marshalled session differs")
 		}
 		s.Decrypt(fx.normal)
-		s.encrypt([]byte("x"), seq(1, 32))
+		s.st.encrypt([]byte("x"), seq(1, 32))
 	})
 }
 
@@ -276,7 +276,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("FuzzParsePreKeyMessage", "bad-version", append([]byte{2}, pk[1:]...))
 	write("FuzzUnmarshalAccount", "bob", fx.accountBody)
 	write("FuzzUnmarshalAccount", "truncated", fx.accountBody[:len(fx.accountBody)-5])
-	write("FuzzUnmarshalAccount", "own-format", fx.bob.marshal(MaxOneTimeKeys, true))
+	write("FuzzUnmarshalAccount", "own-format", fx.bob.st.marshal(MaxOneTimeKeys, true))
 	write("FuzzUnmarshalAccount", "huge-count", append(append([]byte{}, fx.accountBody[:4+32+64+64]...), 0xff, 0xff, 0xff, 0xff))
 	write("FuzzUnmarshalSession", "alice", fx.sessBody)
 	write("FuzzUnmarshalSession", "truncated", fx.sessBody[:len(fx.sessBody)-1])

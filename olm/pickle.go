@@ -36,7 +36,9 @@ const (
 // one-time key and the record of used pre-key messages (see
 // NewInboundSession). Use UnpickleAccount to read it back.
 func (a *Account) Pickle(key []byte) (string, error) {
-	body := a.marshal(MaxOneTimeKeys, true)
+	st := a.lock()
+	body := st.marshal(MaxOneTimeKeys, true)
+	st.mu.Unlock()
 	defer clear(body)
 	s, err := pickle.Encrypt(key, kindAccount, body)
 	if err != nil {
@@ -65,7 +67,9 @@ func UnpickleAccount(text string, key []byte) (*Account, error) {
 // accepts a replayed pre-key message on a fallback key again (the caller's
 // store must keep its own record of session IDs; see NewInboundSession).
 func (a *Account) PickleLibolm(key []byte) (string, error) {
-	body := a.marshal(libolmMaxOneTimeKeys, false)
+	st := a.lock()
+	body := st.marshal(libolmMaxOneTimeKeys, false)
+	st.mu.Unlock()
 	defer clear(body)
 	return pickle.EncryptLibolm(key, body), nil
 }
@@ -112,7 +116,7 @@ func readOneTimeKey(r *pickle.Reader) oneTimeKey {
 // With own, the body has version ownAccountVersion and ends with the record
 // of used pre-key messages: a count, then key ID and session ID of each,
 // oldest first.
-func (a *Account) marshal(maxKeys int, own bool) []byte {
+func (a *account) marshal(maxKeys int, own bool) []byte {
 	w := &pickle.Writer{}
 	if own {
 		w.U32(ownAccountVersion)
@@ -171,7 +175,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 	var exp [64]byte
 	r.Read(pub[:])
 	r.Read(exp[:])
-	a := &Account{identity: readCurveKey(r)}
+	a := &account{identity: readCurveKey(r)}
 	n := r.Count(oneTimeKeyPickleSize)
 	keys := make([]oneTimeKey, n)
 	for i := n - 1; i >= 0; i-- { // stored newest first
@@ -237,15 +241,17 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 			return nil, fmt.Errorf("olm: unpickle account: curve25519 identity key does not match: %w", ErrCorruptedPickle)
 		}
 	}
-	return a, nil
+	return &Account{st: a}, nil
 }
 
 // Pickle encrypts the session in souverain's own pickle format under a
 // 32-byte key. Use UnpickleSession to read it back.
 func (s *Session) Pickle(key []byte) (string, error) {
+	st := s.lock()
 	w := &pickle.Writer{}
-	w.U8(uint8(s.config.Version()))
-	s.marshal(w)
+	w.U8(uint8(st.config.Version()))
+	st.marshal(w)
+	st.mu.Unlock()
 	defer clear(w.Buf)
 	out, err := pickle.Encrypt(key, kindSession, w.Buf)
 	if err != nil {
@@ -282,11 +288,14 @@ func UnpickleSession(text string, key []byte) (*Session, error) {
 // under a key of any length. libolm has no version 2 sessions, so a version
 // 2 session gives an error wrapping ErrSessionConfig.
 func (s *Session) PickleLibolm(key []byte) (string, error) {
-	if s.config.Version() != 1 {
+	st := s.lock()
+	if st.config.Version() != 1 {
+		st.mu.Unlock()
 		return "", fmt.Errorf("olm: pickle session for libolm: %w", ErrSessionConfig)
 	}
 	w := &pickle.Writer{}
-	s.marshal(w)
+	st.marshal(w)
+	st.mu.Unlock()
 	defer clear(w.Buf)
 	return pickle.EncryptLibolm(key, w.Buf), nil
 }
@@ -303,7 +312,7 @@ func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
 	return unmarshalSession(body, SessionConfigV1())
 }
 
-func (s *Session) marshal(w *pickle.Writer) {
+func (s *session) marshal(w *pickle.Writer) {
 	w.U32(libolmSessionVersion)
 	w.Bool(s.received)
 	w.Bytes(s.aliceIdentity[:])
@@ -340,7 +349,7 @@ func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 	if r.Err() == nil && version != libolmSessionVersion && version != libolmSessionVersionChainIndex {
 		return nil, fmt.Errorf("olm: unpickle session: version %d: %w", version, ErrUnknownPickleVersion)
 	}
-	s := &Session{config: config}
+	s := &session{config: config}
 	s.received = r.Bool()
 	r.Read(s.aliceIdentity[:])
 	r.Read(s.aliceBase[:])
@@ -389,5 +398,5 @@ func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 	if s.sender == nil && len(s.receivers) == 0 {
 		return nil, fmt.Errorf("olm: unpickle session: no chains: %w", ErrCorruptedPickle)
 	}
-	return s, nil
+	return &Session{st: s}, nil
 }

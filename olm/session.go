@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/cipher"
 )
@@ -99,8 +100,18 @@ type skippedKey struct {
 }
 
 // Session is an Olm session: a double ratchet between two devices. It is
-// secret. A Session is not safe for concurrent use.
+// secret.
+//
+// A Session is safe for concurrent use: each method holds the session's
+// lock while it runs, so that two goroutines never use one message key or
+// chain step. A Session value is a handle: copies of it share the one state.
 type Session struct {
+	st *session
+}
+
+// session is a Session's state, guarded by mu.
+type session struct {
+	mu            sync.Mutex
 	config        SessionConfig
 	received      bool
 	aliceIdentity Curve25519PublicKey
@@ -127,23 +138,45 @@ func sessionIDHash(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) [32
 	return sha256.Sum256(b[:])
 }
 
+// lock locks the session's state and returns it; the caller unlocks it.
+func (s *Session) lock() *session {
+	s.st.mu.Lock()
+	return s.st
+}
+
 // SessionID returns the session's ID: the unpadded base64 of
 // SHA-256(Alice's identity key ‖ base key ‖ Bob's one-time key), the same on
 // both ends and the same as libolm's.
 func (s *Session) SessionID() string {
-	return sessionID(s.aliceIdentity, s.aliceBase, s.bobOneTime)
+	st := s.lock()
+	defer st.mu.Unlock()
+	return sessionID(st.aliceIdentity, st.aliceBase, st.bobOneTime)
 }
 
 // Config returns the session's configuration.
-func (s *Session) Config() SessionConfig { return s.config }
+func (s *Session) Config() SessionConfig {
+	st := s.lock()
+	defer st.mu.Unlock()
+	return st.config
+}
 
 // HasReceivedMessage reports whether the session has decrypted a message.
 // Until it has, Encrypt produces pre-key messages.
-func (s *Session) HasReceivedMessage() bool { return s.received }
+func (s *Session) HasReceivedMessage() bool {
+	st := s.lock()
+	defer st.mu.Unlock()
+	return st.received
+}
 
 // Matches reports whether a pre-key message was made for this session: its
 // one-time key, base key and identity key are the session's.
 func (s *Session) Matches(m *PreKeyMessage) bool {
+	st := s.lock()
+	defer st.mu.Unlock()
+	return st.matches(m)
+}
+
+func (s *session) matches(m *PreKeyMessage) bool {
 	return m != nil && m.oneTimeKey == s.bobOneTime && m.baseKey == s.aliceBase && m.identityKey == s.aliceIdentity
 }
 
@@ -196,14 +229,14 @@ func newOutboundSession(config SessionConfig, identity *curveKey, theirIdentity,
 	}
 	root, chain := deriveRoot(secret)
 	clear(secret)
-	return &Session{
+	return &Session{st: &session{
 		config:        config,
 		aliceIdentity: identity.pub,
 		aliceBase:     base.pub,
 		bobOneTime:    theirOneTime,
 		rootKey:       root,
 		sender:        &senderChain{ratchet: ratchet, chain: chainKey{key: chain}},
-	}, nil
+	}}, nil
 }
 
 // newInboundSession runs Bob's side of the handshake for a pre-key message.
@@ -223,14 +256,14 @@ func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *Pre
 	}
 	root, chain := deriveRoot(secret)
 	clear(secret)
-	return &Session{
+	return &Session{st: &session{
 		config:        config,
 		aliceIdentity: m.identityKey,
 		aliceBase:     m.baseKey,
 		bobOneTime:    oneTime.pub,
 		rootKey:       root,
 		receivers:     []receiverChain{{ratchetKey: m.message.ratchetKey, chain: chainKey{key: chain}}},
-	}, nil
+	}}, nil
 }
 
 // Encrypt encrypts plaintext for the other end. Until the session has
@@ -239,18 +272,20 @@ func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *Pre
 // refused with ErrMessageTooLarge and the session is unchanged. When the session must start a new sending chain, Encrypt
 // reads 32 bytes from crypto/rand for the new ratchet key.
 func (s *Session) Encrypt(plaintext []byte) (Message, error) {
+	st := s.lock()
+	defer st.mu.Unlock()
 	var random []byte
-	if s.sender == nil {
+	if st.sender == nil {
 		random = make([]byte, 32)
 		rand.Read(random)
 		defer clear(random)
 	}
-	return s.encrypt(plaintext, random)
+	return st.encrypt(plaintext, random)
 }
 
 // encrypt is Encrypt with the ratchet key's random bytes given; random is
 // only used when a new sending chain starts.
-func (s *Session) encrypt(plaintext, random []byte) (Message, error) {
+func (s *session) encrypt(plaintext, random []byte) (Message, error) {
 	sender := s.sender
 	root := s.rootKey
 	if sender == nil {
@@ -300,13 +335,15 @@ func (s *Session) encrypt(plaintext, random []byte) (Message, error) {
 // ErrMessageGap, ErrMessageKeyNotFound, ErrUnknownChain, ErrSessionMismatch
 // or ErrBadPublicKey.
 func (s *Session) Decrypt(m Message) ([]byte, error) {
+	st := s.lock()
+	defer st.mu.Unlock()
 	var nm *NormalMessage
 	switch m := m.(type) {
 	case *PreKeyMessage:
 		if m == nil || m.message == nil {
 			return nil, fmt.Errorf("olm: decrypt: %w", ErrBadMessageFormat)
 		}
-		if !s.Matches(m) {
+		if !st.matches(m) {
 			return nil, fmt.Errorf("olm: decrypt: %w", ErrSessionMismatch)
 		}
 		nm = m.message
@@ -318,10 +355,10 @@ func (s *Session) Decrypt(m Message) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("olm: decrypt: message of type %T: %w", m, ErrBadMessageFormat)
 	}
-	return s.decrypt(nm)
+	return st.decrypt(nm)
 }
 
-func (s *Session) decrypt(m *NormalMessage) ([]byte, error) {
+func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
 	if m.version != s.config.messageVersion() {
 		return nil, fmt.Errorf("olm: decrypt: message version %d in a version %d session: %w", m.version, s.config.Version(), ErrBadMessageVersion)
 	}
@@ -413,7 +450,7 @@ func (s *Session) decrypt(m *NormalMessage) ([]byte, error) {
 
 // decryptSkipped decrypts a message whose chain has moved past it, with a
 // stored skipped key, and deletes the key once it has been used.
-func (s *Session) decryptSkipped(m *NormalMessage) ([]byte, error) {
+func (s *session) decryptSkipped(m *NormalMessage) ([]byte, error) {
 	for i := range s.skipped {
 		k := &s.skipped[i]
 		if k.index != m.index || k.ratchetKey != m.ratchetKey {
@@ -432,7 +469,7 @@ func (s *Session) decryptSkipped(m *NormalMessage) ([]byte, error) {
 }
 
 // open checks the MAC of m under the message key and decrypts it.
-func (s *Session) open(m *NormalMessage, messageKey [32]byte) ([]byte, error) {
+func (s *session) open(m *NormalMessage, messageKey [32]byte) ([]byte, error) {
 	keys := cipher.Derive(messageKey[:], cipher.InfoOlm)
 	defer keys.Clear()
 	data, mac := m.authenticated()
@@ -448,5 +485,9 @@ func (s *Session) open(m *NormalMessage, messageKey [32]byte) ([]byte, error) {
 
 // Format prints the session's ID and never its secrets, whatever the verb.
 func (s Session) Format(f fmt.State, verb rune) {
+	if s.st == nil {
+		fmt.Fprint(f, "olm.Session{}")
+		return
+	}
 	fmt.Fprintf(f, "olm.Session{ID: %s}", s.SessionID())
 }
