@@ -3,11 +3,13 @@ package olm
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/canonicaljson"
 	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // Limits on one-time keys, as vodozemac sets them: the server should hold
@@ -68,6 +70,7 @@ type Account struct {
 // account is an Account's state, guarded by mu.
 type account struct {
 	mu          sync.Mutex
+	closed      bool
 	signing     *ed25519.PrivateKey
 	identity    curveKey
 	oneTimeKeys []oneTimeKey // oldest first, at most MaxOneTimeKeys
@@ -105,37 +108,93 @@ func newAccount(random []byte) (*Account, error) {
 	return &Account{st: &account{signing: signing, identity: identity}}, nil
 }
 
-// lock locks the account's state and returns it; the caller unlocks it.
-func (a *Account) lock() *account {
+// lock locks the account's state and returns it; the caller unlocks it. It
+// returns an error wrapping ErrNil for a nil or zero Account and ErrClosed
+// after Close, and then nothing is locked.
+func (a *Account) lock(op string) (*account, error) {
+	if a == nil || a.st == nil {
+		return nil, fmt.Errorf("olm: %s: %w", op, ErrNil)
+	}
 	a.st.mu.Lock()
-	return a.st
+	if a.st.closed {
+		a.st.mu.Unlock()
+		return nil, fmt.Errorf("olm: %s: %w", op, ErrClosed)
+	}
+	return a.st, nil
+}
+
+// Close wipes the account's private keys and its record of pre-key
+// messages. It is idempotent and always returns nil. Afterwards every method
+// fails with an error wrapping ErrClosed, and the methods without an error
+// result return zero values (zero keys and signatures, no keys, false).
+func (a *Account) Close() error {
+	if a == nil || a.st == nil {
+		return nil
+	}
+	st := a.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	if st.signing != nil {
+		st.signing.Clear()
+	}
+	st.identity.clear()
+	for i := range st.oneTimeKeys {
+		st.oneTimeKeys[i].key.clear()
+	}
+	clear(st.oneTimeKeys)
+	st.oneTimeKeys = nil
+	for i := range st.fallback {
+		st.fallback[i].key.clear()
+	}
+	st.fallback = [2]oneTimeKey{}
+	st.numFallback = 0
+	clear(st.usedPreKeys)
+	st.usedPreKeys = nil
+	return nil
 }
 
 // Curve25519Key returns the account's Curve25519 identity key.
 func (a *Account) Curve25519Key() Curve25519PublicKey {
-	st := a.lock()
+	st, err := a.lock("curve25519 key")
+	if err != nil {
+		return Curve25519PublicKey{}
+	}
 	defer st.mu.Unlock()
 	return st.identity.pub
 }
 
 // Ed25519Key returns the account's Ed25519 identity (fingerprint) key.
 func (a *Account) Ed25519Key() Ed25519PublicKey {
-	st := a.lock()
+	st, err := a.lock("ed25519 key")
+	if err != nil {
+		return Ed25519PublicKey{}
+	}
 	defer st.mu.Unlock()
 	return Ed25519PublicKey(st.signing.Public())
 }
 
 // IdentityKeys returns both identity keys.
 func (a *Account) IdentityKeys() (Curve25519PublicKey, Ed25519PublicKey) {
-	st := a.lock()
+	st, err := a.lock("identity keys")
+	if err != nil {
+		return Curve25519PublicKey{}, Ed25519PublicKey{}
+	}
 	defer st.mu.Unlock()
 	return st.identity.pub, Ed25519PublicKey(st.signing.Public())
 }
 
 // Sign signs message with the Ed25519 identity key. Signatures are those of
-// libolm for the same key.
+// libolm for the same key. A zero or closed account returns the zero
+// signature, which verifies under no key.
 func (a *Account) Sign(message []byte) Ed25519Signature {
-	st := a.lock()
+	st, err := a.lock("sign")
+	if err != nil {
+		return Ed25519Signature{}
+	}
 	defer st.mu.Unlock()
 	return st.sign(message)
 }
@@ -158,7 +217,10 @@ func (a *Account) GenerateOneTimeKeys(n int) error {
 	random := make([]byte, 32*n)
 	rand.Read(random)
 	defer clear(random)
-	st := a.lock()
+	st, err := a.lock("generate one-time keys")
+	if err != nil {
+		return err
+	}
 	defer st.mu.Unlock()
 	return st.generateOneTimeKeys(random)
 }
@@ -194,7 +256,10 @@ func (a *account) generateOneTimeKeys(random []byte) error {
 // OneTimeKeys returns the one-time keys not yet marked as published, by key
 // ID.
 func (a *Account) OneTimeKeys() map[KeyID]Curve25519PublicKey {
-	st := a.lock()
+	st, err := a.lock("one-time keys")
+	if err != nil {
+		return map[KeyID]Curve25519PublicKey{}
+	}
 	defer st.mu.Unlock()
 	return st.unpublishedKeys()
 }
@@ -212,9 +277,12 @@ func (a *account) unpublishedKeys() map[KeyID]Curve25519PublicKey {
 // MarkKeysAsPublished marks every one-time key and the current fallback key
 // as published, after a successful /keys/upload.
 func (a *Account) MarkKeysAsPublished() {
-	st := a.lock()
+	st, err := a.lock("mark keys as published")
+	if err != nil {
+		return
+	}
 	defer st.mu.Unlock()
-	a.st.markKeysAsPublished()
+	st.markKeysAsPublished()
 }
 
 func (a *account) markKeysAsPublished() {
@@ -232,7 +300,10 @@ func (a *Account) GenerateFallbackKey() error {
 	var random [32]byte
 	rand.Read(random[:])
 	defer clear(random[:])
-	st := a.lock()
+	st, err := a.lock("generate fallback key")
+	if err != nil {
+		return err
+	}
 	defer st.mu.Unlock()
 	return st.generateFallbackKey(random[:])
 }
@@ -256,7 +327,10 @@ func (a *account) generateFallbackKey(random []byte) error {
 // FallbackKey returns the current fallback key if it has not been marked as
 // published; ok is false otherwise.
 func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
-	st := a.lock()
+	st, err := a.lock("fallback key")
+	if err != nil {
+		return 0, Curve25519PublicKey{}, false
+	}
 	defer st.mu.Unlock()
 	return st.unpublishedFallbackKey()
 }
@@ -271,7 +345,10 @@ func (a *account) unpublishedFallbackKey() (id KeyID, key Curve25519PublicKey, o
 // ForgetOldFallbackKey forgets the previous fallback key. The specification
 // advises doing so once the new one has been in use for a while (an hour).
 func (a *Account) ForgetOldFallbackKey() {
-	st := a.lock()
+	st, err := a.lock("forget old fallback key")
+	if err != nil {
+		return
+	}
 	defer st.mu.Unlock()
 	if st.numFallback == 2 {
 		st.fallback[1].key.clear()
@@ -345,9 +422,16 @@ func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdenti
 	var random [64]byte
 	rand.Read(random[:])
 	defer clear(random[:])
-	st := a.lock()
+	st, err := a.lock("outbound session")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
-	return newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random[:])
+	var s *Session
+	wipe.Do(func() {
+		s, err = newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random[:])
+	})
+	return s, err
 }
 
 // NewInboundSession creates a version 1 session from a pre-key message sent
@@ -382,9 +466,17 @@ func (a *Account) NewInboundSession(theirIdentityKey Curve25519PublicKey, m *Pre
 // NewInboundSessionWithConfig is NewInboundSession for a session of the
 // given protocol version; a message of another version is refused.
 func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
-	st := a.lock()
+	st, err := a.lock("inbound session")
+	if err != nil {
+		return nil, nil, err
+	}
 	defer st.mu.Unlock()
-	return st.newInboundSession(config, theirIdentityKey, m)
+	var (
+		s         *Session
+		plaintext []byte
+	)
+	wipe.Do(func() { s, plaintext, err = st.newInboundSession(config, theirIdentityKey, m) })
+	return s, plaintext, err
 }
 
 func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
@@ -433,17 +525,20 @@ func (a *Account) DeviceKeys(userID, deviceID string) ([]byte, error) {
 	if userID == "" || deviceID == "" {
 		return nil, fmt.Errorf("olm: device keys: empty user or device ID")
 	}
+	st, err := a.lock("device keys")
+	if err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
 	obj := map[string]any{
 		"algorithms": []any{AlgorithmOlm, AlgorithmMegolm},
 		"device_id":  deviceID,
 		"keys": map[string]any{
-			"curve25519:" + deviceID: a.Curve25519Key().String(),
-			"ed25519:" + deviceID:    a.Ed25519Key().String(),
+			"curve25519:" + deviceID: st.identity.pub.String(),
+			"ed25519:" + deviceID:    Ed25519PublicKey(st.signing.Public()).String(),
 		},
 		"user_id": userID,
 	}
-	st := a.lock()
-	defer st.mu.Unlock()
 	return st.signJSON(obj, userID, deviceID)
 }
 
@@ -451,7 +546,10 @@ func (a *Account) DeviceKeys(userID, deviceID string) ([]byte, error) {
 // "signed_curve25519:<key ID>" objects of /keys/upload, each signed by the
 // device under the user ID.
 func (a *Account) SignedOneTimeKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
-	st := a.lock()
+	st, err := a.lock("signed one-time keys")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
 	out := make(map[string]json.RawMessage)
 	for id, key := range st.unpublishedKeys() {
@@ -468,7 +566,10 @@ func (a *Account) SignedOneTimeKeys(userID, deviceID string) (map[string]json.Ra
 // "signed_curve25519:<key ID>" object (with "fallback": true) of the
 // fallback_keys field of /keys/upload.
 func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.RawMessage, error) {
-	st := a.lock()
+	st, err := a.lock("signed fallback keys")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
 	out := make(map[string]json.RawMessage)
 	if id, key, ok := st.unpublishedFallbackKey(); ok {
@@ -503,10 +604,16 @@ func (a *account) signJSON(obj map[string]any, userID, deviceID string) ([]byte,
 // Format prints the account's public identity keys and never its secrets,
 // whatever the verb.
 func (a Account) Format(f fmt.State, verb rune) {
-	if a.st == nil {
+	st, err := a.lock("format")
+	switch {
+	case errors.Is(err, ErrClosed):
+		fmt.Fprint(f, "olm.Account{closed}")
+		return
+	case err != nil:
 		fmt.Fprint(f, "olm.Account{}")
 		return
 	}
-	curve, ed := a.IdentityKeys()
+	curve, ed := st.identity.pub, Ed25519PublicKey(st.signing.Public())
+	st.mu.Unlock()
 	fmt.Fprintf(f, "olm.Account{Curve25519: %s, Ed25519: %s}", curve, ed)
 }

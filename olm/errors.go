@@ -59,6 +59,13 @@ var (
 	// ErrBadKeyID means a one-time key ID is not the base64 of a 4-byte
 	// number.
 	ErrBadKeyID = errors.New("bad key ID")
+	// ErrClosed means a method was called after Close wiped the account's
+	// or session's secrets.
+	ErrClosed = errs.Closed
+	// ErrNil means a nil or zero value (a zero Account or Session, a nil
+	// argument, an empty user or device ID) was given where a constructed
+	// one is needed.
+	ErrNil = errs.Nil
 	// ErrSessionConfig means a pre-key message was made with a session
 	// configuration other than the one expected.
 	ErrSessionConfig = errs.SessionConfig

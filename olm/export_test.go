@@ -7,25 +7,25 @@ var (
 )
 
 func (a *Account) GenerateOneTimeKeysFromRandom(random []byte) error {
-	st := a.lock()
+	st, _ := a.lock("test")
 	defer st.mu.Unlock()
 	return st.generateOneTimeKeys(random)
 }
 
 func (a *Account) GenerateFallbackKeyFromRandom(random []byte) error {
-	st := a.lock()
+	st, _ := a.lock("test")
 	defer st.mu.Unlock()
 	return st.generateFallbackKey(random)
 }
 
 func (a *Account) NewOutboundSessionFromRandom(config SessionConfig, theirIdentityKey, theirOneTimeKey Curve25519PublicKey, random []byte) (*Session, error) {
-	st := a.lock()
+	st, _ := a.lock("test")
 	defer st.mu.Unlock()
 	return newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random)
 }
 
 func (s *Session) EncryptFromRandom(plaintext, random []byte) (Message, error) {
-	st := s.lock()
+	st, _ := s.lock("test")
 	defer st.mu.Unlock()
 	return st.encrypt(plaintext, random)
 }

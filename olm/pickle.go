@@ -36,7 +36,10 @@ const (
 // one-time key and the record of used pre-key messages (see
 // NewInboundSession). Use UnpickleAccount to read it back.
 func (a *Account) Pickle(key []byte) (string, error) {
-	st := a.lock()
+	st, err := a.lock("pickle account")
+	if err != nil {
+		return "", err
+	}
 	body := st.marshal(MaxOneTimeKeys, true)
 	st.mu.Unlock()
 	defer clear(body)
@@ -67,7 +70,10 @@ func UnpickleAccount(text string, key []byte) (*Account, error) {
 // accepts a replayed pre-key message on a fallback key again (the caller's
 // store must keep its own record of session IDs; see NewInboundSession).
 func (a *Account) PickleLibolm(key []byte) (string, error) {
-	st := a.lock()
+	st, err := a.lock("pickle account")
+	if err != nil {
+		return "", err
+	}
 	body := st.marshal(libolmMaxOneTimeKeys, false)
 	st.mu.Unlock()
 	defer clear(body)
@@ -247,7 +253,10 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 // Pickle encrypts the session in souverain's own pickle format under a
 // 32-byte key. Use UnpickleSession to read it back.
 func (s *Session) Pickle(key []byte) (string, error) {
-	st := s.lock()
+	st, err := s.lock("pickle session")
+	if err != nil {
+		return "", err
+	}
 	w := &pickle.Writer{}
 	w.U8(uint8(st.config.Version()))
 	st.marshal(w)
@@ -288,7 +297,10 @@ func UnpickleSession(text string, key []byte) (*Session, error) {
 // under a key of any length. libolm has no version 2 sessions, so a version
 // 2 session gives an error wrapping ErrSessionConfig.
 func (s *Session) PickleLibolm(key []byte) (string, error) {
-	st := s.lock()
+	st, err := s.lock("pickle session")
+	if err != nil {
+		return "", err
+	}
 	if st.config.Version() != 1 {
 		st.mu.Unlock()
 		return "", fmt.Errorf("olm: pickle session for libolm: %w", ErrSessionConfig)

@@ -4,10 +4,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // Limits on what a session keeps and computes. The values are libolm's
@@ -88,6 +90,12 @@ type senderChain struct {
 	chain   chainKey
 }
 
+// clear wipes the chain's ratchet private key and chain key.
+func (c *senderChain) clear() {
+	c.ratchet.clear()
+	clear(c.chain.key[:])
+}
+
 type receiverChain struct {
 	ratchetKey Curve25519PublicKey
 	chain      chainKey
@@ -112,6 +120,7 @@ type Session struct {
 // session is a Session's state, guarded by mu.
 type session struct {
 	mu            sync.Mutex
+	closed        bool
 	config        SessionConfig
 	received      bool
 	aliceIdentity Curve25519PublicKey
@@ -138,24 +147,67 @@ func sessionIDHash(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) [32
 	return sha256.Sum256(b[:])
 }
 
-// lock locks the session's state and returns it; the caller unlocks it.
-func (s *Session) lock() *session {
+// lock locks the session's state and returns it; the caller unlocks it. It
+// returns an error wrapping ErrNil for a nil or zero Session and ErrClosed
+// after Close, and then nothing is locked.
+func (s *Session) lock(op string) (*session, error) {
+	if s == nil || s.st == nil {
+		return nil, fmt.Errorf("olm: %s: %w", op, ErrNil)
+	}
 	s.st.mu.Lock()
-	return s.st
+	if s.st.closed {
+		s.st.mu.Unlock()
+		return nil, fmt.Errorf("olm: %s: %w", op, ErrClosed)
+	}
+	return s.st, nil
+}
+
+// Close wipes the session's ratchet: root key, chain keys, ratchet private
+// key and skipped message keys. It is idempotent and always returns nil.
+// Afterwards every method fails with an error wrapping ErrClosed, and the
+// methods without an error result return zero values (an empty session ID,
+// false).
+func (s *Session) Close() error {
+	if s == nil || s.st == nil {
+		return nil
+	}
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	clear(st.rootKey[:])
+	if st.sender != nil {
+		st.sender.clear()
+		st.sender = nil
+	}
+	clear(st.receivers)
+	st.receivers = nil
+	clear(st.skipped)
+	st.skipped = nil
+	return nil
 }
 
 // SessionID returns the session's ID: the unpadded base64 of
 // SHA-256(Alice's identity key ‖ base key ‖ Bob's one-time key), the same on
 // both ends and the same as libolm's.
 func (s *Session) SessionID() string {
-	st := s.lock()
+	st, err := s.lock("session ID")
+	if err != nil {
+		return ""
+	}
 	defer st.mu.Unlock()
 	return sessionID(st.aliceIdentity, st.aliceBase, st.bobOneTime)
 }
 
 // Config returns the session's configuration.
 func (s *Session) Config() SessionConfig {
-	st := s.lock()
+	st, err := s.lock("config")
+	if err != nil {
+		return SessionConfig{}
+	}
 	defer st.mu.Unlock()
 	return st.config
 }
@@ -163,7 +215,10 @@ func (s *Session) Config() SessionConfig {
 // HasReceivedMessage reports whether the session has decrypted a message.
 // Until it has, Encrypt produces pre-key messages.
 func (s *Session) HasReceivedMessage() bool {
-	st := s.lock()
+	st, err := s.lock("has received message")
+	if err != nil {
+		return false
+	}
 	defer st.mu.Unlock()
 	return st.received
 }
@@ -171,7 +226,10 @@ func (s *Session) HasReceivedMessage() bool {
 // Matches reports whether a pre-key message was made for this session: its
 // one-time key, base key and identity key are the session's.
 func (s *Session) Matches(m *PreKeyMessage) bool {
-	st := s.lock()
+	st, err := s.lock("matches")
+	if err != nil {
+		return false
+	}
 	defer st.mu.Unlock()
 	return st.matches(m)
 }
@@ -272,7 +330,10 @@ func newInboundSession(config SessionConfig, identity, oneTime *curveKey, m *Pre
 // refused with ErrMessageTooLarge and the session is unchanged. When the session must start a new sending chain, Encrypt
 // reads 32 bytes from crypto/rand for the new ratchet key.
 func (s *Session) Encrypt(plaintext []byte) (Message, error) {
-	st := s.lock()
+	st, err := s.lock("encrypt")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
 	var random []byte
 	if st.sender == nil {
@@ -280,7 +341,9 @@ func (s *Session) Encrypt(plaintext []byte) (Message, error) {
 		rand.Read(random)
 		defer clear(random)
 	}
-	return st.encrypt(plaintext, random)
+	var out Message
+	wipe.Do(func() { out, err = st.encrypt(plaintext, random) })
+	return out, err
 }
 
 // encrypt is Encrypt with the ratchet key's random bytes given; random is
@@ -318,6 +381,10 @@ func (s *session) encrypt(plaintext, random []byte) (Message, error) {
 		out = newPreKeyMessage(s.bobOneTime, s.aliceBase, s.aliceIdentity, msg)
 	}
 	if n := len(out.Bytes()); n > MaxMessageSize {
+		if sender != s.sender {
+			sender.clear()
+			clear(root[:])
+		}
 		return nil, fmt.Errorf("olm: encrypt: message of %d bytes: %w", n, ErrMessageTooLarge)
 	}
 	// Commit.
@@ -335,7 +402,10 @@ func (s *session) encrypt(plaintext, random []byte) (Message, error) {
 // ErrMessageGap, ErrMessageKeyNotFound, ErrUnknownChain, ErrSessionMismatch
 // or ErrBadPublicKey.
 func (s *Session) Decrypt(m Message) ([]byte, error) {
-	st := s.lock()
+	st, err := s.lock("decrypt")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
 	var nm *NormalMessage
 	switch m := m.(type) {
@@ -355,7 +425,9 @@ func (s *Session) Decrypt(m Message) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("olm: decrypt: message of type %T: %w", m, ErrBadMessageFormat)
 	}
-	return st.decrypt(nm)
+	var plaintext []byte
+	wipe.Do(func() { plaintext, err = st.decrypt(nm) })
+	return plaintext, err
 }
 
 func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
@@ -392,6 +464,10 @@ func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
 		newRoot, chain.key = advanceRoot(s.rootKey, shared[:])
 		clear(shared[:])
 	}
+	// The copies of the chain key and the new root key are cleared on
+	// every way out.
+	defer clear(chain.key[:])
+	defer clear(newRoot[:])
 	if m.index-chain.index > MaxMessageGap {
 		return nil, fmt.Errorf("olm: decrypt: index %d is %d past the chain: %w", m.index, m.index-chain.index, ErrMessageGap)
 	}
@@ -421,12 +497,8 @@ func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
 		s.receivers[ci].chain = chain
 	} else {
 		s.rootKey = newRoot
-		n := min(len(s.receivers)+1, MaxReceiverChains)
-		receivers := make([]receiverChain, n)
-		receivers[0] = receiverChain{ratchetKey: m.ratchetKey, chain: chain}
-		copy(receivers[1:], s.receivers)
-		s.receivers = receivers
-		s.sender.ratchet.clear()
+		s.pushReceiver(receiverChain{ratchetKey: m.ratchetKey, chain: chain})
+		s.sender.clear()
 		s.sender = nil
 	}
 	if len(newSkipped) > 0 {
@@ -439,13 +511,32 @@ func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
 		for i := 0; len(skipped) < n; i++ {
 			skipped = append(skipped, s.skipped[i])
 		}
-		for i := n - len(newSkipped); i < len(s.skipped); i++ {
-			clear(s.skipped[i].key[:])
-		}
+		old := s.skipped[:cap(s.skipped)]
 		s.skipped = skipped
+		clear(old) // the kept keys were copied, the others are evicted
 	}
 	s.received = true
 	return plaintext, nil
+}
+
+// pushReceiver puts a new receiver chain first, dropping the oldest when
+// MaxReceiverChains are kept. The list is shifted in place in an array of
+// capacity MaxReceiverChains, so that the dropped chain's key is overwritten
+// and no old copy of the list is left behind.
+func (s *session) pushReceiver(c receiverChain) {
+	rs := s.receivers
+	if cap(rs) < MaxReceiverChains {
+		grown := make([]receiverChain, len(rs), MaxReceiverChains)
+		copy(grown, rs)
+		clear(rs)
+		rs = grown
+	}
+	if len(rs) < MaxReceiverChains {
+		rs = rs[:len(rs)+1]
+	}
+	copy(rs[1:], rs[:len(rs)-1])
+	rs[0] = c
+	s.receivers = rs
 }
 
 // decryptSkipped decrypts a message whose chain has moved past it, with a
@@ -460,8 +551,11 @@ func (s *session) decryptSkipped(m *NormalMessage) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		clear(k.key[:])
-		s.skipped = append(s.skipped[:i:i], s.skipped[i+1:]...)
+		// Remove the used key in place, so that no copy of it is left.
+		last := len(s.skipped) - 1
+		copy(s.skipped[i:], s.skipped[i+1:])
+		s.skipped[last] = skippedKey{}
+		s.skipped = s.skipped[:last]
 		s.received = true
 		return plaintext, nil
 	}
@@ -485,9 +579,16 @@ func (s *session) open(m *NormalMessage, messageKey [32]byte) ([]byte, error) {
 
 // Format prints the session's ID and never its secrets, whatever the verb.
 func (s Session) Format(f fmt.State, verb rune) {
-	if s.st == nil {
+	st, err := s.lock("format")
+	switch {
+	case errors.Is(err, ErrClosed):
+		fmt.Fprint(f, "olm.Session{closed}")
+		return
+	case err != nil:
 		fmt.Fprint(f, "olm.Session{}")
 		return
 	}
-	fmt.Fprintf(f, "olm.Session{ID: %s}", s.SessionID())
+	id := sessionID(st.aliceIdentity, st.aliceBase, st.bobOneTime)
+	st.mu.Unlock()
+	fmt.Fprintf(f, "olm.Session{ID: %s}", id)
 }
