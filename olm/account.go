@@ -209,10 +209,11 @@ func (a *Account) MaxNumberOfOneTimeKeys() int { return MaxNumberOfOneTimeKeys }
 
 // GenerateOneTimeKeys creates n one-time keys from crypto/rand. Each gets the
 // next key ID. When the account holds more than MaxOneTimeKeys, the oldest
-// keys are dropped. n must be between 0 and MaxOneTimeKeys.
+// keys are dropped. n must be between 0 and MaxOneTimeKeys (otherwise the
+// error wraps ErrKeyCount).
 func (a *Account) GenerateOneTimeKeys(n int) error {
 	if n < 0 || n > MaxOneTimeKeys {
-		return fmt.Errorf("olm: generate %d one-time keys: out of range 0..%d", n, MaxOneTimeKeys)
+		return fmt.Errorf("olm: generate %d one-time keys, not in 0..%d: %w", n, MaxOneTimeKeys, ErrKeyCount)
 	}
 	random := make([]byte, 32*n)
 	rand.Read(random)
@@ -523,7 +524,7 @@ func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve
 // object's canonical JSON, under the user ID.
 func (a *Account) DeviceKeys(userID, deviceID string) ([]byte, error) {
 	if userID == "" || deviceID == "" {
-		return nil, fmt.Errorf("olm: device keys: empty user or device ID")
+		return nil, fmt.Errorf("olm: device keys: empty user or device ID: %w", ErrNil)
 	}
 	st, err := a.lock("device keys")
 	if err != nil {
@@ -586,7 +587,7 @@ func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.R
 // unsigned fields) and returns it with the signature added.
 func (a *account) signJSON(obj map[string]any, userID, deviceID string) ([]byte, error) {
 	if userID == "" || deviceID == "" {
-		return nil, fmt.Errorf("olm: sign JSON: empty user or device ID")
+		return nil, fmt.Errorf("olm: sign JSON: empty user or device ID: %w", ErrNil)
 	}
 	canonical, err := canonicaljson.Marshal(obj)
 	if err != nil {

@@ -56,6 +56,9 @@ var (
 	// ErrPickleKeySize means a key for the souverain pickle format is not
 	// 32 bytes long.
 	ErrPickleKeySize = pickle.ErrKeySize
+	// ErrKeyCount means a number of one-time keys to generate is out of
+	// the range 0 to MaxOneTimeKeys.
+	ErrKeyCount = errors.New("one-time key count out of range")
 	// ErrBadKeyID means a one-time key ID is not the base64 of a 4-byte
 	// number.
 	ErrBadKeyID = errors.New("bad key ID")

@@ -144,20 +144,45 @@ func (m *NormalMessage) Type() MessageType { return MessageTypeNormal }
 
 // Bytes returns the encoded message. It aliases the message's storage:
 // do not modify it.
-func (m *NormalMessage) Bytes() []byte { return m.raw }
+func (m *NormalMessage) Bytes() []byte {
+	if m == nil {
+		return nil
+	}
+	return m.raw
+}
 
 // Version returns the version byte: 3 for version 1 sessions, 4 for
 // version 2.
-func (m *NormalMessage) Version() byte { return m.version }
+func (m *NormalMessage) Version() byte {
+	if m == nil {
+		return 0
+	}
+	return m.version
+}
 
 // RatchetKey returns the sender's current ratchet key.
-func (m *NormalMessage) RatchetKey() Curve25519PublicKey { return m.ratchetKey }
+func (m *NormalMessage) RatchetKey() Curve25519PublicKey {
+	if m == nil {
+		return Curve25519PublicKey{}
+	}
+	return m.ratchetKey
+}
 
 // Index returns the message's index in its chain.
-func (m *NormalMessage) Index() uint32 { return m.index }
+func (m *NormalMessage) Index() uint32 {
+	if m == nil {
+		return 0
+	}
+	return m.index
+}
 
 // Ciphertext returns the encrypted payload. It aliases the message.
-func (m *NormalMessage) Ciphertext() []byte { return m.ciphertext }
+func (m *NormalMessage) Ciphertext() []byte {
+	if m == nil {
+		return nil
+	}
+	return m.ciphertext
+}
 
 func (m *NormalMessage) macLen() int {
 	if m.version == versionFullMAC {
@@ -290,23 +315,51 @@ func (m *PreKeyMessage) Type() MessageType { return MessageTypePreKey }
 
 // Bytes returns the encoded message. It aliases the message's storage:
 // do not modify it.
-func (m *PreKeyMessage) Bytes() []byte { return m.raw }
+func (m *PreKeyMessage) Bytes() []byte {
+	if m == nil {
+		return nil
+	}
+	return m.raw
+}
 
 // OneTimeKey returns the receiver's one-time (or fallback) key the session
 // was created with.
-func (m *PreKeyMessage) OneTimeKey() Curve25519PublicKey { return m.oneTimeKey }
+func (m *PreKeyMessage) OneTimeKey() Curve25519PublicKey {
+	if m == nil {
+		return Curve25519PublicKey{}
+	}
+	return m.oneTimeKey
+}
 
 // BaseKey returns the sender's ephemeral base key.
-func (m *PreKeyMessage) BaseKey() Curve25519PublicKey { return m.baseKey }
+func (m *PreKeyMessage) BaseKey() Curve25519PublicKey {
+	if m == nil {
+		return Curve25519PublicKey{}
+	}
+	return m.baseKey
+}
 
 // IdentityKey returns the sender's Curve25519 identity key.
-func (m *PreKeyMessage) IdentityKey() Curve25519PublicKey { return m.identityKey }
+func (m *PreKeyMessage) IdentityKey() Curve25519PublicKey {
+	if m == nil {
+		return Curve25519PublicKey{}
+	}
+	return m.identityKey
+}
 
 // Message returns the normal message inside.
-func (m *PreKeyMessage) Message() *NormalMessage { return m.message }
+func (m *PreKeyMessage) Message() *NormalMessage {
+	if m == nil {
+		return nil
+	}
+	return m.message
+}
 
 // SessionID returns the ID of the session this message belongs to, the same
 // as Session.SessionID on both ends.
 func (m *PreKeyMessage) SessionID() string {
+	if m == nil {
+		return ""
+	}
 	return sessionID(m.identityKey, m.baseKey, m.oneTimeKey)
 }

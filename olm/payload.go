@@ -70,9 +70,25 @@ type PayloadKeys struct {
 // NewPayload returns the plaintext to encrypt for an event of eventType with
 // content, sent by account (of user sender) to the device of user recipient
 // whose Ed25519 key is recipientKey.
+//
+// Errors wrap ErrNil (a nil, zero or closed account: ErrClosed then; an
+// empty user ID or event type; a zero recipient key) or ErrBadMessageFormat
+// (content that is not JSON).
 func NewPayload(account *Account, sender, recipient string, recipientKey Ed25519PublicKey, eventType string, content json.RawMessage) ([]byte, error) {
-	if !json.Valid(content) {
-		return nil, fmt.Errorf("olm: payload: content is not JSON")
+	const op = "new payload"
+	st, err := account.lock(op)
+	if err != nil {
+		return nil, err
+	}
+	ed := Ed25519PublicKey(st.signing.Public())
+	st.mu.Unlock()
+	switch {
+	case sender == "" || recipient == "" || eventType == "":
+		return nil, fmt.Errorf("olm: %s: empty sender, recipient or event type: %w", op, ErrNil)
+	case recipientKey == Ed25519PublicKey{}:
+		return nil, fmt.Errorf("olm: %s: zero recipient key: %w", op, ErrNil)
+	case !json.Valid(content):
+		return nil, fmt.Errorf("olm: %s: content is not JSON: %w", op, ErrBadMessageFormat)
 	}
 	return json.Marshal(Payload{
 		Type:          eventType,
@@ -80,7 +96,7 @@ func NewPayload(account *Account, sender, recipient string, recipientKey Ed25519
 		Sender:        sender,
 		Recipient:     recipient,
 		RecipientKeys: PayloadKeys{Ed25519: recipientKey.String()},
-		Keys:          PayloadKeys{Ed25519: account.Ed25519Key().String()},
+		Keys:          PayloadKeys{Ed25519: ed.String()},
 	})
 }
 
