@@ -166,7 +166,7 @@ func FuzzUnmarshalSession(f *testing.F) {
 	fx := newFuzzFixture(f)
 	f.Add(fx.sessBody)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := unmarshalSession(b, SessionConfigV1())
+		s, err := unmarshalSession(b, SessionConfigV1(), true)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptedPickle) && !errors.Is(err, ErrUnknownPickleVersion) {
 				t.Fatalf("error %v wraps no sentinel", err)
@@ -251,7 +251,7 @@ func (s *Session) marshalForTest() []byte {
 }
 
 func mustUnmarshalSession(t *testing.T, body []byte) *Session {
-	s, err := unmarshalSession(body, SessionConfigV1())
+	s, err := unmarshalSession(body, SessionConfigV1(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

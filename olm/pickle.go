@@ -23,6 +23,15 @@ const (
 	// hold a version 4 body, which is still read. The number is far from
 	// libolm's small versions, and libolm-format readers refuse it.
 	ownAccountVersion = 0x536f0001
+	// ownSessionVersion is the body version of souverain's own session
+	// pickles since they keep skipped message keys per receiver chain (up
+	// to MaxReceiverChains × MaxSkippedMessageKeys): libolm's version 1
+	// layout with that larger list. Own pickles written before hold a
+	// version 1 body, which is still read.
+	ownSessionVersion = 0x536f0001
+	// libolmMaxSkippedMessageKeys is the number of skipped message keys of
+	// libolm's session (MAX_SKIPPED_MESSAGE_KEYS, per session).
+	libolmMaxSkippedMessageKeys = 40
 )
 
 // Kinds of souverain pickles, bound into their authentication.
@@ -251,7 +260,8 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 }
 
 // Pickle encrypts the session in souverain's own pickle format under a
-// 32-byte key. Use UnpickleSession to read it back.
+// 32-byte key, with every skipped message key (up to MaxSkippedMessageKeys
+// per receiver chain). Use UnpickleSession to read it back.
 func (s *Session) Pickle(key []byte) (string, error) {
 	st, err := s.lock("pickle session")
 	if err != nil {
@@ -259,7 +269,7 @@ func (s *Session) Pickle(key []byte) (string, error) {
 	}
 	w := &pickle.Writer{}
 	w.U8(uint8(st.config.Version()))
-	st.marshal(w)
+	st.marshal(w, true)
 	st.mu.Unlock()
 	defer clear(w.Buf)
 	out, err := pickle.Encrypt(key, kindSession, w.Buf)
@@ -290,12 +300,17 @@ func UnpickleSession(text string, key []byte) (*Session, error) {
 	default:
 		return nil, fmt.Errorf("olm: unpickle session: configuration %d: %w", body[0], ErrCorruptedPickle)
 	}
-	return unmarshalSession(body[1:], config)
+	return unmarshalSession(body[1:], config, true)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format (version 1)
 // under a key of any length. libolm has no version 2 sessions, so a version
-// 2 session gives an error wrapping ErrSessionConfig.
+// 2 session gives an error wrapping ErrSessionConfig. libolm's format holds
+// 40 skipped message keys per session, where a souverain session keeps 40
+// per receiver chain (MaxSkippedMessageKeys): the newest 40 are written and
+// the older ones are lost, so that their messages no longer decrypt once the
+// session is read back (by libolm or UnpickleLibolmSession). Pickle keeps
+// them all.
 func (s *Session) PickleLibolm(key []byte) (string, error) {
 	st, err := s.lock("pickle session")
 	if err != nil {
@@ -306,7 +321,7 @@ func (s *Session) PickleLibolm(key []byte) (string, error) {
 		return "", fmt.Errorf("olm: pickle session for libolm: %w", ErrSessionConfig)
 	}
 	w := &pickle.Writer{}
-	st.marshal(w)
+	st.marshal(w, false)
 	st.mu.Unlock()
 	defer clear(w.Buf)
 	return pickle.EncryptLibolm(key, w.Buf), nil
@@ -321,11 +336,20 @@ func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
 		return nil, fmt.Errorf("olm: unpickle libolm session: %w", err)
 	}
 	defer clear(body)
-	return unmarshalSession(body, SessionConfigV1())
+	return unmarshalSession(body, SessionConfigV1(), false)
 }
 
-func (s *session) marshal(w *pickle.Writer) {
-	w.U32(libolmSessionVersion)
+// marshal writes the session in libolm's version 1 layout. With own, the
+// version is ownSessionVersion and every skipped message key is written;
+// otherwise the newest libolmMaxSkippedMessageKeys.
+func (s *session) marshal(w *pickle.Writer, own bool) {
+	skipped := s.skipped
+	if own {
+		w.U32(ownSessionVersion)
+	} else {
+		w.U32(libolmSessionVersion)
+		skipped = skipped[:min(len(skipped), libolmMaxSkippedMessageKeys)]
+	}
 	w.Bool(s.received)
 	w.Bytes(s.aliceIdentity[:])
 	w.Bytes(s.aliceBase[:])
@@ -346,19 +370,28 @@ func (s *session) marshal(w *pickle.Writer) {
 		w.Bytes(c.chain.key[:])
 		w.U32(c.chain.index)
 	}
-	w.U32(uint32(len(s.skipped)))
-	for i := range s.skipped {
-		k := &s.skipped[i]
+	w.U32(uint32(len(skipped)))
+	for i := range skipped {
+		k := &skipped[i]
 		w.Bytes(k.ratchetKey[:])
 		w.Bytes(k.key[:])
 		w.U32(k.index)
 	}
 }
 
-func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
+// unmarshalSession decodes a session body in libolm's layout; own allows
+// souverain's ownSessionVersion, with up to MaxSkippedMessageKeys per
+// ratchet key and MaxReceiverChains × MaxSkippedMessageKeys in all, where
+// libolm's versions hold at most libolmMaxSkippedMessageKeys.
+func unmarshalSession(body []byte, config SessionConfig, own bool) (*Session, error) {
 	r := pickle.NewReader(body)
 	version := r.U32()
-	if r.Err() == nil && version != libolmSessionVersion && version != libolmSessionVersionChainIndex {
+	maxSkipped := libolmMaxSkippedMessageKeys
+	switch {
+	case r.Err() != nil, version == libolmSessionVersion, version == libolmSessionVersionChainIndex:
+	case version == ownSessionVersion && own:
+		maxSkipped = MaxReceiverChains * MaxSkippedMessageKeys
+	default:
 		return nil, fmt.Errorf("olm: unpickle session: version %d: %w", version, ErrUnknownPickleVersion)
 	}
 	s := &session{config: config}
@@ -389,7 +422,7 @@ func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 		c.chain.index = r.U32()
 	}
 	n = r.Count(32 + 32 + 4)
-	if n > MaxSkippedMessageKeys {
+	if n > maxSkipped {
 		return nil, fmt.Errorf("olm: unpickle session: %d skipped keys: %w", n, ErrCorruptedPickle)
 	}
 	if n > 0 {
@@ -403,6 +436,14 @@ func unmarshalSession(body []byte, config SessionConfig) (*Session, error) {
 	}
 	if version == libolmSessionVersionChainIndex {
 		r.U32() // an unused chain index
+	}
+	if version == ownSessionVersion && len(s.skipped) > MaxSkippedMessageKeys {
+		perChain := make(map[Curve25519PublicKey]int)
+		for i := range s.skipped {
+			if perChain[s.skipped[i].ratchetKey]++; perChain[s.skipped[i].ratchetKey] > MaxSkippedMessageKeys {
+				return nil, fmt.Errorf("olm: unpickle session: more than %d skipped keys on a chain: %w", MaxSkippedMessageKeys, ErrCorruptedPickle)
+			}
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle session: %w", err)

@@ -19,10 +19,14 @@ const (
 	// MaxReceiverChains is the number of receiver chains a session keeps;
 	// the oldest is dropped when a new one starts (libolm and vodozemac: 5).
 	MaxReceiverChains = 5
-	// MaxSkippedMessageKeys is the number of message keys kept per session
-	// for messages that were skipped and may still arrive; the oldest is
-	// dropped first (libolm: 40 per session, which its pickle format
-	// requires; vodozemac keeps 40 per chain).
+	// MaxSkippedMessageKeys is the number of message keys kept per
+	// receiver chain for messages that were skipped and may still arrive;
+	// the oldest of the chain is dropped first, and a dropped chain takes
+	// its keys with it, so a session holds at most MaxReceiverChains ×
+	// MaxSkippedMessageKeys = 200 (vodozemac: 40 per chain; SECURITY 14).
+	// Servers deliver to-device messages in order, so more would only add
+	// risk. libolm keeps 40 per session, and so does its pickle format:
+	// Session.PickleLibolm writes the newest 40 and drops the others.
 	MaxSkippedMessageKeys = 40
 	// MaxMessageGap is how far ahead of its chain a message index may be:
 	// at most that many chain steps are computed for one message (libolm
@@ -129,7 +133,7 @@ type session struct {
 	rootKey       [32]byte
 	sender        *senderChain    // nil until the next message is sent
 	receivers     []receiverChain // newest first, at most MaxReceiverChains
-	skipped       []skippedKey    // newest first, at most MaxSkippedMessageKeys
+	skipped       []skippedKey    // newest first, at most MaxSkippedMessageKeys per receiver chain
 }
 
 func sessionID(aliceIdentity, aliceBase, bobOneTime Curve25519PublicKey) string {
@@ -502,18 +506,8 @@ func (s *session) decrypt(m *NormalMessage) ([]byte, error) {
 		s.sender = nil
 	}
 	if len(newSkipped) > 0 {
-		// newSkipped is oldest first; the list is newest first.
-		n := min(len(s.skipped)+len(newSkipped), MaxSkippedMessageKeys)
-		skipped := make([]skippedKey, 0, n)
-		for i := len(newSkipped) - 1; i >= 0 && len(skipped) < n; i-- {
-			skipped = append(skipped, newSkipped[i])
-		}
-		for i := 0; len(skipped) < n; i++ {
-			skipped = append(skipped, s.skipped[i])
-		}
-		old := s.skipped[:cap(s.skipped)]
-		s.skipped = skipped
-		clear(old) // the kept keys were copied, the others are evicted
+		s.addSkipped(m.ratchetKey, newSkipped)
+		clear(newSkipped)
 	}
 	s.received = true
 	return plaintext, nil
@@ -533,10 +527,57 @@ func (s *session) pushReceiver(c receiverChain) {
 	}
 	if len(rs) < MaxReceiverChains {
 		rs = rs[:len(rs)+1]
+	} else {
+		s.dropSkipped(rs[len(rs)-1].ratchetKey)
 	}
 	copy(rs[1:], rs[:len(rs)-1])
 	rs[0] = c
 	s.receivers = rs
+}
+
+// addSkipped stores the keys of messages skipped on the chain of ratchetKey
+// (added is oldest first; the list is newest first) and keeps the newest
+// MaxSkippedMessageKeys of that chain. The list is changed in place and
+// evicted keys are cleared; when it must grow, the old array is cleared.
+func (s *session) addSkipped(ratchetKey Curve25519PublicKey, added []skippedKey) {
+	n, k := len(s.skipped), len(added)
+	if cap(s.skipped) < n+k {
+		grown := make([]skippedKey, n, min(max(2*cap(s.skipped), n+k), MaxReceiverChains*MaxSkippedMessageKeys+MaxSkippedMessageKeys))
+		copy(grown, s.skipped)
+		clear(s.skipped)
+		s.skipped = grown
+	}
+	s.skipped = s.skipped[:n+k]
+	copy(s.skipped[k:], s.skipped[:n])
+	for i := range added {
+		s.skipped[k-1-i] = added[i]
+	}
+	kept, count := 0, 0
+	for i := range s.skipped {
+		if s.skipped[i].ratchetKey == ratchetKey {
+			if count++; count > MaxSkippedMessageKeys {
+				continue
+			}
+		}
+		s.skipped[kept] = s.skipped[i]
+		kept++
+	}
+	clear(s.skipped[kept:])
+	s.skipped = s.skipped[:kept]
+}
+
+// dropSkipped deletes, in place, the skipped keys of the chain of
+// ratchetKey.
+func (s *session) dropSkipped(ratchetKey Curve25519PublicKey) {
+	kept := 0
+	for i := range s.skipped {
+		if s.skipped[i].ratchetKey != ratchetKey {
+			s.skipped[kept] = s.skipped[i]
+			kept++
+		}
+	}
+	clear(s.skipped[kept:])
+	s.skipped = s.skipped[:kept]
 }
 
 // decryptSkipped decrypts a message whose chain has moved past it, with a
