@@ -53,6 +53,7 @@ type preKeyRecord struct {
 type oneTimeKey struct {
 	id        KeyID
 	published bool
+	used      bool // fallback keys: a pre-key message has opened a session with it
 	key       curveKey
 }
 
@@ -325,10 +326,54 @@ func (a *account) generateFallbackKey(random []byte) error {
 	return nil
 }
 
-// FallbackKey returns the current fallback key if it has not been marked as
-// published; ok is false otherwise.
+// FallbackKeyInfo describes an account's current fallback key.
+type FallbackKeyInfo struct {
+	ID  KeyID
+	Key Curve25519PublicKey
+	// Published reports whether MarkKeysAsPublished has been called since
+	// the key was generated.
+	Published bool
+	// Used reports whether a pre-key message has opened a session with
+	// the key (since the account was created or read from souverain's own
+	// pickle format; libolm's format does not keep it, so an account read
+	// from it reports false until the key is used again).
+	Used bool
+}
+
+// CurrentFallbackKey returns the account's current fallback key, published
+// or not; ok is false only when the account has none (or is zero or
+// closed). A client generates a new fallback key when it has none, or when
+// the current one has been used (here, or as the server reports with
+// device_unused_fallback_key_types), not on every sync: peers that claimed
+// the current key still need it, and the previous one is kept until
+// ForgetOldFallbackKey.
+func (a *Account) CurrentFallbackKey() (info FallbackKeyInfo, ok bool) {
+	st, err := a.lock("current fallback key")
+	if err != nil {
+		return FallbackKeyInfo{}, false
+	}
+	defer st.mu.Unlock()
+	if st.numFallback == 0 {
+		return FallbackKeyInfo{}, false
+	}
+	k := &st.fallback[0]
+	return FallbackKeyInfo{ID: k.id, Key: k.key.pub, Published: k.published, Used: k.used}, true
+}
+
+// FallbackKey is the former name of UnpublishedFallbackKey.
+//
+// Deprecated: ok false does not mean that the account has no fallback key;
+// use UnpublishedFallbackKey, or CurrentFallbackKey to know whether one
+// exists and has been used.
 func (a *Account) FallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
-	st, err := a.lock("fallback key")
+	return a.UnpublishedFallbackKey()
+}
+
+// UnpublishedFallbackKey returns the current fallback key if it has not been
+// marked as published, to upload it; ok is false otherwise, also when a
+// published fallback key exists (see CurrentFallbackKey).
+func (a *Account) UnpublishedFallbackKey() (id KeyID, key Curve25519PublicKey, ok bool) {
+	st, err := a.lock("unpublished fallback key")
 	if err != nil {
 		return 0, Curve25519PublicKey{}, false
 	}
@@ -359,20 +404,30 @@ func (a *Account) ForgetOldFallbackKey() {
 	}
 }
 
-// findKey returns the one-time or fallback key with the public key pub, its
-// ID, and the index in oneTimeKeys (-1 for a fallback key).
-func (a *account) findKey(pub Curve25519PublicKey) (*curveKey, KeyID, int) {
+// findKey returns the one-time or fallback key with the public key pub,
+// and its index in oneTimeKeys (-1 for a fallback key).
+func (a *account) findKey(pub Curve25519PublicKey) (*oneTimeKey, int) {
 	for i := range a.oneTimeKeys {
 		if a.oneTimeKeys[i].key.pub == pub {
-			return &a.oneTimeKeys[i].key, a.oneTimeKeys[i].id, i
+			return &a.oneTimeKeys[i], i
 		}
 	}
 	for i := range a.numFallback {
 		if a.fallback[i].key.pub == pub {
-			return &a.fallback[i].key, a.fallback[i].id, -1
+			return &a.fallback[i], -1
 		}
 	}
-	return nil, 0, -1
+	return nil, -1
+}
+
+// removeOneTimeKey removes oneTimeKeys[i] in place, with its records.
+func (a *account) removeOneTimeKey(i int) {
+	a.oneTimeKeys[i].key.clear()
+	a.forgetPreKeys(a.oneTimeKeys[i].id)
+	last := len(a.oneTimeKeys) - 1
+	copy(a.oneTimeKeys[i:], a.oneTimeKeys[i+1:])
+	a.oneTimeKeys[last] = oneTimeKey{}
+	a.oneTimeKeys = a.oneTimeKeys[:last]
 }
 
 // preKeyUsed reports whether a pre-key message with this session ID has
@@ -490,7 +545,7 @@ func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve
 	if m.message.version != config.messageVersion() {
 		return nil, nil, fmt.Errorf("olm: inbound session: message version %d for a version %d session: %w", m.message.version, config.Version(), ErrSessionConfig)
 	}
-	oneTime, keyID, index := a.findKey(m.oneTimeKey)
+	oneTime, index := a.findKey(m.oneTimeKey)
 	if oneTime == nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrUnknownOneTimeKey)
 	}
@@ -498,22 +553,20 @@ func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve
 	if a.preKeyUsed(&id) {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrPreKeyReplay)
 	}
-	s, err := newInboundSession(config, &a.identity, oneTime, m)
+	s, err := newInboundSession(config, &a.identity, &oneTime.key, m)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, wrapOp("inbound session", err)
 	}
 	plaintext, err := s.st.decrypt(m.message)
 	if err != nil {
-		return nil, nil, fmt.Errorf("olm: inbound session: %w", err)
+		s.Close()
+		return nil, nil, wrapOp("inbound session", err)
 	}
 	if index >= 0 {
-		a.oneTimeKeys[index].key.clear()
-		last := len(a.oneTimeKeys) - 1
-		copy(a.oneTimeKeys[index:], a.oneTimeKeys[index+1:])
-		a.oneTimeKeys[last] = oneTimeKey{}
-		a.oneTimeKeys = a.oneTimeKeys[:last]
+		a.removeOneTimeKey(index)
 	} else {
-		a.recordPreKey(keyID, &id)
+		oneTime.used = true
+		a.recordPreKey(oneTime.id, &id)
 	}
 	return s, plaintext, nil
 }

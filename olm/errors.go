@@ -2,8 +2,9 @@ package olm
 
 import (
 	"errors"
-	"github.com/souverain/e2ee/internal/errs"
+	"strings"
 
+	"github.com/souverain/e2ee/internal/errs"
 	"github.com/souverain/e2ee/internal/pickle"
 )
 
@@ -73,3 +74,19 @@ var (
 	// configuration other than the one expected.
 	ErrSessionConfig = errs.SessionConfig
 )
+
+// opError adds an operation to an error of this package without saying
+// "olm:" twice: "olm: inbound session: decrypt: bad message MAC".
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "olm: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "olm: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// wrapOp returns err in the context of op.
+func wrapOp(op string, err error) error { return &opError{op: op, err: err} }

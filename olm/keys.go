@@ -47,6 +47,20 @@ func (k Curve25519PublicKey) Bytes() []byte { return append([]byte(nil), k[:]...
 // String returns the key in unpadded base64, as Matrix writes it.
 func (k Curve25519PublicKey) String() string { return base64.RawStdEncoding.EncodeToString(k[:]) }
 
+// MarshalText returns the key in unpadded base64, so that the key is a JSON
+// string as in Matrix events.
+func (k Curve25519PublicKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a key as ParseCurve25519PublicKey does.
+func (k *Curve25519PublicKey) UnmarshalText(b []byte) error {
+	key, err := ParseCurve25519PublicKey(string(b))
+	if err != nil {
+		return err
+	}
+	*k = key
+	return nil
+}
+
 // Ed25519PublicKey is an Ed25519 public key, such as a device's fingerprint
 // key. It is public.
 type Ed25519PublicKey [Ed25519KeySize]byte
@@ -75,6 +89,20 @@ func (k Ed25519PublicKey) Bytes() []byte { return append([]byte(nil), k[:]...) }
 
 // String returns the key in unpadded base64.
 func (k Ed25519PublicKey) String() string { return base64.RawStdEncoding.EncodeToString(k[:]) }
+
+// MarshalText returns the key in unpadded base64, so that the key is a JSON
+// string as in Matrix events.
+func (k Ed25519PublicKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a key as ParseEd25519PublicKey does.
+func (k *Ed25519PublicKey) UnmarshalText(b []byte) error {
+	key, err := ParseEd25519PublicKey(string(b))
+	if err != nil {
+		return err
+	}
+	*k = key
+	return nil
+}
 
 // Verify checks sig over message strictly: non-canonical or small-order
 // public keys and R values and non-canonical S values are refused, so

@@ -1,6 +1,7 @@
 package olm
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math"
 
@@ -27,12 +28,32 @@ const (
 type Message interface {
 	// Type returns MessageTypePreKey or MessageTypeNormal.
 	Type() MessageType
-	// Bytes returns the encoded message, the body of an m.room.encrypted
+	// Bytes returns the encoded message: the body of an m.room.encrypted
 	// event before base64.
 	Bytes() []byte
+	// Body returns the message as the "body" of an m.room.encrypted event
+	// carries it: unpadded base64 of Bytes. Its "type" is Type.
+	Body() string
 }
 
-// ParseMessage decodes the body of an Olm message of the given type.
+// ParseMessageBody decodes a message as an m.room.encrypted event carries
+// it: "type" 0 (pre-key) or 1 (normal) and "body", the message in base64
+// (unpadded as Matrix writes it, or padded). Errors wrap
+// ErrBadMessageFormat, ErrBadMessageVersion or ErrMessageTooLarge.
+func ParseMessageBody(t MessageType, body string) (Message, error) {
+	if len(body) > base64.StdEncoding.EncodedLen(MaxMessageSize) {
+		return nil, fmt.Errorf("olm: message body of %d characters: %w", len(body), ErrMessageTooLarge)
+	}
+	raw, err := decodePublic(body)
+	if err != nil {
+		return nil, fmt.Errorf("olm: message body: %w: %v", ErrBadMessageFormat, err)
+	}
+	return ParseMessage(t, raw)
+}
+
+// ParseMessage decodes an Olm message of the given type from its bytes
+// (Message.Bytes). For the base64 "body" of an m.room.encrypted event, use
+// ParseMessageBody.
 func ParseMessage(t MessageType, body []byte) (Message, error) {
 	switch t {
 	case MessageTypePreKey:
@@ -42,6 +63,21 @@ func ParseMessage(t MessageType, body []byte) (Message, error) {
 	default:
 		return nil, fmt.Errorf("olm: message type %d: %w", t, ErrBadMessageFormat)
 	}
+}
+
+// base64Hint returns a note for an error when b looks like base64 text
+// rather than message bytes: the mistake of passing an event's "body" to
+// ParseMessage, which otherwise reads as "version 65" ('A').
+func base64Hint(b []byte) string {
+	if len(b) < 4 {
+		return ""
+	}
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return ""
+		}
+	}
+	return " (this looks like base64 text: decode an event's body with ParseMessageBody)"
 }
 
 // Message version bytes.
@@ -98,7 +134,7 @@ func ParseNormalMessage(b []byte) (*NormalMessage, error) {
 	case versionFullMAC:
 		macLen = cipher.FullMACSize
 	default:
-		return nil, fmt.Errorf("olm: message version %d: %w", m.version, ErrBadMessageVersion)
+		return nil, fmt.Errorf("olm: message version %d%s: %w", m.version, base64Hint(b), ErrBadMessageVersion)
 	}
 	if len(b) < 1+macLen {
 		return nil, fmt.Errorf("olm: message of %d bytes: %w", len(b), ErrBadMessageFormat)
@@ -150,6 +186,10 @@ func (m *NormalMessage) Bytes() []byte {
 	}
 	return m.raw
 }
+
+// Body returns the message in unpadded base64, the "body" of an
+// m.room.encrypted event.
+func (m *NormalMessage) Body() string { return base64.RawStdEncoding.EncodeToString(m.Bytes()) }
 
 // Version returns the version byte: 3 for version 1 sessions, 4 for
 // version 2.
@@ -255,7 +295,7 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 		return nil, fmt.Errorf("olm: empty pre-key message: %w", ErrBadMessageFormat)
 	}
 	if b[0] != versionTruncatedMAC {
-		return nil, fmt.Errorf("olm: pre-key message version %d: %w", b[0], ErrBadMessageVersion)
+		return nil, fmt.Errorf("olm: pre-key message version %d%s: %w", b[0], base64Hint(b), ErrBadMessageVersion)
 	}
 	m := &PreKeyMessage{}
 	var have [5]bool
@@ -280,7 +320,7 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 		case fieldMessage:
 			inner, err := ParseNormalMessage(f.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("olm: pre-key message: %w", err)
+				return nil, wrapOp("pre-key message", err)
 			}
 			m.message = inner
 			have[fieldMessage] = true
@@ -321,6 +361,10 @@ func (m *PreKeyMessage) Bytes() []byte {
 	}
 	return m.raw
 }
+
+// Body returns the message in unpadded base64, the "body" of an
+// m.room.encrypted event.
+func (m *PreKeyMessage) Body() string { return base64.RawStdEncoding.EncodeToString(m.Bytes()) }
 
 // OneTimeKey returns the receiver's one-time (or fallback) key the session
 // was created with.

@@ -62,9 +62,26 @@ type Payload struct {
 	SenderDeviceKeys json.RawMessage `json:"sender_device_keys,omitempty"`
 }
 
-// PayloadKeys holds the Ed25519 key of a payload's sender or recipient.
+// PayloadKeys holds the Ed25519 key of a payload's sender or recipient, in
+// JSON as an unpadded base64 string.
 type PayloadKeys struct {
-	Ed25519 string `json:"ed25519"`
+	Ed25519 Ed25519PublicKey `json:"ed25519"`
+}
+
+// payloadWire is a Payload as decoded, with the keys still as text, so that
+// a malformed key is reported as a mismatch of that field.
+type payloadWire struct {
+	Type          string          `json:"type"`
+	Content       json.RawMessage `json:"content"`
+	Sender        string          `json:"sender"`
+	Recipient     string          `json:"recipient"`
+	RecipientKeys struct {
+		Ed25519 string `json:"ed25519"`
+	} `json:"recipient_keys"`
+	Keys struct {
+		Ed25519 string `json:"ed25519"`
+	} `json:"keys"`
+	SenderDeviceKeys json.RawMessage `json:"sender_device_keys,omitempty"`
 }
 
 // NewPayload returns the plaintext to encrypt for an event of eventType with
@@ -95,8 +112,8 @@ func NewPayload(account *Account, sender, recipient string, recipientKey Ed25519
 		Content:       content,
 		Sender:        sender,
 		Recipient:     recipient,
-		RecipientKeys: PayloadKeys{Ed25519: recipientKey.String()},
-		Keys:          PayloadKeys{Ed25519: ed.String()},
+		RecipientKeys: PayloadKeys{Ed25519: recipientKey},
+		Keys:          PayloadKeys{Ed25519: ed},
 	})
 }
 
@@ -126,7 +143,7 @@ type PayloadCheck struct {
 // used here, and carries a valid self-signature. Errors wrap
 // ErrPayloadMismatch or ErrBadMessageFormat.
 func ParsePayload(plaintext []byte, check PayloadCheck) (*Payload, error) {
-	var p Payload
+	var p payloadWire
 	dec := json.NewDecoder(bytes.NewReader(plaintext))
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("olm: payload: %w: %v", ErrBadMessageFormat, err)
@@ -158,7 +175,15 @@ func ParsePayload(plaintext []byte, check PayloadCheck) (*Payload, error) {
 			return nil, err
 		}
 	}
-	return &p, nil
+	return &Payload{
+		Type:             p.Type,
+		Content:          p.Content,
+		Sender:           p.Sender,
+		Recipient:        p.Recipient,
+		RecipientKeys:    PayloadKeys{Ed25519: check.RecipientEd25519},
+		Keys:             PayloadKeys{Ed25519: claimed},
+		SenderDeviceKeys: p.SenderDeviceKeys,
+	}, nil
 }
 
 // checkSenderDeviceKeys checks the sender_device_keys of a payload.

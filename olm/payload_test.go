@@ -64,7 +64,7 @@ func TestPayload(t *testing.T) {
 	// Unknown sender key: the claim is returned for the caller to check.
 	unknown := good
 	unknown.SenderEd25519 = olm.Ed25519PublicKey{}
-	if p, err := olm.ParsePayload(plaintext, unknown); err != nil || p.Keys.Ed25519 != alice.Ed25519Key().String() {
+	if p, err := olm.ParsePayload(plaintext, unknown); err != nil || p.Keys.Ed25519 != alice.Ed25519Key() {
 		t.Fatal(err)
 	}
 	eve := newAccount(t)

@@ -1,7 +1,11 @@
 package olm
 
 import (
+	"encoding/binary"
 	"fmt"
+	"strings"
+
+	"github.com/souverain/e2ee/internal/b64"
 
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/pickle"
@@ -65,7 +69,7 @@ func (a *Account) Pickle(key []byte) (string, error) {
 func UnpickleAccount(text string, key []byte) (*Account, error) {
 	body, err := pickle.Decrypt(key, kindAccount, text)
 	if err != nil {
-		return nil, fmt.Errorf("olm: unpickle account: %w", err)
+		return nil, fmt.Errorf("olm: unpickle account: %w%s", err, formatHint(text, key, kindAccount, false))
 	}
 	defer clear(body)
 	return unmarshalAccount(body, true)
@@ -96,10 +100,14 @@ func (a *Account) PickleLibolm(key []byte) (string, error) {
 func UnpickleLibolmAccount(text string, key []byte) (*Account, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
-		return nil, fmt.Errorf("olm: unpickle libolm account: %w", err)
+		return nil, fmt.Errorf("olm: unpickle libolm account: %w%s", err, formatHint(text, key, kindAccount, true))
 	}
 	defer clear(body)
-	return unmarshalAccount(body, false)
+	a, err := unmarshalAccount(body, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, formatHint(text, key, kindAccount, true))
+	}
+	return a, nil
 }
 
 func writeCurveKey(w *pickle.Writer, k *curveKey) {
@@ -129,8 +137,9 @@ func readOneTimeKey(r *pickle.Reader) oneTimeKey {
 // marshal writes the account in libolm's version 4 layout, with at most
 // maxKeys one-time keys (the newest), newest first as libolm orders them.
 // With own, the body has version ownAccountVersion and ends with the record
-// of used pre-key messages: a count, then key ID and session ID of each,
-// oldest first.
+// of used pre-key messages (a count, then key ID and session ID of each,
+// oldest first) and a byte whose bits 0 and 1 say whether the current and
+// previous fallback keys have been used.
 func (a *account) marshal(maxKeys int, own bool) []byte {
 	w := &pickle.Writer{}
 	if own {
@@ -160,6 +169,13 @@ func (a *account) marshal(maxKeys int, own bool) []byte {
 			w.U32(uint32(r.keyID))
 			w.Bytes(r.sessionID[:])
 		}
+		var used uint8
+		for i := range a.numFallback {
+			if a.fallback[i].used {
+				used |= 1 << i
+			}
+		}
+		w.U8(used)
 	}
 	return w.Buf
 }
@@ -237,6 +253,13 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 			a.usedPreKeys[i].keyID = KeyID(r.U32())
 			r.Read(a.usedPreKeys[i].sessionID[:])
 		}
+		used := r.U8()
+		if used>>a.numFallback != 0 {
+			return nil, fmt.Errorf("olm: unpickle account: used flags %#x for %d fallback keys: %w", used, a.numFallback, ErrCorruptedPickle)
+		}
+		for i := range a.numFallback {
+			a.fallback[i].used = used&(1<<i) != 0
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: %w", err)
@@ -285,7 +308,7 @@ func (s *Session) Pickle(key []byte) (string, error) {
 func UnpickleSession(text string, key []byte) (*Session, error) {
 	body, err := pickle.Decrypt(key, kindSession, text)
 	if err != nil {
-		return nil, fmt.Errorf("olm: unpickle session: %w", err)
+		return nil, fmt.Errorf("olm: unpickle session: %w%s", err, formatHint(text, key, kindSession, false))
 	}
 	defer clear(body)
 	if len(body) == 0 {
@@ -333,10 +356,14 @@ func (s *Session) PickleLibolm(key []byte) (string, error) {
 func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
-		return nil, fmt.Errorf("olm: unpickle libolm session: %w", err)
+		return nil, fmt.Errorf("olm: unpickle libolm session: %w%s", err, formatHint(text, key, kindSession, true))
 	}
 	defer clear(body)
-	return unmarshalSession(body, SessionConfigV1(), false)
+	s, err := unmarshalSession(body, SessionConfigV1(), false)
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, formatHint(text, key, kindSession, true))
+	}
+	return s, nil
 }
 
 // marshal writes the session in libolm's version 1 layout. With own, the
@@ -452,4 +479,62 @@ func unmarshalSession(body []byte, config SessionConfig, own bool) (*Session, er
 		return nil, fmt.Errorf("olm: unpickle session: no chains: %w", ErrCorruptedPickle)
 	}
 	return &Session{st: s}, nil
+}
+
+// formatHint says, for a pickle that did not open, which format and kind it
+// is or looks like, when that is not what was asked for (kind, in libolm's
+// format when libolm is set): opening one format with the other's function
+// otherwise gives errors like "bad length 207". With the right key the
+// answer is certain, since the other format is tried; without it, the
+// guess rests on the layouts: libolm's pickles are CBC blocks and an 8-byte
+// MAC (a length of 8 modulo 16), souverain's start with version byte 1.
+// Only failures pay for this.
+func formatHint(text string, key []byte, kind string, libolm bool) string {
+	name := func(kind string, libolm bool) string {
+		n := "Account"
+		if kind == kindSession {
+			n = "Session"
+		}
+		if libolm {
+			return "libolm " + strings.ToLower(n) + " pickle: open it with UnpickleLibolm" + n
+		}
+		return "souverain " + strings.ToLower(n) + " pickle: open it with Unpickle" + n
+	}
+	if len(text) > pickle.MaxLen {
+		return ""
+	}
+	for _, k := range []string{kindAccount, kindSession} {
+		if !libolm && k == kind {
+			continue
+		}
+		if body, err := pickle.Decrypt(key, k, text); err == nil {
+			clear(body)
+			return " (this is a " + name(k, false) + ")"
+		}
+	}
+	if body, err := pickle.DecryptLibolm(key, text); err == nil {
+		k := kindAccount
+		if len(body) >= 4 {
+			if v := binary.BigEndian.Uint32(body); v == libolmSessionVersion || v == libolmSessionVersionChainIndex {
+				k = kindSession
+			}
+		}
+		clear(body)
+		if !libolm || k != kind {
+			return " (this is a " + name(k, true) + ")"
+		}
+		return ""
+	}
+	raw, err := b64.Decode(text)
+	if err != nil || len(raw) < 24 {
+		return ""
+	}
+	libolmShape := (len(raw)-8)%16 == 0
+	switch {
+	case libolm && !libolmShape && raw[0] == 1:
+		return " (this looks like a pickle in souverain's own format: open it with UnpickleAccount or UnpickleSession)"
+	case !libolm && libolmShape && raw[0] != 1:
+		return " (this looks like a pickle in libolm's format: open it with UnpickleLibolmAccount or UnpickleLibolmSession)"
+	}
+	return ""
 }
