@@ -535,7 +535,66 @@ func (a *Account) NewInboundSessionWithConfig(config SessionConfig, theirIdentit
 	return s, plaintext, err
 }
 
+// NewInboundSessionKeepKey is NewInboundSession for callers that follow
+// libolm's order of steps (the mautrix-go driver): create the session and
+// decrypt its first message, store it, then remove the one-time key with
+// RemoveOneTimeKeys. It checks and decrypts the message exactly as
+// NewInboundSession does, so that a forged pre-key message fails here and
+// changes nothing, but it leaves the one-time key in the account. The
+// record of used pre-key messages holds meanwhile: until RemoveOneTimeKeys,
+// the same message is refused with ErrPreKeyReplay (and afterwards with
+// ErrUnknownOneTimeKey). The session is a version 1 session.
+func (a *Account) NewInboundSessionKeepKey(theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
+	st, err := a.lock("inbound session")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer st.mu.Unlock()
+	var (
+		s         *Session
+		plaintext []byte
+	)
+	wipe.Do(func() { s, plaintext, err = st.newInboundSessionKeep(SessionConfigV1(), theirIdentityKey, m, true) })
+	return s, plaintext, err
+}
+
+// RemoveOneTimeKeys removes from the account the one-time key that s, an
+// inbound session of this account, was created with: the second step after
+// NewInboundSessionKeepKey. A fallback key stays, and is no error. The
+// session may have been pickled and read back since: it names its key.
+// Errors wrap ErrUnknownOneTimeKey (the account does not hold the key: it
+// was removed already, or s is an outbound session or another account's),
+// ErrNil or ErrClosed.
+func (a *Account) RemoveOneTimeKeys(s *Session) error {
+	const op = "remove one-time keys"
+	st, err := a.lock(op)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	ss, err := s.lock(op)
+	if err != nil {
+		return err
+	}
+	key := ss.bobOneTime
+	ss.mu.Unlock()
+	k, index := st.findKey(key)
+	switch {
+	case k == nil:
+		return fmt.Errorf("olm: %s: %w", op, ErrUnknownOneTimeKey)
+	case index >= 0:
+		st.removeOneTimeKey(index)
+	}
+	return nil
+}
+
 func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage) (*Session, []byte, error) {
+	return a.newInboundSessionKeep(config, theirIdentityKey, m, false)
+}
+
+// newInboundSessionKeep creates an inbound session; keep leaves a one-time
+// key in the account (recording the message, as for a fallback key).
+func (a *account) newInboundSessionKeep(config SessionConfig, theirIdentityKey Curve25519PublicKey, m *PreKeyMessage, keep bool) (*Session, []byte, error) {
 	if m == nil || m.message == nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrBadMessageFormat)
 	}
@@ -562,9 +621,12 @@ func (a *account) newInboundSession(config SessionConfig, theirIdentityKey Curve
 		s.Close()
 		return nil, nil, wrapOp("inbound session", err)
 	}
-	if index >= 0 {
+	switch {
+	case index >= 0 && !keep:
 		a.removeOneTimeKey(index)
-	} else {
+	case index >= 0:
+		a.recordPreKey(oneTime.id, &id)
+	default:
 		oneTime.used = true
 		a.recordPreKey(oneTime.id, &id)
 	}
