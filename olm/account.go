@@ -10,6 +10,7 @@ import (
 	"github.com/souverain/e2ee/internal/canonicaljson"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/wipe"
+	"github.com/souverain/e2ee/internal/x25519"
 )
 
 // Limits on one-time keys, as vodozemac sets them: the server should hold
@@ -70,14 +71,19 @@ type Account struct {
 
 // account is an Account's state, guarded by mu.
 type account struct {
-	mu          sync.Mutex
-	closed      bool
-	signing     *ed25519.PrivateKey
-	identity    curveKey
-	oneTimeKeys []oneTimeKey // oldest first, at most MaxOneTimeKeys
-	numFallback int          // 0, 1 or 2
-	fallback    [2]oneTimeKey
-	nextKeyID   uint32 // the last key ID issued; the next is one more
+	mu     sync.Mutex
+	closed bool
+	// keysUnchecked is set for an account read from libolm's pickle
+	// format until checkKeys has checked its identity key pairs; keysErr
+	// keeps a failed check.
+	keysUnchecked bool
+	keysErr       error
+	signing       *ed25519.PrivateKey
+	identity      curveKey
+	oneTimeKeys   []oneTimeKey // oldest first, at most MaxOneTimeKeys
+	numFallback   int          // 0, 1 or 2
+	fallback      [2]oneTimeKey
+	nextKeyID     uint32 // the last key ID issued; the next is one more
 	// usedPreKeys holds the pre-key messages that opened sessions on keys
 	// still held, oldest first, at most MaxPreKeyRecords.
 	usedPreKeys []preKeyRecord
@@ -201,7 +207,37 @@ func (a *Account) Sign(message []byte) Ed25519Signature {
 }
 
 func (a *account) sign(message []byte) Ed25519Signature {
+	if a.checkKeys() != nil {
+		return Ed25519Signature{}
+	}
 	return Ed25519Signature(a.signing.Sign(message))
+}
+
+// checkKeys checks, once, that the identity key pairs of an account read
+// from libolm's pickle format match: that the Ed25519 public key is the
+// signing scalar times the base point (a signature made with another public
+// key in its hash would let two signatures of one message reveal the
+// scalar), and that the Curve25519 public key is the private key's. It
+// costs two fixed-base scalar multiplications, paid before the first
+// signature or Diffie-Hellman instead of when the pickle is read. A failed
+// check is kept: such an account signs nothing and opens no session, with
+// errors wrapping ErrCorruptedPickle.
+func (a *account) checkKeys() error {
+	if !a.keysUnchecked {
+		return a.keysErr
+	}
+	a.keysUnchecked = false
+	exp, pub := a.signing.Expanded(), a.signing.Public()
+	_, err := ed25519.NewKeyFromExpanded(exp[:], pub[:])
+	clear(exp[:])
+	if err != nil {
+		a.keysErr = fmt.Errorf("ed25519 identity key does not match its private key: %w", ErrCorruptedPickle)
+		return a.keysErr
+	}
+	if x25519.PublicKey(&a.identity.priv) != a.identity.pub {
+		a.keysErr = fmt.Errorf("curve25519 identity key does not match its private key: %w", ErrCorruptedPickle)
+	}
+	return a.keysErr
 }
 
 // MaxNumberOfOneTimeKeys returns the number of one-time keys the server
@@ -483,6 +519,9 @@ func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdenti
 		return nil, err
 	}
 	defer st.mu.Unlock()
+	if err := st.checkKeys(); err != nil {
+		return nil, wrapOp("outbound session", err)
+	}
 	var s *Session
 	wipe.Do(func() {
 		s, err = newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random[:])
@@ -604,6 +643,9 @@ func (a *account) newInboundSessionKeep(config SessionConfig, theirIdentityKey C
 	if m.message.version != config.messageVersion() {
 		return nil, nil, fmt.Errorf("olm: inbound session: message version %d for a version %d session: %w", m.message.version, config.Version(), ErrSessionConfig)
 	}
+	if err := a.checkKeys(); err != nil {
+		return nil, nil, wrapOp("inbound session", err)
+	}
 	oneTime, index := a.findKey(m.oneTimeKey)
 	if oneTime == nil {
 		return nil, nil, fmt.Errorf("olm: inbound session: %w", ErrUnknownOneTimeKey)
@@ -703,6 +745,9 @@ func (a *Account) SignedFallbackKeys(userID, deviceID string) (map[string]json.R
 func (a *account) signJSON(obj map[string]any, userID, deviceID string) ([]byte, error) {
 	if userID == "" || deviceID == "" {
 		return nil, fmt.Errorf("olm: sign JSON: empty user or device ID: %w", ErrNil)
+	}
+	if err := a.checkKeys(); err != nil {
+		return nil, wrapOp("sign JSON", err)
 	}
 	canonical, err := canonicaljson.Marshal(obj)
 	if err != nil {

@@ -97,6 +97,12 @@ func (a *Account) PickleLibolm(key []byte) (string, error) {
 // 4) or by PickleLibolm. The account goes on signing with the expanded
 // Ed25519 key libolm stores, with signatures identical to libolm's. Errors
 // wrap ErrBadPickleKey, ErrCorruptedPickle or ErrUnknownPickleVersion.
+//
+// The stored public keys are trusted once the pickle's MAC has verified:
+// the account returns them as they are. Each identity key pair is checked
+// once, before the account first signs or opens a session; an account whose
+// pair does not match then signs nothing (Sign returns the zero signature)
+// and its other methods fail with errors wrapping ErrCorruptedPickle.
 func UnpickleLibolmAccount(text string, key []byte) (*Account, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
@@ -185,11 +191,19 @@ const (
 	preKeyRecordPickleSize = 4 + 32
 )
 
-// unmarshalAccount decodes an account body. For a body from souverain's own
-// pickles (trusted: AES-GCM authenticated, written by this package from keys
-// it derived) the identity key pairs are taken as stored; for libolm's format
-// both public keys are recomputed from the private ones and compared, which
-// costs two scalar multiplications (about half the unpickling time).
+// unmarshalAccount decodes an account body; trusted is set for souverain's
+// own pickles, which may have the body version ownAccountVersion.
+//
+// The identity key pairs are taken as stored: both formats authenticate
+// their content under the pickle key (AES-GCM, or libolm's HMAC), so a pair
+// that does not match was written by whoever holds that key. For libolm's
+// format, which other programs write, each pair is still checked, once,
+// before the account first uses its private keys (checkKeys: before the
+// first signature, which must never be made with a public key other than
+// the signing key's, and before the first Diffie-Hellman), rather than
+// here: recomputing both public keys costs two fixed-base scalar
+// multiplications, more than the rest of reading the pickle, and an account
+// is often read only to be written back or to give its public keys.
 func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 	r := pickle.NewReader(body)
 	version := r.U32()
@@ -264,21 +278,13 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: %w", err)
 	}
-	newKey := ed25519.NewKeyFromExpanded
-	if trusted {
-		newKey = ed25519.NewKeyFromStored
-	}
-	signing, err := newKey(exp[:], pub[:])
+	signing, err := ed25519.NewKeyFromStored(exp[:], pub[:])
 	clear(exp[:])
 	if err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: ed25519 key: %w: %v", ErrCorruptedPickle, err)
 	}
 	a.signing = signing
-	if !trusted {
-		if check, err := newCurveKey(a.identity.priv[:]); err != nil || check.pub != a.identity.pub {
-			return nil, fmt.Errorf("olm: unpickle account: curve25519 identity key does not match: %w", ErrCorruptedPickle)
-		}
-	}
+	a.keysUnchecked = !trusted
 	return &Account{st: a}, nil
 }
 
