@@ -423,7 +423,7 @@ func unmarshalSession(body []byte, config SessionConfig, own bool) (*Session, er
 	switch {
 	case r.Err() != nil, version == libolmSessionVersion, version == libolmSessionVersionChainIndex:
 	case version == ownSessionVersion && own:
-		maxSkipped = MaxReceiverChains * MaxSkippedMessageKeys
+		maxSkipped = maxSkippedPerSession
 	default:
 		return nil, fmt.Errorf("olm: unpickle session: version %d: %w", version, ErrUnknownPickleVersion)
 	}

@@ -21,11 +21,14 @@ const (
 	MaxReceiverChains = 5
 	// MaxSkippedMessageKeys is the number of message keys kept per
 	// receiver chain for messages that were skipped and may still arrive;
-	// the oldest of the chain is dropped first, and a dropped chain takes
-	// its keys with it, so a session holds at most MaxReceiverChains ×
-	// MaxSkippedMessageKeys = 200 (vodozemac: 40 per chain; SECURITY 14).
-	// Servers deliver to-device messages in order, so more would only add
-	// risk. libolm keeps 40 per session, and so does its pickle format:
+	// the oldest of the chain is dropped first (vodozemac: 40 per chain;
+	// SECURITY 14). Servers deliver to-device messages in order, so more
+	// would only add risk. A session holds at most MaxReceiverChains ×
+	// MaxSkippedMessageKeys = 200 in all, dropping the oldest first; as in
+	// libolm, the keys of a chain that was dropped stay in that count until
+	// they are the oldest (they no longer decrypt anything), which keeps the
+	// state identical to libolm's whenever libolm's limit is not reached.
+	// libolm keeps 40 per session, and so does its pickle format:
 	// Session.PickleLibolm writes the newest 40 and drops the others.
 	MaxSkippedMessageKeys = 40
 	// MaxMessageGap is how far ahead of its chain a message index may be:
@@ -33,6 +36,10 @@ const (
 	// and vodozemac: 2000).
 	MaxMessageGap = 2000
 )
+
+// maxSkippedPerSession is the number of skipped message keys a session
+// holds in all (see MaxSkippedMessageKeys).
+const maxSkippedPerSession = MaxReceiverChains * MaxSkippedMessageKeys
 
 // HKDF info strings and chain-key seeds of the Olm specification.
 const (
@@ -527,8 +534,6 @@ func (s *session) pushReceiver(c receiverChain) {
 	}
 	if len(rs) < MaxReceiverChains {
 		rs = rs[:len(rs)+1]
-	} else {
-		s.dropSkipped(rs[len(rs)-1].ratchetKey)
 	}
 	copy(rs[1:], rs[:len(rs)-1])
 	rs[0] = c
@@ -537,12 +542,13 @@ func (s *session) pushReceiver(c receiverChain) {
 
 // addSkipped stores the keys of messages skipped on the chain of ratchetKey
 // (added is oldest first; the list is newest first) and keeps the newest
-// MaxSkippedMessageKeys of that chain. The list is changed in place and
+// MaxSkippedMessageKeys of that chain, and the newest maxSkippedPerSession
+// in all. The list is changed in place and
 // evicted keys are cleared; when it must grow, the old array is cleared.
 func (s *session) addSkipped(ratchetKey Curve25519PublicKey, added []skippedKey) {
 	n, k := len(s.skipped), len(added)
 	if cap(s.skipped) < n+k {
-		grown := make([]skippedKey, n, min(max(2*cap(s.skipped), n+k), MaxReceiverChains*MaxSkippedMessageKeys+MaxSkippedMessageKeys))
+		grown := make([]skippedKey, n, min(max(2*cap(s.skipped), n+k), maxSkippedPerSession+MaxSkippedMessageKeys))
 		copy(grown, s.skipped)
 		clear(s.skipped)
 		s.skipped = grown
@@ -562,20 +568,7 @@ func (s *session) addSkipped(ratchetKey Curve25519PublicKey, added []skippedKey)
 		s.skipped[kept] = s.skipped[i]
 		kept++
 	}
-	clear(s.skipped[kept:])
-	s.skipped = s.skipped[:kept]
-}
-
-// dropSkipped deletes, in place, the skipped keys of the chain of
-// ratchetKey.
-func (s *session) dropSkipped(ratchetKey Curve25519PublicKey) {
-	kept := 0
-	for i := range s.skipped {
-		if s.skipped[i].ratchetKey != ratchetKey {
-			s.skipped[kept] = s.skipped[i]
-			kept++
-		}
-	}
+	kept = min(kept, maxSkippedPerSession)
 	clear(s.skipped[kept:])
 	s.skipped = s.skipped[:kept]
 }

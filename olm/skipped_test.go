@@ -93,15 +93,20 @@ func TestSkippedKeysLibolmPickle(t *testing.T) {
 	}
 }
 
-// TestSkippedKeysDroppedWithChain: the keys of a dropped receiver chain go
-// with it, so a session never holds more than MaxReceiverChains ×
-// MaxSkippedMessageKeys.
-func TestSkippedKeysDroppedWithChain(t *testing.T) {
+// TestSkippedKeysSessionBound: keys of dropped chains stay, as in libolm,
+// but a session never holds more than MaxReceiverChains ×
+// MaxSkippedMessageKeys, dropping the oldest.
+func TestSkippedKeysSessionBound(t *testing.T) {
 	alice, bob, _, _ := pair(t, olm.SessionConfigV1())
+	var chains [][]olm.Message
 	for i := range olm.MaxReceiverChains + 2 {
-		skipOnNewChain(t, alice, bob, fmt.Sprint(i), olm.MaxSkippedMessageKeys)
+		chains = append(chains, skipOnNewChain(t, alice, bob, fmt.Sprint(i), olm.MaxSkippedMessageKeys))
 	}
 	if k := bob.NumSkippedKeys(); k != olm.MaxReceiverChains*olm.MaxSkippedMessageKeys {
 		t.Fatalf("%d skipped keys, want %d", k, olm.MaxReceiverChains*olm.MaxSkippedMessageKeys)
+	}
+	last := chains[len(chains)-1]
+	if _, err := bob.Decrypt(last[0]); err != nil {
+		t.Fatalf("newest chain: %v", err)
 	}
 }
