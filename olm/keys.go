@@ -3,6 +3,7 @@ package olm
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
@@ -110,7 +111,7 @@ func (k *Ed25519PublicKey) UnmarshalText(b []byte) error {
 // or ErrBadPublicKey.
 func (k Ed25519PublicKey) Verify(message []byte, sig Ed25519Signature) error {
 	if err := ed25519.Verify(k[:], message, sig[:]); err != nil {
-		if err == ed25519.ErrInvalidKey {
+		if errors.Is(err, ed25519.ErrInvalidKey) {
 			return fmt.Errorf("olm: verify: %w", ErrBadPublicKey)
 		}
 		return fmt.Errorf("olm: verify: %w", ErrBadSignature)

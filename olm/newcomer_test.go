@@ -173,3 +173,15 @@ func TestErrorTextsDoNotRepeatPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyBadPublicKey: a small-order or non-canonical public key gives
+// ErrBadPublicKey, as documented, not ErrBadSignature.
+func TestVerifyBadPublicKey(t *testing.T) {
+	a := newAccount(t)
+	sig := a.Sign([]byte("m"))
+	for _, k := range []olm.Ed25519PublicKey{{}, {1}, {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}} {
+		if err := k.Verify([]byte("m"), sig); !errors.Is(err, olm.ErrBadPublicKey) {
+			t.Errorf("key %x: %v, want ErrBadPublicKey", k[:2], err)
+		}
+	}
+}

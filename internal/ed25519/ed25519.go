@@ -391,5 +391,12 @@ func (k *PrivateKey) Clear() {
 // Cleared reports whether Clear has wiped the key (or it was never made by
 // this package's constructors).
 func (k *PrivateKey) Cleared() bool {
-	return k == nil || (!k.ok && k.expanded == [ExpandedSize]byte{} && k.a == edwards25519.Scalar{})
+	if k == nil {
+		return true
+	}
+	var acc byte
+	for _, b := range k.expanded {
+		acc |= b
+	}
+	return !k.ok && acc == 0 && k.a.Equal(edwards25519.NewScalar()) == 1
 }
