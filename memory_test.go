@@ -18,8 +18,10 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/souverain/e2ee/internal/pickle"
 	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/sas"
 )
 
@@ -42,9 +44,69 @@ type closer struct {
 }
 
 // closers lists every type that holds a secret and has Close. Add one row
-// per type as Close lands on it (olm.Account, olm.Session,
-// megolm.GroupSession, megolm.InboundGroupSession, ...).
+// per type as Close lands on it (megolm.GroupSession,
+// megolm.InboundGroupSession, ...).
 var closers = []closer{
+	{name: "olm.Account", open: func(t *testing.T) (any, []byte, func(), func()) {
+		// Creating an account makes the fresh test goroutine's stack grow;
+		// the runtime copies the stack and frees the old one without
+		// clearing it, so that whatever lay there (in about half the runs,
+		// one copy of the private key) stays until the memory is reused.
+		// That copy is the runtime's to clear (runtime/secret does, under
+		// wipe.Do); growing the stack first keeps this row on the
+		// library's own copies.
+		growStack(64)
+		a, err := olm.NewAccount()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.GenerateOneTimeKeys(2); err != nil {
+			t.Fatal(err)
+		}
+		// The Curve25519 identity private key, read from the account's
+		// libolm pickle: bytes 132 to 164 of the body.
+		body := libolmBody(t, a.PickleLibolm)
+		secret := bytes.Clone(body[4+32+64+32 : 4+32+64+32+32])
+		clear(body)
+		peer, _ := olm.NewAccount()
+		use := func() {
+			_ = a.Sign([]byte("memory test"))
+			if _, err := a.NewOutboundSession(peer.Curve25519Key(), peer.Curve25519Key()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Pickle(make([]byte, 32)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return a, secret, use, func() { a.Close() }
+	}},
+	{name: "olm.Session", open: func(t *testing.T) (any, []byte, func(), func()) {
+		alice, _ := olm.NewAccount()
+		bob, _ := olm.NewAccount()
+		bob.GenerateFallbackKey()
+		_, fb, _ := bob.UnpublishedFallbackKey()
+		s, err := alice.NewOutboundSession(bob.Curve25519Key(), fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The root key, read from the session's libolm pickle: bytes 101
+		// to 133 of the body. Encrypting on the sender chain leaves it as
+		// it is.
+		body := libolmBody(t, s.PickleLibolm)
+		secret := bytes.Clone(body[4+1+3*32 : 4+1+3*32+32])
+		clear(body)
+		use := func() {
+			// (Bob's session would hold the same root key: the test
+			// stays on Alice's side.)
+			if _, err := s.Encrypt([]byte("memory test")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Pickle(make([]byte, 32)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, secret, use, func() { s.Close() }
+	}},
 	{name: "keybackup.BackupKey", open: func(t *testing.T) (any, []byte, func(), func()) {
 		k, err := keybackup.GenerateBackupKey()
 		if err != nil {
@@ -107,6 +169,33 @@ var closers = []closer{
 		use := func() { _ = e.ShortAuthString("MATRIX_KEY_VERIFICATION_SAS|memory test") }
 		return e, secret, use, e.Close
 	}},
+}
+
+// growStack grows the calling goroutine's stack by about n KiB.
+//
+//go:noinline
+func growStack(n int) byte {
+	var b [1024]byte
+	b[n%len(b)] = byte(n)
+	if n == 0 {
+		return b[0]
+	}
+	return growStack(n-1) + b[3]
+}
+
+// libolmBody returns the body of a libolm pickle made by pickleLibolm.
+func libolmBody(t *testing.T, pickleLibolm func([]byte) (string, error)) []byte {
+	t.Helper()
+	key := []byte("memory test")
+	text, err := pickleLibolm(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := pickle.DecryptLibolm(key, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // TestCloseWipesMemory searches the process's writable memory (the Go heap,

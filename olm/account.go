@@ -92,10 +92,13 @@ type account struct {
 // NewAccount creates an account with fresh identity keys read from
 // crypto/rand. It has no one-time or fallback keys yet.
 func NewAccount() (*Account, error) {
-	var random [64]byte
-	rand.Read(random[:])
-	defer clear(random[:])
-	return newAccount(random[:])
+	// Random bytes that become private keys are read into the heap, not a
+	// stack array: when a goroutine's stack grows, the runtime copies it
+	// and frees the old one without clearing it.
+	random := make([]byte, 64)
+	rand.Read(random)
+	defer clear(random)
+	return newAccount(random)
 }
 
 // newAccount creates an account from 64 random bytes: the Ed25519 seed, then
@@ -108,11 +111,11 @@ func newAccount(random []byte) (*Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("olm: new account: %w", err)
 	}
-	identity, err := newCurveKey(random[32:])
-	if err != nil {
+	st := &account{signing: signing}
+	if err := st.identity.set(random[32:]); err != nil {
 		return nil, fmt.Errorf("olm: new account: %w", err)
 	}
-	return &Account{st: &account{signing: signing, identity: identity}}, nil
+	return &Account{st: st}, nil
 }
 
 // lock locks the account's state and returns it; the caller unlocks it. It
@@ -271,14 +274,29 @@ func (a *account) generateOneTimeKeys(random []byte) error {
 	n := len(random) / 32
 	keys := make([]oneTimeKey, n)
 	for i := range keys {
-		k, err := newCurveKey(random[32*i : 32*i+32])
-		if err != nil {
+		keys[i].id = KeyID(a.nextKeyID + uint32(i) + 1)
+		if err := keys[i].key.set(random[32*i : 32*i+32]); err != nil {
+			for j := range keys {
+				keys[j].key.clear()
+			}
 			return fmt.Errorf("olm: generate one-time keys: %w", err)
 		}
-		keys[i] = oneTimeKey{id: KeyID(a.nextKeyID + uint32(i) + 1), key: k}
 	}
 	a.nextKeyID += uint32(n)
+	if len(a.oneTimeKeys)+n > cap(a.oneTimeKeys) {
+		// Grow by hand, clearing the old array: append would leave a copy
+		// of every private key in it.
+		grown := make([]oneTimeKey, len(a.oneTimeKeys), max(2*cap(a.oneTimeKeys), len(a.oneTimeKeys)+n))
+		copy(grown, a.oneTimeKeys)
+		for i := range a.oneTimeKeys {
+			a.oneTimeKeys[i].key.clear()
+		}
+		a.oneTimeKeys = grown
+	}
 	a.oneTimeKeys = append(a.oneTimeKeys, keys...)
+	for i := range keys {
+		keys[i].key.clear()
+	}
 	if over := len(a.oneTimeKeys) - MaxOneTimeKeys; over > 0 {
 		for i := range over {
 			a.oneTimeKeys[i].key.clear()
@@ -335,21 +353,20 @@ func (a *account) markKeysAsPublished() {
 // GenerateFallbackKey creates a new fallback key from crypto/rand. The
 // current one becomes the previous one, and the previous one is forgotten.
 func (a *Account) GenerateFallbackKey() error {
-	var random [32]byte
-	rand.Read(random[:])
-	defer clear(random[:])
+	random := make([]byte, 32) // in the heap: see NewAccount
+	rand.Read(random)
+	defer clear(random)
 	st, err := a.lock("generate fallback key")
 	if err != nil {
 		return err
 	}
 	defer st.mu.Unlock()
-	return st.generateFallbackKey(random[:])
+	return st.generateFallbackKey(random)
 }
 
 func (a *account) generateFallbackKey(random []byte) error {
-	k, err := newCurveKey(random)
-	if err != nil {
-		return fmt.Errorf("olm: generate fallback key: %w", err)
+	if len(random) != 32 {
+		return fmt.Errorf("olm: generate fallback key: %w: private key of %d bytes", ErrBadPublicKey, len(random))
 	}
 	a.nextKeyID++
 	if a.numFallback == 2 {
@@ -357,7 +374,8 @@ func (a *account) generateFallbackKey(random []byte) error {
 		a.forgetPreKeys(a.fallback[1].id)
 	}
 	a.fallback[1] = a.fallback[0]
-	a.fallback[0] = oneTimeKey{id: KeyID(a.nextKeyID), key: k}
+	a.fallback[0] = oneTimeKey{id: KeyID(a.nextKeyID)}
+	a.fallback[0].key.set(random) // cannot fail: 32 bytes
 	a.numFallback = min(a.numFallback+1, 2)
 	return nil
 }
@@ -511,9 +529,9 @@ func (a *Account) NewOutboundSession(theirIdentityKey, theirOneTimeKey Curve2551
 // NewOutboundSessionWithConfig is NewOutboundSession with a chosen protocol
 // version.
 func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdentityKey, theirOneTimeKey Curve25519PublicKey) (*Session, error) {
-	var random [64]byte
-	rand.Read(random[:])
-	defer clear(random[:])
+	random := make([]byte, 64) // in the heap: see NewAccount
+	rand.Read(random)
+	defer clear(random)
 	st, err := a.lock("outbound session")
 	if err != nil {
 		return nil, err
@@ -524,7 +542,7 @@ func (a *Account) NewOutboundSessionWithConfig(config SessionConfig, theirIdenti
 	}
 	var s *Session
 	wipe.Do(func() {
-		s, err = newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random[:])
+		s, err = newOutboundSession(config, &st.identity, theirIdentityKey, theirOneTimeKey, random)
 	})
 	return s, err
 }

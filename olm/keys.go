@@ -182,16 +182,16 @@ type curveKey struct {
 	pub  Curve25519PublicKey
 }
 
-// newCurveKey builds a key pair from 32 private bytes, clamped by X25519 as
-// libolm clamps them.
-func newCurveKey(priv []byte) (curveKey, error) {
-	var k curveKey
+// set makes k the key pair of 32 private bytes, clamped by X25519 as libolm
+// clamps them. It writes in place, so that no copy of the private key is
+// left in a returned value or a dead stack frame.
+func (k *curveKey) set(priv []byte) error {
 	if len(priv) != 32 {
-		return k, fmt.Errorf("%w: private key of %d bytes", ErrBadPublicKey, len(priv))
+		return fmt.Errorf("%w: private key of %d bytes", ErrBadPublicKey, len(priv))
 	}
 	copy(k.priv[:], priv)
 	k.pub = x25519.PublicKey(&k.priv)
-	return k, nil
+	return nil
 }
 
 // dh computes X25519 with their public key and refuses an all-zero result,

@@ -146,8 +146,16 @@ func readOneTimeKey(r *pickle.Reader) oneTimeKey {
 // of used pre-key messages (a count, then key ID and session ID of each,
 // oldest first) and a byte whose bits 0 and 1 say whether the current and
 // previous fallback keys have been used.
+//
+// The buffer is allocated at its final size, so that growing it leaves no
+// partial copy of the keys behind in memory.
 func (a *account) marshal(maxKeys int, own bool) []byte {
-	w := &pickle.Writer{}
+	n := min(len(a.oneTimeKeys), maxKeys)
+	size := 4 + 32 + 64 + 64 + 4 + n*oneTimeKeyPickleSize + 1 + a.numFallback*oneTimeKeyPickleSize + 4
+	if own {
+		size += 4 + len(a.usedPreKeys)*preKeyRecordPickleSize + 1
+	}
+	w := &pickle.Writer{Buf: make([]byte, 0, size)}
 	if own {
 		w.U32(ownAccountVersion)
 	} else {
@@ -159,7 +167,7 @@ func (a *account) marshal(maxKeys int, own bool) []byte {
 	w.Bytes(exp[:])
 	clear(exp[:])
 	writeCurveKey(w, &a.identity)
-	n := min(len(a.oneTimeKeys), maxKeys)
+	// n one-time keys, as sized above
 	w.U32(uint32(n))
 	for i := len(a.oneTimeKeys) - 1; i >= len(a.oneTimeKeys)-n; i-- {
 		writeOneTimeKey(w, &a.oneTimeKeys[i])
@@ -296,7 +304,7 @@ func (s *Session) Pickle(key []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w := &pickle.Writer{}
+	w := &pickle.Writer{Buf: make([]byte, 0, 1+st.pickleSize(true))}
 	w.U8(uint8(st.config.Version()))
 	st.marshal(w, true)
 	st.mu.Unlock()
@@ -349,7 +357,7 @@ func (s *Session) PickleLibolm(key []byte) (string, error) {
 		st.mu.Unlock()
 		return "", fmt.Errorf("olm: pickle session for libolm: %w", ErrSessionConfig)
 	}
-	w := &pickle.Writer{}
+	w := &pickle.Writer{Buf: make([]byte, 0, st.pickleSize(false))}
 	st.marshal(w, false)
 	st.mu.Unlock()
 	defer clear(w.Buf)
@@ -370,6 +378,21 @@ func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
 		return nil, fmt.Errorf("%w%s", err, formatHint(text, key, kindSession, true))
 	}
 	return s, nil
+}
+
+// pickleSize returns the length of what marshal writes, so that callers
+// allocate the buffer once: growing it would leave partial copies of the
+// keys behind in memory.
+func (s *session) pickleSize(own bool) int {
+	skipped := len(s.skipped)
+	if !own {
+		skipped = min(skipped, libolmMaxSkippedMessageKeys)
+	}
+	n := 4 + 1 + 3*32 + 32 + 4 + 4 + len(s.receivers)*(32+32+4) + 4 + skipped*(32+32+4)
+	if s.sender != nil {
+		n += 32 + 32 + 32 + 4
+	}
+	return n
 }
 
 // marshal writes the session in libolm's version 1 layout. With own, the

@@ -52,3 +52,22 @@ func (s *Session) marshalOwnForTest() []byte {
 	s.st.marshal(w, true)
 	return w.Buf
 }
+
+// TestPickleBuffersSizedExactly: the marshal buffers never grow (a grown
+// buffer leaves a partial copy of the keys in freed memory).
+func TestPickleBuffersSizedExactly(t *testing.T) {
+	fx := newFuzzFixture(t)
+	for _, own := range []bool{false, true} {
+		b := fx.bob.st.marshal(MaxOneTimeKeys, own)
+		if len(b) != cap(b) {
+			t.Errorf("account (own %v): %d bytes in a buffer of %d", own, len(b), cap(b))
+		}
+		for _, s := range []*Session{fx.aliceSession, fx.bobSess} {
+			w := &pickle.Writer{Buf: make([]byte, 0, s.st.pickleSize(own))}
+			s.st.marshal(w, own)
+			if len(w.Buf) != cap(w.Buf) {
+				t.Errorf("session (own %v): %d bytes, %d computed", own, len(w.Buf), cap(w.Buf))
+			}
+		}
+	}
+}

@@ -277,35 +277,38 @@ func newOutboundSession(config SessionConfig, identity *curveKey, theirIdentity,
 	if len(random) != 64 {
 		panic("olm: newOutboundSession needs 64 random bytes")
 	}
-	base, err := newCurveKey(random[:32])
-	if err != nil {
+	var base curveKey // the base key is used here only, and cleared
+	defer base.clear()
+	if err := base.set(random[:32]); err != nil {
 		return nil, err
 	}
-	ratchet, err := newCurveKey(random[32:])
-	if err != nil {
+	sender := &senderChain{}
+	if err := sender.ratchet.set(random[32:]); err != nil {
 		return nil, err
 	}
 	secret := make([]byte, 0, 96)
+	defer clear(secret[:cap(secret)])
 	for _, p := range []struct {
 		k     *curveKey
 		their Curve25519PublicKey
 	}{{identity, theirOneTime}, {&base, theirIdentity}, {&base, theirOneTime}} {
 		s, err := p.k.dh(p.their)
 		if err != nil {
+			sender.clear()
 			return nil, fmt.Errorf("olm: outbound session: %w", err)
 		}
 		secret = append(secret, s[:]...)
+		clear(s[:])
 	}
-	root, chain := deriveRoot(secret)
-	clear(secret)
-	return &Session{st: &session{
+	st := &session{
 		config:        config,
 		aliceIdentity: identity.pub,
 		aliceBase:     base.pub,
 		bobOneTime:    theirOneTime,
-		rootKey:       root,
-		sender:        &senderChain{ratchet: ratchet, chain: chainKey{key: chain}},
-	}}, nil
+		sender:        sender,
+	}
+	st.rootKey, sender.chain.key = deriveRoot(secret)
+	return &Session{st: st}, nil
 }
 
 // newInboundSession runs Bob's side of the handshake for a pre-key message.
@@ -362,6 +365,7 @@ func (s *Session) Encrypt(plaintext []byte) (Message, error) {
 func (s *session) encrypt(plaintext, random []byte) (Message, error) {
 	sender := s.sender
 	root := s.rootKey
+	defer clear(root[:])
 	if sender == nil {
 		if len(random) != 32 {
 			panic("olm: encrypt needs 32 random bytes for a new chain")
@@ -369,18 +373,17 @@ func (s *session) encrypt(plaintext, random []byte) (Message, error) {
 		if len(s.receivers) == 0 {
 			return nil, fmt.Errorf("olm: encrypt: session has no chain: %w", ErrCorruptedPickle)
 		}
-		ratchet, err := newCurveKey(random)
-		if err != nil {
+		sender = &senderChain{}
+		if err := sender.ratchet.set(random); err != nil {
 			return nil, err
 		}
-		shared, err := ratchet.dh(s.receivers[0].ratchetKey)
+		shared, err := sender.ratchet.dh(s.receivers[0].ratchetKey)
 		if err != nil {
+			sender.clear()
 			return nil, fmt.Errorf("olm: encrypt: %w", err)
 		}
-		var chain [32]byte
-		root, chain = advanceRoot(root, shared[:])
+		root, sender.chain.key = advanceRoot(root, shared[:])
 		clear(shared[:])
-		sender = &senderChain{ratchet: ratchet, chain: chainKey{key: chain}}
 	}
 	mk := sender.chain.messageKey()
 	keys := cipher.Derive(mk[:], cipher.InfoOlm)
