@@ -382,7 +382,9 @@ func (a *account) generateFallbackKey(random []byte) error {
 
 // FallbackKeyInfo describes an account's current fallback key.
 type FallbackKeyInfo struct {
-	ID  KeyID
+	// ID is the key's ID, as in "signed_curve25519:<ID>".
+	ID KeyID
+	// Key is the public key.
 	Key Curve25519PublicKey
 	// Published reports whether MarkKeysAsPublished has been called since
 	// the key was generated.

@@ -124,6 +124,7 @@ type skippedKey struct {
 // A Session is safe for concurrent use: each method holds the session's
 // lock while it runs, so that two goroutines never use one message key or
 // chain step. A Session value is a handle: copies of it share the one state.
+// Close wipes its ratchet when it is no longer needed.
 type Session struct {
 	st *session
 }
