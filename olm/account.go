@@ -64,7 +64,8 @@ type oneTimeKey struct {
 // An Account is safe for concurrent use: each method holds the account's
 // lock while it runs (creating a session holds it for the session's
 // handshake and first decryption). An Account value is a handle: copies of
-// it share the one state.
+// it share the one state. Close wipes its private keys when it is no longer
+// needed.
 type Account struct {
 	st *account
 }
