@@ -7,7 +7,10 @@
 // with GroupSession.Encrypt. Each receiver turns the key into an
 // InboundGroupSession and decrypts; keys forwarded by other devices, restored
 // from backup or read from export files arrive as ExportedSessionKeys and
-// are imported with ImportInboundGroupSession.
+// are imported with ImportInboundGroupSessionFrom, which records their
+// Provenance. A session's provenance says what its origin proves about the
+// sender and never rises; SignatureChecked (libolm's "verified" flag) only
+// ties the ratchet to the session's signing key.
 //
 // The ratchet reaches any index in a bounded number of hash steps (at most
 // 1030, whatever the distance), so a message at index 2^31 costs no more than

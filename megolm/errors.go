@@ -28,6 +28,10 @@ var (
 	// ErrBadSessionKey means a session key or exported session key is
 	// malformed: wrong length, version or encoding.
 	ErrBadSessionKey = errors.New("bad session key")
+	// ErrBadProvenance means a session was to be created with a provenance
+	// its input cannot prove (ProvenanceDirect from an exported key) or with
+	// a value that names no provenance.
+	ErrBadProvenance = errors.New("provenance not proven by the input")
 	// ErrIndexExhausted means an outbound session has used every message
 	// index; a new session must be created.
 	ErrIndexExhausted = errors.New("message indices exhausted")

@@ -120,7 +120,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(fx.inBody)
 	f.Add(fx.outBody)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if s, err := unmarshalInboundGroupSession(b, SessionConfigV1()); err == nil {
+		if s, err := unmarshalInboundGroupSession(b, SessionConfigV1(), true); err == nil {
 			s.Decrypt(fx.msg)
 			s.ExportAt(s.FirstKnownIndex())
 		} else if !sentinel(err, ErrCorruptedPickle, ErrUnknownPickleVersion) {

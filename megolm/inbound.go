@@ -10,16 +10,19 @@ import (
 // decrypts the messages of one sender from its first known index on. It is
 // secret. An InboundGroupSession is not safe for concurrent use.
 type InboundGroupSession struct {
-	config     SessionConfig
-	initial    ratchet // the first known index
-	latest     ratchet // the highest index decrypted so far, a cache
-	signingKey [32]byte
-	verified   bool
+	config           SessionConfig
+	initial          ratchet // the first known index
+	latest           ratchet // the highest index decrypted so far, a cache
+	signingKey       [32]byte
+	signatureChecked bool
+	provenance       Provenance
 }
 
 // NewInboundGroupSession creates a version 1 session from a session key
 // received in m.room_key. Its signature has been checked by ParseSessionKey,
-// so the session counts as verified.
+// so the session's ratchet is tied to its signing key (SignatureChecked),
+// and its provenance is ProvenanceDirect. Create sessions this way only from
+// keys that arrived in m.room_key over Olm.
 func NewInboundGroupSession(k *SessionKey) (*InboundGroupSession, error) {
 	return NewInboundGroupSessionWithConfig(SessionConfigV1(), k)
 }
@@ -31,25 +34,45 @@ func NewInboundGroupSessionWithConfig(config SessionConfig, k *SessionKey) (*Inb
 		return nil, fmt.Errorf("megolm: inbound group session: %w", ErrBadSessionKey)
 	}
 	r, pub := decodeKey(k.raw[:])
-	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub, verified: true}, nil
+	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub, signatureChecked: true, provenance: ProvenanceDirect}, nil
 }
 
 // ImportInboundGroupSession creates a version 1 session from an exported
-// key (m.forwarded_room_key, backups, key export files). Nothing proves that
-// an exported key comes from the session's owner, so the session counts as
-// unverified until a message has decrypted under its signing key.
+// key, with ProvenanceUnknown: use ImportInboundGroupSessionFrom to record
+// where the key came from. Nothing in an exported key proves that it comes
+// from the session's creator, so SignatureChecked is false until a message
+// has decrypted under it.
 func ImportInboundGroupSession(k *ExportedSessionKey) (*InboundGroupSession, error) {
-	return ImportInboundGroupSessionWithConfig(SessionConfigV1(), k)
+	return ImportInboundGroupSessionWithConfigFrom(SessionConfigV1(), k, ProvenanceUnknown)
+}
+
+// ImportInboundGroupSessionFrom creates a version 1 session from an
+// exported key that arrived as p says: ProvenanceForwarded for
+// m.forwarded_room_key, ProvenanceBackup for a server-side backup,
+// ProvenanceExport for a key export file (or ProvenanceUnknown). An exported
+// key cannot prove ProvenanceDirect: asking for it gives an error wrapping
+// ErrBadProvenance, as does a value that names no provenance.
+func ImportInboundGroupSessionFrom(k *ExportedSessionKey, p Provenance) (*InboundGroupSession, error) {
+	return ImportInboundGroupSessionWithConfigFrom(SessionConfigV1(), k, p)
 }
 
 // ImportInboundGroupSessionWithConfig is ImportInboundGroupSession for the
 // given protocol version.
 func ImportInboundGroupSessionWithConfig(config SessionConfig, k *ExportedSessionKey) (*InboundGroupSession, error) {
+	return ImportInboundGroupSessionWithConfigFrom(config, k, ProvenanceUnknown)
+}
+
+// ImportInboundGroupSessionWithConfigFrom is ImportInboundGroupSessionFrom
+// for the given protocol version.
+func ImportInboundGroupSessionWithConfigFrom(config SessionConfig, k *ExportedSessionKey, p Provenance) (*InboundGroupSession, error) {
 	if k == nil {
 		return nil, fmt.Errorf("megolm: import group session: %w", ErrBadSessionKey)
 	}
+	if !p.valid() || p == ProvenanceDirect {
+		return nil, fmt.Errorf("megolm: import group session: an exported key cannot prove provenance %v: %w", p, ErrBadProvenance)
+	}
 	r, pub := decodeKey(k.raw[:])
-	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub}, nil
+	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub, provenance: p}, nil
 }
 
 // Config returns the session's configuration.
@@ -65,10 +88,25 @@ func (s *InboundGroupSession) SigningKey() [32]byte { return s.signingKey }
 // FirstKnownIndex returns the lowest message index the session can decrypt.
 func (s *InboundGroupSession) FirstKnownIndex() uint32 { return s.initial.counter }
 
-// IsVerified reports whether the session is known to come from the holder
-// of its signing key: it was created from a signed session key, or a message
-// has decrypted under it.
-func (s *InboundGroupSession) IsVerified() bool { return s.verified }
+// SignatureChecked reports whether the session's ratchet is known to belong
+// to its signing key: the session was created from a SessionKey, whose
+// signature covers the ratchet, or a message signed by the signing key has
+// authenticated under the ratchet. It is libolm's "verified" flag. It says
+// nothing about who holds the signing key: an attacker who writes a backup
+// entry or an export file for a session of their own makes it true with one
+// message of theirs. Who the session comes from is its Provenance.
+func (s *InboundGroupSession) SignatureChecked() bool { return s.signatureChecked }
+
+// IsVerified is SignatureChecked, under libolm's name.
+//
+// Deprecated: the name suggests that the sender is authenticated, which it
+// does not say. Use SignatureChecked for libolm's flag and Provenance for
+// what the session's origin proves.
+func (s *InboundGroupSession) IsVerified() bool { return s.signatureChecked }
+
+// Provenance returns how the session reached this device. It is set when the
+// session is created and never rises.
+func (s *InboundGroupSession) Provenance() Provenance { return s.provenance }
 
 // ratchetAt returns a copy of the ratchet at index, from the latest ratchet
 // when it is not past index, else from the initial one. The cost is bounded
@@ -127,7 +165,7 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	if m.index > s.latest.counter {
 		s.latest = r
 	}
-	s.verified = true
+	s.signatureChecked = true
 	return plaintext, m.index, nil
 }
 
@@ -237,7 +275,21 @@ func (s *InboundGroupSession) Compare(other *InboundGroupSession) Ordering {
 }
 
 // Merge returns a new session with the lower first known index of the two,
-// verified if either is, or nil if they are unconnected.
+// or nil if they are unconnected. Its SignatureChecked is true if either's
+// is, and its provenance is the higher of the two.
+//
+// Taking the higher provenance is sound because Connected has proven that
+// the two are the same session: the same signing key, and a ratchet that
+// hashes forward to the other's, which no one can compute without the
+// genuine earlier state. Provenance is a property of the signing key (who
+// holds it), and every message, at any index, must carry that key's
+// signature before it decrypts. So a direct session at index 5 merged with
+// a forwarded copy from index 0 stays direct: messages 0 to 4 are readable
+// thanks to the forwarder, yet each of them is proven to come from the
+// session's creator by its signature. The sender identity the application
+// keeps beside the session is the one of the higher-provenance copy. A
+// session's provenance is therefore never lowered by a merge, and an
+// imported copy never replaces a direct one.
 func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSession {
 	var best *InboundGroupSession
 	switch s.Compare(other) {
@@ -249,11 +301,12 @@ func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSes
 		return nil
 	}
 	return &InboundGroupSession{
-		config:     s.config,
-		initial:    best.initial,
-		latest:     best.initial,
-		signingKey: s.signingKey,
-		verified:   s.verified || other.verified,
+		config:           s.config,
+		initial:          best.initial,
+		latest:           best.initial,
+		signingKey:       s.signingKey,
+		signatureChecked: s.signatureChecked || other.signatureChecked,
+		provenance:       max(s.provenance, other.provenance),
 	}
 }
 

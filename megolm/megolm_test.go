@@ -83,7 +83,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint("v", config.Version()), func(t *testing.T) {
 			out, _ := megolm.NewGroupSessionWithConfig(config)
 			in := inbound(t, out)
-			if in.SessionID() != out.SessionID() || !in.IsVerified() {
+			if in.SessionID() != out.SessionID() || !in.SignatureChecked() {
 				t.Fatal("session ID or verified")
 			}
 			var msgs [][]byte
@@ -282,7 +282,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if late.IsVerified() || late.FirstKnownIndex() != 10 || late.SessionID() != full.SessionID() {
+	if late.SignatureChecked() || late.FirstKnownIndex() != 10 || late.SessionID() != full.SessionID() {
 		t.Fatal("imported session fields")
 	}
 	if _, _, err := late.Decrypt(msgs[9]); !errors.Is(err, megolm.ErrUnknownMessageIndex) {
@@ -291,7 +291,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 	if pt, _, err := late.Decrypt(msgs[15]); err != nil || string(pt) != "15" {
 		t.Fatal(err)
 	}
-	if !late.IsVerified() {
+	if !late.SignatureChecked() {
 		t.Fatal("not verified after a decrypt")
 	}
 	if got := full.Compare(late); got != megolm.Better {
@@ -304,7 +304,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 		t.Fatalf("full vs full: %v", got)
 	}
 	merged := late.Merge(full)
-	if merged == nil || merged.FirstKnownIndex() != 0 || !merged.IsVerified() {
+	if merged == nil || merged.FirstKnownIndex() != 0 || !merged.SignatureChecked() {
 		t.Fatal("merge")
 	}
 	if pt, _, err := merged.Decrypt(msgs[0]); err != nil || string(pt) != "0" {
@@ -419,7 +419,7 @@ func TestPickles(t *testing.T) {
 		}
 	}
 	checkIn := func(t *testing.T, i *megolm.InboundGroupSession) {
-		if i.SessionID() != in.SessionID() || i.FirstKnownIndex() != in.FirstKnownIndex() || i.IsVerified() != in.IsVerified() {
+		if i.SessionID() != in.SessionID() || i.FirstKnownIndex() != in.FirstKnownIndex() || i.SignatureChecked() != in.SignatureChecked() {
 			t.Fatal("inbound differs")
 		}
 		if pt, _, err := i.Decrypt(m); err != nil || string(pt) != "b" {

@@ -7,10 +7,14 @@ import (
 	"github.com/souverain/e2ee/internal/pickle"
 )
 
-// libolm pickle versions.
+// Pickle versions of the layout inside both formats. libolm writes
+// outbound version 1 and inbound versions 1 (no verified flag) and 2;
+// souverain's own format writes inbound version 3, libolm's version 2 layout
+// followed by the provenance (1 byte).
 const (
 	libolmOutboundVersion = 1
 	libolmInboundVersion  = 2
+	ownInboundVersion     = 3
 )
 
 // Kinds of souverain pickles, bound into their authentication.
@@ -72,27 +76,53 @@ func unmarshalGroupSession(body []byte, config SessionConfig) (*GroupSession, er
 
 // marshal writes libolm's inbound layout: version 2 ‖ initial ratchet and
 // counter ‖ latest ratchet and counter ‖ signing key (32) ‖ verified (1).
+//
+// libolm's "verified" flag is SignatureChecked; the provenance has no place
+// in it and is dropped (a libolm pickle is read back as ProvenanceUnknown).
 func (s *InboundGroupSession) marshal(w *pickle.Writer) {
 	w.U32(libolmInboundVersion)
+	s.marshalFields(w)
+}
+
+// marshalOwn writes the layout of souverain's own format: version 3 ‖ the
+// fields of version 2 ‖ provenance (1).
+func (s *InboundGroupSession) marshalOwn(w *pickle.Writer) {
+	w.U32(ownInboundVersion)
+	s.marshalFields(w)
+	w.U8(uint8(s.provenance))
+}
+
+func (s *InboundGroupSession) marshalFields(w *pickle.Writer) {
 	writeRatchet(w, &s.initial)
 	writeRatchet(w, &s.latest)
 	w.Bytes(s.signingKey[:])
-	w.Bool(s.verified)
+	w.Bool(s.signatureChecked)
 }
 
-func unmarshalInboundGroupSession(body []byte, config SessionConfig) (*InboundGroupSession, error) {
+// unmarshalInboundGroupSession reads an inbound layout: libolm's versions 1
+// and 2, and with own also version 3 of souverain's format. Versions 1 and 2
+// carry no provenance and give ProvenanceUnknown, whatever their verified
+// flag says: the flag becomes true after any decryption, so it proves
+// nothing about the session's origin.
+func unmarshalInboundGroupSession(body []byte, config SessionConfig, own bool) (*InboundGroupSession, error) {
 	r := pickle.NewReader(body)
 	v := r.U32()
-	if r.Err() == nil && v != 1 && v != libolmInboundVersion {
+	if r.Err() == nil && v != 1 && v != libolmInboundVersion && (!own || v != ownInboundVersion) {
 		return nil, fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
 	}
 	s := &InboundGroupSession{config: config}
 	s.initial = readRatchet(r)
 	s.latest = readRatchet(r)
 	r.Read(s.signingKey[:])
-	s.verified = true // version 1 had no flag: every key was signed
-	if v == libolmInboundVersion {
-		s.verified = r.Bool()
+	s.signatureChecked = true // version 1 had no flag: every key was signed
+	if v >= libolmInboundVersion {
+		s.signatureChecked = r.Bool()
+	}
+	if v == ownInboundVersion {
+		s.provenance = Provenance(r.U8())
+		if r.Err() == nil && !s.provenance.valid() {
+			return nil, fmt.Errorf("megolm: unpickle inbound group session: provenance %d: %w", s.provenance, ErrCorruptedPickle)
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
@@ -157,36 +187,47 @@ func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) 
 }
 
 // Pickle encrypts the session in souverain's own pickle format under a
-// 32-byte key. Use UnpickleInboundGroupSession to read it back.
+// 32-byte key, with its provenance. Use UnpickleInboundGroupSession to read
+// it back.
 func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
-	return ownPickle(key, kindInbound, s.config, s.marshal)
+	return ownPickle(key, kindInbound, s.config, s.marshalOwn)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format under a key of
 // any length. A version 2 session gives an error wrapping ErrSessionConfig.
+//
+// libolm's format holds SignatureChecked (libolm's "verified" flag) and no
+// provenance: the provenance is lost, and UnpickleLibolmInboundGroupSession
+// returns the session with ProvenanceUnknown. An application that stores
+// libolm pickles keeps the provenance beside them.
 func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
 	return libolmPickle(key, s.config, s.marshal)
 }
 
-// UnpickleInboundGroupSession decrypts a session pickled with Pickle.
+// UnpickleInboundGroupSession decrypts a session pickled with Pickle. A
+// pickle written before provenance was recorded (layout version 2) gives
+// ProvenanceUnknown.
 func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
 	body, config, err := ownUnpickle(key, kindInbound, text)
 	if err != nil {
 		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
 	}
 	defer clear(body)
-	return unmarshalInboundGroupSession(body, config)
+	return unmarshalInboundGroupSession(body, config, true)
 }
 
 // UnpickleLibolmInboundGroupSession decrypts an inbound session pickled by
-// libolm (versions 1 and 2) or by PickleLibolm.
+// libolm (versions 1 and 2) or by PickleLibolm. SignatureChecked is
+// libolm's "verified" flag (true for version 1, which predates the flag);
+// the provenance is ProvenanceUnknown, since the format has no place for
+// it and the flag proves nothing about the session's origin.
 func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
 		return nil, fmt.Errorf("megolm: unpickle libolm inbound group session: %w", err)
 	}
 	defer clear(body)
-	s, err := unmarshalInboundGroupSession(body, SessionConfigV1())
+	s, err := unmarshalInboundGroupSession(body, SessionConfigV1(), false)
 	if err != nil {
 		return nil, err
 	}
