@@ -33,10 +33,10 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	f.msg, _ = out.Encrypt([]byte("second"))
 	f.export, _ = f.in.ExportAt(1)
 	var w pickleWriter
-	f.in.marshal(&w.Writer)
+	f.in.st.d.marshal(&w.Writer)
 	f.inBody = w.Buf
 	var w2 pickleWriter
-	out.marshal(&w2.Writer)
+	out.st.marshal(&w2.Writer)
 	f.outBody = w2.Buf
 	return f
 }
@@ -157,7 +157,7 @@ func FuzzUnpickle(f *testing.F) {
 
 func (s *InboundGroupSession) marshalForTest() []byte {
 	var w pickleWriter
-	s.marshal(&w.Writer)
+	s.st.d.marshal(&w.Writer)
 	return w.Buf
 }
 

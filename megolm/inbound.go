@@ -2,20 +2,51 @@ package megolm
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/ed25519"
 )
 
 // InboundGroupSession is the receiving side of a Megolm session: it
 // decrypts the messages of one sender from its first known index on. It is
-// secret. An InboundGroupSession is not safe for concurrent use.
+// secret. An InboundGroupSession is safe for concurrent use: a lock guards
+// its state, and the signature check and decryption of a message run
+// outside it. Copies of an InboundGroupSession value share one state.
 type InboundGroupSession struct {
+	st *inboundState
+}
+
+type inboundState struct {
+	mu sync.Mutex
+	d  inboundData
+}
+
+// inboundData is the state of an inbound session, copied out under the
+// lock when a computation needs it without the lock.
+type inboundData struct {
 	config           SessionConfig
 	initial          ratchet // the first known index
 	latest           ratchet // the highest index decrypted so far, a cache
 	signingKey       [32]byte
 	signatureChecked bool
 	provenance       Provenance
+}
+
+func newInbound(d inboundData) *InboundGroupSession {
+	return &InboundGroupSession{st: &inboundState{d: d}}
+}
+
+// snapshot returns a copy of the session's state; the caller clears its
+// ratchets.
+func (s *InboundGroupSession) snapshot() inboundData {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d
+}
+
+func (d *inboundData) clear() {
+	d.initial.clear()
+	d.latest.clear()
 }
 
 // NewInboundGroupSession creates a version 1 session from a session key
@@ -34,7 +65,7 @@ func NewInboundGroupSessionWithConfig(config SessionConfig, k *SessionKey) (*Inb
 		return nil, fmt.Errorf("megolm: inbound group session: %w", ErrBadSessionKey)
 	}
 	r, pub := decodeKey(k.raw[:])
-	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub, signatureChecked: true, provenance: ProvenanceDirect}, nil
+	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, signatureChecked: true, provenance: ProvenanceDirect}), nil
 }
 
 // ImportInboundGroupSession creates a version 1 session from an exported
@@ -72,21 +103,38 @@ func ImportInboundGroupSessionWithConfigFrom(config SessionConfig, k *ExportedSe
 		return nil, fmt.Errorf("megolm: import group session: an exported key cannot prove provenance %v: %w", p, ErrBadProvenance)
 	}
 	r, pub := decodeKey(k.raw[:])
-	return &InboundGroupSession{config: config, initial: r, latest: r, signingKey: pub, provenance: p}, nil
+	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, provenance: p}), nil
 }
 
 // Config returns the session's configuration.
-func (s *InboundGroupSession) Config() SessionConfig { return s.config }
+func (s *InboundGroupSession) Config() SessionConfig {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d.config
+}
 
 // SessionID returns the session's ID: the sender's signing key in unpadded
 // base64.
-func (s *InboundGroupSession) SessionID() string { return sessionID(s.signingKey[:]) }
+func (s *InboundGroupSession) SessionID() string {
+	s.st.mu.Lock()
+	pub := s.st.d.signingKey
+	s.st.mu.Unlock()
+	return sessionID(pub[:])
+}
 
 // SigningKey returns the session's Ed25519 signing key.
-func (s *InboundGroupSession) SigningKey() [32]byte { return s.signingKey }
+func (s *InboundGroupSession) SigningKey() [32]byte {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d.signingKey
+}
 
 // FirstKnownIndex returns the lowest message index the session can decrypt.
-func (s *InboundGroupSession) FirstKnownIndex() uint32 { return s.initial.counter }
+func (s *InboundGroupSession) FirstKnownIndex() uint32 {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d.initial.counter
+}
 
 // SignatureChecked reports whether the session's ratchet is known to belong
 // to its signing key: the session was created from a SessionKey, whose
@@ -95,29 +143,37 @@ func (s *InboundGroupSession) FirstKnownIndex() uint32 { return s.initial.counte
 // nothing about who holds the signing key: an attacker who writes a backup
 // entry or an export file for a session of their own makes it true with one
 // message of theirs. Who the session comes from is its Provenance.
-func (s *InboundGroupSession) SignatureChecked() bool { return s.signatureChecked }
+func (s *InboundGroupSession) SignatureChecked() bool {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d.signatureChecked
+}
 
 // IsVerified is SignatureChecked, under libolm's name.
 //
 // Deprecated: the name suggests that the sender is authenticated, which it
 // does not say. Use SignatureChecked for libolm's flag and Provenance for
 // what the session's origin proves.
-func (s *InboundGroupSession) IsVerified() bool { return s.signatureChecked }
+func (s *InboundGroupSession) IsVerified() bool { return s.SignatureChecked() }
 
 // Provenance returns how the session reached this device. It is set when the
 // session is created and never rises.
-func (s *InboundGroupSession) Provenance() Provenance { return s.provenance }
+func (s *InboundGroupSession) Provenance() Provenance {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d.provenance
+}
 
 // ratchetAt returns a copy of the ratchet at index, from the latest ratchet
 // when it is not past index, else from the initial one. The cost is bounded
 // by about a thousand hash steps whatever the distance.
-func (s *InboundGroupSession) ratchetAt(index uint32) (ratchet, error) {
-	if index < s.initial.counter {
-		return ratchet{}, fmt.Errorf("index %d before the first known index %d: %w", index, s.initial.counter, ErrUnknownMessageIndex)
+func (d *inboundData) ratchetAt(index uint32) (ratchet, error) {
+	if index < d.initial.counter {
+		return ratchet{}, fmt.Errorf("index %d before the first known index %d: %w", index, d.initial.counter, ErrUnknownMessageIndex)
 	}
-	r := s.initial
-	if index >= s.latest.counter {
-		r = s.latest
+	r := d.initial
+	if index >= d.latest.counter {
+		r = d.latest
 	}
 	if r.counter != index {
 		r.advanceTo(index)
@@ -139,14 +195,18 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	if err := parseMessage(message, &m); err != nil {
 		return nil, 0, err
 	}
-	if m.version != s.config.messageVersion() {
-		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, s.config.Version(), ErrBadMessageVersion)
+	// The work runs on a copy of the state, outside the lock; only a
+	// success takes the lock again, to commit.
+	d := s.snapshot()
+	defer d.clear()
+	if m.version != d.config.messageVersion() {
+		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, d.config.Version(), ErrBadMessageVersion)
 	}
 	data, sig := m.signed()
-	if err := ed25519.Verify(s.signingKey[:], data, sig); err != nil {
+	if err := ed25519.Verify(d.signingKey[:], data, sig); err != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w", ErrBadSignature)
 	}
-	r, err := s.ratchetAt(m.index)
+	r, err := d.ratchetAt(m.index)
 	if err != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w", err)
 	}
@@ -161,11 +221,14 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w: %v", ErrBadMessageFormat, err)
 	}
-	// Commit: cache the ratchet if it is the furthest seen.
-	if m.index > s.latest.counter {
-		s.latest = r
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	// Commit: cache the ratchet if it is the furthest seen and still at or
+	// past the first known index (AdvanceTo may have run meanwhile).
+	if m.index > s.st.d.latest.counter && m.index >= s.st.d.initial.counter {
+		s.st.d.latest = r
 	}
-	s.signatureChecked = true
+	s.st.d.signatureChecked = true
 	return plaintext, m.index, nil
 }
 
@@ -173,19 +236,27 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 // format, for forwarding or backup. Errors wrap ErrUnknownMessageIndex when
 // index is before the first known index.
 func (s *InboundGroupSession) ExportAt(index uint32) (*ExportedSessionKey, error) {
-	r, err := s.ratchetAt(index)
+	d := s.snapshot()
+	defer d.clear()
+	return d.exportAt(index)
+}
+
+func (d *inboundData) exportAt(index uint32) (*ExportedSessionKey, error) {
+	r, err := d.ratchetAt(index)
 	if err != nil {
 		return nil, fmt.Errorf("megolm: export: %w", err)
 	}
 	defer r.clear()
 	k := &ExportedSessionKey{}
-	encodeKey(k.raw[:], exportVersion, &r, s.signingKey)
+	encodeKey(k.raw[:], exportVersion, &r, d.signingKey)
 	return k, nil
 }
 
 // Export returns the session's key at its first known index.
 func (s *InboundGroupSession) Export() *ExportedSessionKey {
-	k, _ := s.ExportAt(s.initial.counter)
+	d := s.snapshot()
+	defer d.clear()
+	k, _ := d.exportAt(d.initial.counter)
 	return k
 }
 
@@ -195,12 +266,15 @@ func (s *InboundGroupSession) Export() *ExportedSessionKey {
 // whether the session moved; an index at or before the first known one
 // changes nothing.
 func (s *InboundGroupSession) AdvanceTo(index uint32) bool {
-	if index <= s.initial.counter {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	d := &s.st.d
+	if index <= d.initial.counter {
 		return false
 	}
-	s.initial.advanceTo(index)
-	if s.latest.counter < index {
-		s.latest = s.initial
+	d.initial.advanceTo(index)
+	if d.latest.counter < index {
+		d.latest = d.initial
 	}
 	return true
 }
@@ -243,10 +317,22 @@ func (o Ordering) String() string {
 // known index leads to the other's ratchet. The ratchets are compared in
 // constant time.
 func (s *InboundGroupSession) Connected(other *InboundGroupSession) bool {
-	if other == nil || s.config != other.config || s.signingKey != other.signingKey {
+	if other == nil {
 		return false
 	}
-	lo, hi := s, other
+	a, b := s.snapshot(), other.snapshot()
+	defer a.clear()
+	defer b.clear()
+	return connected(&a, &b)
+}
+
+// connected is Connected on two snapshots, taken one after the other so
+// that no two locks are ever held at once.
+func connected(a, b *inboundData) bool {
+	if a.config != b.config || a.signingKey != b.signingKey {
+		return false
+	}
+	lo, hi := a, b
 	if lo.initial.counter > hi.initial.counter {
 		lo, hi = hi, lo
 	}
@@ -262,13 +348,23 @@ func (s *InboundGroupSession) Connected(other *InboundGroupSession) bool {
 // with it. A client keeps the better of two connected sessions and refuses
 // an unconnected one with the same ID.
 func (s *InboundGroupSession) Compare(other *InboundGroupSession) Ordering {
-	if !s.Connected(other) {
+	if other == nil {
+		return Unconnected
+	}
+	a, b := s.snapshot(), other.snapshot()
+	defer a.clear()
+	defer b.clear()
+	return compare(&a, &b)
+}
+
+func compare(a, b *inboundData) Ordering {
+	if !connected(a, b) {
 		return Unconnected
 	}
 	switch {
-	case s.initial.counter < other.initial.counter:
+	case a.initial.counter < b.initial.counter:
 		return Better
-	case s.initial.counter > other.initial.counter:
+	case a.initial.counter > b.initial.counter:
 		return Worse
 	}
 	return Equal
@@ -291,23 +387,29 @@ func (s *InboundGroupSession) Compare(other *InboundGroupSession) Ordering {
 // session's provenance is therefore never lowered by a merge, and an
 // imported copy never replaces a direct one.
 func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSession {
-	var best *InboundGroupSession
-	switch s.Compare(other) {
+	if other == nil {
+		return nil
+	}
+	a, b := s.snapshot(), other.snapshot()
+	defer a.clear()
+	defer b.clear()
+	var best *inboundData
+	switch compare(&a, &b) {
 	case Equal, Better:
-		best = s
+		best = &a
 	case Worse:
-		best = other
+		best = &b
 	default:
 		return nil
 	}
-	return &InboundGroupSession{
-		config:           s.config,
+	return newInbound(inboundData{
+		config:           a.config,
 		initial:          best.initial,
 		latest:           best.initial,
-		signingKey:       s.signingKey,
-		signatureChecked: s.signatureChecked || other.signatureChecked,
-		provenance:       max(s.provenance, other.provenance),
-	}
+		signingKey:       a.signingKey,
+		signatureChecked: a.signatureChecked || b.signatureChecked,
+		provenance:       max(a.provenance, b.provenance),
+	})
 }
 
 // Format prints the session ID and first known index, never the key.

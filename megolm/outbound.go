@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/cipher"
 	"github.com/souverain/e2ee/internal/ed25519"
@@ -50,8 +51,15 @@ func (c SessionConfig) macLen() int {
 func sessionID(pub []byte) string { return base64.RawStdEncoding.EncodeToString(pub) }
 
 // GroupSession is an outbound Megolm session: the sender's side of a room
-// key. It is secret. A GroupSession is not safe for concurrent use.
+// key. It is secret. A GroupSession is safe for concurrent use: a lock
+// guards it, and each message index is handed out once, whichever
+// goroutines call Encrypt. Copies of a GroupSession value share one state.
 type GroupSession struct {
+	st *groupState
+}
+
+type groupState struct {
+	mu      sync.Mutex
 	config  SessionConfig
 	ratchet ratchet
 	signing *ed25519.PrivateKey
@@ -82,31 +90,43 @@ func newGroupSession(config SessionConfig, random []byte) (*GroupSession, error)
 	if err != nil {
 		return nil, fmt.Errorf("megolm: new group session: %w", err)
 	}
-	s := &GroupSession{config: config, signing: signing}
-	s.ratchet.setBytes(random[:RatchetSize])
-	return s, nil
+	st := &groupState{config: config, signing: signing}
+	st.ratchet.setBytes(random[:RatchetSize])
+	return &GroupSession{st: st}, nil
 }
 
 // Config returns the session's configuration.
-func (s *GroupSession) Config() SessionConfig { return s.config }
+func (s *GroupSession) Config() SessionConfig {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.config
+}
 
 // SessionID returns the session's ID: its Ed25519 signing key in unpadded
 // base64.
 func (s *GroupSession) SessionID() string {
-	pub := s.signing.Public()
+	s.st.mu.Lock()
+	pub := s.st.signing.Public()
+	s.st.mu.Unlock()
 	return sessionID(pub[:])
 }
 
 // MessageIndex returns the index the next message will have.
-func (s *GroupSession) MessageIndex() uint32 { return s.ratchet.counter }
+func (s *GroupSession) MessageIndex() uint32 {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.ratchet.counter
+}
 
 // SessionKey returns the signed key to share in m.room_key: the ratchet at
 // the current index, so that receivers read this message and every later
 // one.
 func (s *GroupSession) SessionKey() *SessionKey {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
 	k := &SessionKey{}
-	encodeKey(k.raw[:exportedKeySize], sessionKeyVersion, &s.ratchet, s.signing.Public())
-	sig := s.signing.Sign(k.raw[:exportedKeySize])
+	encodeKey(k.raw[:exportedKeySize], sessionKeyVersion, &s.st.ratchet, s.st.signing.Public())
+	sig := s.st.signing.Sign(k.raw[:exportedKeySize])
 	copy(k.raw[exportedKeySize:], sig[:])
 	return k
 }
@@ -114,24 +134,30 @@ func (s *GroupSession) SessionKey() *SessionKey {
 // Encrypt encrypts plaintext at the current message index, signs the message
 // and moves the ratchet on. A plaintext whose message would exceed
 // MaxMessageSize (about 65450 bytes) is refused with ErrMessageTooLarge,
-// since no receiver of this package would accept it. The last index, 2^32−1, is never used: once the
-// session reaches it, Encrypt returns an error wrapping ErrIndexExhausted and
-// a new session must be shared.
+// since no receiver of this package would accept it. The last index,
+// 2^32−1, is never used: once the session reaches it, Encrypt returns an
+// error wrapping ErrIndexExhausted and a new session must be shared.
+//
+// Concurrent calls are serialized: each message gets its own index, in the
+// order in which the calls take the session's lock.
 func (s *GroupSession) Encrypt(plaintext []byte) ([]byte, error) {
-	if s.ratchet.counter == math.MaxUint32 {
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ratchet.counter == math.MaxUint32 {
 		return nil, fmt.Errorf("megolm: encrypt: %w", ErrIndexExhausted)
 	}
-	if n := messageLen(s.config, s.ratchet.counter, len(plaintext)); n > MaxMessageSize {
+	if n := messageLen(st.config, st.ratchet.counter, len(plaintext)); n > MaxMessageSize {
 		return nil, fmt.Errorf("megolm: encrypt: message of %d bytes: %w", n, ErrMessageTooLarge)
 	}
-	msg := encryptMessage(s.config.messageVersion(), &s.ratchet, s.signing, plaintext)
-	s.ratchet.advance()
+	msg := encryptMessage(st.config.messageVersion(), &st.ratchet, st.signing, plaintext)
+	st.ratchet.advance()
 	return msg, nil
 }
 
 // Format prints the session ID and message index, never the key.
 func (s GroupSession) Format(f fmt.State, verb rune) {
-	if s.signing == nil {
+	if s.st == nil {
 		fmt.Fprint(f, "megolm.GroupSession{}")
 		return
 	}

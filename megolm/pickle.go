@@ -42,7 +42,7 @@ func readRatchet(r *pickle.Reader) ratchet {
 
 // marshal writes libolm's outbound layout: version 1 ‖ ratchet (128) ‖
 // counter ‖ Ed25519 public key (32) ‖ expanded private key (64).
-func (s *GroupSession) marshal(w *pickle.Writer) {
+func (s *groupState) marshal(w *pickle.Writer) {
 	w.U32(libolmOutboundVersion)
 	writeRatchet(w, &s.ratchet)
 	pub := s.signing.Public()
@@ -57,21 +57,23 @@ func unmarshalGroupSession(body []byte, config SessionConfig) (*GroupSession, er
 	if v := r.U32(); r.Err() == nil && v != libolmOutboundVersion {
 		return nil, fmt.Errorf("megolm: unpickle group session: version %d: %w", v, ErrUnknownPickleVersion)
 	}
-	s := &GroupSession{config: config, ratchet: readRatchet(r)}
+	s := &groupState{config: config, ratchet: readRatchet(r)}
 	var pub [32]byte
 	var exp [64]byte
 	r.Read(pub[:])
 	r.Read(exp[:])
 	defer clear(exp[:])
 	if err := r.Finish(); err != nil {
+		s.ratchet.clear()
 		return nil, fmt.Errorf("megolm: unpickle group session: %w", err)
 	}
 	signing, err := ed25519.NewKeyFromExpanded(exp[:], pub[:])
 	if err != nil {
+		s.ratchet.clear()
 		return nil, fmt.Errorf("megolm: unpickle group session: signing key: %w: %v", ErrCorruptedPickle, err)
 	}
 	s.signing = signing
-	return s, nil
+	return &GroupSession{st: s}, nil
 }
 
 // marshal writes libolm's inbound layout: version 2 ‖ initial ratchet and
@@ -79,20 +81,20 @@ func unmarshalGroupSession(body []byte, config SessionConfig) (*GroupSession, er
 //
 // libolm's "verified" flag is SignatureChecked; the provenance has no place
 // in it and is dropped (a libolm pickle is read back as ProvenanceUnknown).
-func (s *InboundGroupSession) marshal(w *pickle.Writer) {
+func (s *inboundData) marshal(w *pickle.Writer) {
 	w.U32(libolmInboundVersion)
 	s.marshalFields(w)
 }
 
 // marshalOwn writes the layout of souverain's own format: version 3 ‖ the
 // fields of version 2 ‖ provenance (1).
-func (s *InboundGroupSession) marshalOwn(w *pickle.Writer) {
+func (s *inboundData) marshalOwn(w *pickle.Writer) {
 	w.U32(ownInboundVersion)
 	s.marshalFields(w)
 	w.U8(uint8(s.provenance))
 }
 
-func (s *InboundGroupSession) marshalFields(w *pickle.Writer) {
+func (s *inboundData) marshalFields(w *pickle.Writer) {
 	writeRatchet(w, &s.initial)
 	writeRatchet(w, &s.latest)
 	w.Bytes(s.signingKey[:])
@@ -105,12 +107,20 @@ func (s *InboundGroupSession) marshalFields(w *pickle.Writer) {
 // flag says: the flag becomes true after any decryption, so it proves
 // nothing about the session's origin.
 func unmarshalInboundGroupSession(body []byte, config SessionConfig, own bool) (*InboundGroupSession, error) {
+	d, err := unmarshalInbound(body, config, own)
+	if err != nil {
+		return nil, err
+	}
+	return newInbound(d), nil
+}
+
+func unmarshalInbound(body []byte, config SessionConfig, own bool) (inboundData, error) {
 	r := pickle.NewReader(body)
 	v := r.U32()
 	if r.Err() == nil && v != 1 && v != libolmInboundVersion && (!own || v != ownInboundVersion) {
-		return nil, fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
+		return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
 	}
-	s := &InboundGroupSession{config: config}
+	s := inboundData{config: config}
 	s.initial = readRatchet(r)
 	s.latest = readRatchet(r)
 	r.Read(s.signingKey[:])
@@ -121,11 +131,13 @@ func unmarshalInboundGroupSession(body []byte, config SessionConfig, own bool) (
 	if v == ownInboundVersion {
 		s.provenance = Provenance(r.U8())
 		if r.Err() == nil && !s.provenance.valid() {
-			return nil, fmt.Errorf("megolm: unpickle inbound group session: provenance %d: %w", s.provenance, ErrCorruptedPickle)
+			s.clear()
+			return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: provenance %d: %w", s.provenance, ErrCorruptedPickle)
 		}
 	}
 	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
+		s.clear()
+		return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
 	}
 	if s.latest.counter < s.initial.counter {
 		// libolm's circular window allows it; this package's linear one
@@ -139,7 +151,7 @@ func unmarshalInboundGroupSession(body []byte, config SessionConfig, own bool) (
 // initial one. libolm can store such a cache: it advances its latest
 // ratchet before checking a message's MAC, and wraps it past 2^32−1. The
 // check costs at most about a thousand hash steps, once per libolm unpickle.
-func (s *InboundGroupSession) checkLatest() {
+func (s *inboundData) checkLatest() {
 	if s.latest.counter == s.initial.counter && s.latest.equal(&s.initial) {
 		return
 	}
@@ -154,13 +166,17 @@ func (s *InboundGroupSession) checkLatest() {
 // Pickle encrypts the session in souverain's own pickle format under a
 // 32-byte key. Use UnpickleGroupSession to read it back.
 func (s *GroupSession) Pickle(key []byte) (string, error) {
-	return ownPickle(key, kindOutbound, s.config, s.marshal)
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return ownPickle(key, kindOutbound, s.st.config, s.st.marshal)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format under a key of
 // any length. A version 2 session gives an error wrapping ErrSessionConfig.
 func (s *GroupSession) PickleLibolm(key []byte) (string, error) {
-	return libolmPickle(key, s.config, s.marshal)
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return libolmPickle(key, s.st.config, s.st.marshal)
 }
 
 // UnpickleGroupSession decrypts a session pickled with Pickle. Errors wrap
@@ -190,7 +206,9 @@ func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) 
 // 32-byte key, with its provenance. Use UnpickleInboundGroupSession to read
 // it back.
 func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
-	return ownPickle(key, kindInbound, s.config, s.marshalOwn)
+	d := s.snapshot()
+	defer d.clear()
+	return ownPickle(key, kindInbound, d.config, d.marshalOwn)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format under a key of
@@ -201,7 +219,9 @@ func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
 // returns the session with ProvenanceUnknown. An application that stores
 // libolm pickles keeps the provenance beside them.
 func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
-	return libolmPickle(key, s.config, s.marshal)
+	d := s.snapshot()
+	defer d.clear()
+	return libolmPickle(key, d.config, d.marshal)
 }
 
 // UnpickleInboundGroupSession decrypts a session pickled with Pickle. A
@@ -227,12 +247,12 @@ func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSe
 		return nil, fmt.Errorf("megolm: unpickle libolm inbound group session: %w", err)
 	}
 	defer clear(body)
-	s, err := unmarshalInboundGroupSession(body, SessionConfigV1(), false)
+	d, err := unmarshalInbound(body, SessionConfigV1(), false)
 	if err != nil {
 		return nil, err
 	}
-	s.checkLatest()
-	return s, nil
+	d.checkLatest()
+	return newInbound(d), nil
 }
 
 // ownPickle writes the configuration byte, then the libolm layout, in
