@@ -27,3 +27,25 @@ func JumpRatchet(target uint32) [RatchetSize]byte {
 	r.advanceTo(target)
 	return r.bytes()
 }
+
+// Wiped reports whether a closed outbound session holds no ratchet and no
+// signing key.
+func (s *GroupSession) Wiped() bool {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.ratchet == ratchet{} && s.st.signing == nil
+}
+
+// Wiped reports whether a closed inbound session holds no ratchet and no
+// signing key.
+func (s *InboundGroupSession) Wiped() bool {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.d == inboundData{}
+}
+
+// Wiped reports whether a key's bytes are all zero.
+func (k *SessionKey) Wiped() bool { return k.raw == [sessionKeySize]byte{} }
+
+// Wiped reports whether a key's bytes are all zero.
+func (k *ExportedSessionKey) Wiped() bool { return k.raw == [exportedKeySize]byte{} }

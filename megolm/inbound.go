@@ -1,10 +1,12 @@
 package megolm
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // InboundGroupSession is the receiving side of a Megolm session: it
@@ -17,8 +19,9 @@ type InboundGroupSession struct {
 }
 
 type inboundState struct {
-	mu sync.Mutex
-	d  inboundData
+	mu     sync.Mutex
+	closed bool
+	d      inboundData
 }
 
 // inboundData is the state of an inbound session, copied out under the
@@ -36,17 +39,59 @@ func newInbound(d inboundData) *InboundGroupSession {
 	return &InboundGroupSession{st: &inboundState{d: d}}
 }
 
-// snapshot returns a copy of the session's state; the caller clears its
-// ratchets.
-func (s *InboundGroupSession) snapshot() inboundData {
+// lock locks the session's state and returns it; the caller unlocks it. It
+// returns an error wrapping ErrNil for a nil or zero InboundGroupSession and
+// ErrClosed after Close, and then nothing is locked.
+func (s *InboundGroupSession) lock(op string) (*inboundState, error) {
+	if s == nil || s.st == nil {
+		return nil, fmt.Errorf("megolm: %s: %w", op, ErrNil)
+	}
 	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d
+	if s.st.closed {
+		s.st.mu.Unlock()
+		return nil, fmt.Errorf("megolm: %s: %w", op, ErrClosed)
+	}
+	return s.st, nil
+}
+
+// snapshot returns a copy of the session's state; the caller clears its
+// ratchets. Errors are those of lock.
+func (s *InboundGroupSession) snapshot(op string) (inboundData, error) {
+	st, err := s.lock(op)
+	if err != nil {
+		return inboundData{}, err
+	}
+	defer st.mu.Unlock()
+	return st.d, nil
 }
 
 func (d *inboundData) clear() {
 	d.initial.clear()
 	d.latest.clear()
+}
+
+// Close wipes the session's ratchets and forgets its signing key. It is
+// idempotent and always returns nil. Afterwards every method fails with an
+// error wrapping ErrClosed, and the methods without an error result return
+// zero values: an empty session ID, a zero signing key, index 0, false,
+// ProvenanceUnknown, and a nil export.
+func (s *InboundGroupSession) Close() error {
+	if s == nil || s.st == nil {
+		return nil
+	}
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	wipe.Do(func() {
+		st.d.clear()
+		wipe.Array32(&st.d.signingKey)
+		st.d = inboundData{}
+	})
+	return nil
 }
 
 // NewInboundGroupSession creates a version 1 session from a session key
@@ -61,8 +106,8 @@ func NewInboundGroupSession(k *SessionKey) (*InboundGroupSession, error) {
 // NewInboundGroupSessionWithConfig is NewInboundGroupSession for the given
 // protocol version.
 func NewInboundGroupSessionWithConfig(config SessionConfig, k *SessionKey) (*InboundGroupSession, error) {
-	if k == nil {
-		return nil, fmt.Errorf("megolm: inbound group session: %w", ErrBadSessionKey)
+	if err := k.usable("inbound group session"); err != nil {
+		return nil, err
 	}
 	r, pub := decodeKey(k.raw[:])
 	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, signatureChecked: true, provenance: ProvenanceDirect}), nil
@@ -96,8 +141,8 @@ func ImportInboundGroupSessionWithConfig(config SessionConfig, k *ExportedSessio
 // ImportInboundGroupSessionWithConfigFrom is ImportInboundGroupSessionFrom
 // for the given protocol version.
 func ImportInboundGroupSessionWithConfigFrom(config SessionConfig, k *ExportedSessionKey, p Provenance) (*InboundGroupSession, error) {
-	if k == nil {
-		return nil, fmt.Errorf("megolm: import group session: %w", ErrBadSessionKey)
+	if err := k.usable("import group session"); err != nil {
+		return nil, err
 	}
 	if !p.valid() || p == ProvenanceDirect {
 		return nil, fmt.Errorf("megolm: import group session: an exported key cannot prove provenance %v: %w", p, ErrBadProvenance)
@@ -106,34 +151,47 @@ func ImportInboundGroupSessionWithConfigFrom(config SessionConfig, k *ExportedSe
 	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, provenance: p}), nil
 }
 
-// Config returns the session's configuration.
+// Config returns the session's configuration (the zero SessionConfig after
+// Close).
 func (s *InboundGroupSession) Config() SessionConfig {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d.config
+	st, err := s.lock("config")
+	if err != nil {
+		return SessionConfig{}
+	}
+	defer st.mu.Unlock()
+	return st.d.config
 }
 
 // SessionID returns the session's ID: the sender's signing key in unpadded
-// base64.
+// base64 ("" after Close).
 func (s *InboundGroupSession) SessionID() string {
-	s.st.mu.Lock()
-	pub := s.st.d.signingKey
-	s.st.mu.Unlock()
+	st, err := s.lock("session ID")
+	if err != nil {
+		return ""
+	}
+	pub := st.d.signingKey
+	st.mu.Unlock()
 	return sessionID(pub[:])
 }
 
-// SigningKey returns the session's Ed25519 signing key.
+// SigningKey returns the session's Ed25519 signing key (zero after Close).
 func (s *InboundGroupSession) SigningKey() [32]byte {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d.signingKey
+	st, err := s.lock("signing key")
+	if err != nil {
+		return [32]byte{}
+	}
+	defer st.mu.Unlock()
+	return st.d.signingKey
 }
 
 // FirstKnownIndex returns the lowest message index the session can decrypt.
 func (s *InboundGroupSession) FirstKnownIndex() uint32 {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d.initial.counter
+	st, err := s.lock("first known index")
+	if err != nil {
+		return 0
+	}
+	defer st.mu.Unlock()
+	return st.d.initial.counter
 }
 
 // SignatureChecked reports whether the session's ratchet is known to belong
@@ -144,9 +202,12 @@ func (s *InboundGroupSession) FirstKnownIndex() uint32 {
 // entry or an export file for a session of their own makes it true with one
 // message of theirs. Who the session comes from is its Provenance.
 func (s *InboundGroupSession) SignatureChecked() bool {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d.signatureChecked
+	st, err := s.lock("signature checked")
+	if err != nil {
+		return false
+	}
+	defer st.mu.Unlock()
+	return st.d.signatureChecked
 }
 
 // IsVerified is SignatureChecked, under libolm's name.
@@ -159,9 +220,12 @@ func (s *InboundGroupSession) IsVerified() bool { return s.SignatureChecked() }
 // Provenance returns how the session reached this device. It is set when the
 // session is created and never rises.
 func (s *InboundGroupSession) Provenance() Provenance {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.d.provenance
+	st, err := s.lock("provenance")
+	if err != nil {
+		return ProvenanceUnknown
+	}
+	defer st.mu.Unlock()
+	return st.d.provenance
 }
 
 // ratchetAt returns a copy of the ratchet at index, from the latest ratchet
@@ -189,16 +253,20 @@ func (d *inboundData) ratchetAt(index uint32) (ratchet, error) {
 // ID and index).
 //
 // Errors wrap ErrMessageTooLarge, ErrBadMessageFormat, ErrBadMessageVersion,
-// ErrBadSignature, ErrUnknownMessageIndex or ErrBadMessageMAC.
+// ErrBadSignature, ErrUnknownMessageIndex or ErrBadMessageMAC, or ErrNil or
+// ErrClosed.
 func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
+	// The work runs on a copy of the state, outside the lock; only a
+	// success takes the lock again, to commit.
+	d, err := s.snapshot("decrypt")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer d.clear()
 	var m Message
 	if err := parseMessage(message, &m); err != nil {
 		return nil, 0, err
 	}
-	// The work runs on a copy of the state, outside the lock; only a
-	// success takes the lock again, to commit.
-	d := s.snapshot()
-	defer d.clear()
 	if m.version != d.config.messageVersion() {
 		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, d.config.Version(), ErrBadMessageVersion)
 	}
@@ -221,22 +289,29 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w: %v", ErrBadMessageFormat, err)
 	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
+	st, err := s.lock("decrypt")
+	if err != nil {
+		clear(plaintext) // closed meanwhile
+		return nil, 0, err
+	}
+	defer st.mu.Unlock()
 	// Commit: cache the ratchet if it is the furthest seen and still at or
 	// past the first known index (AdvanceTo may have run meanwhile).
-	if m.index > s.st.d.latest.counter && m.index >= s.st.d.initial.counter {
-		s.st.d.latest = r
+	if m.index > st.d.latest.counter && m.index >= st.d.initial.counter {
+		st.d.latest = r
 	}
-	s.st.d.signatureChecked = true
+	st.d.signatureChecked = true
 	return plaintext, m.index, nil
 }
 
 // ExportAt returns the session's key at index, in the unsigned export
 // format, for forwarding or backup. Errors wrap ErrUnknownMessageIndex when
-// index is before the first known index.
+// index is before the first known index, or ErrNil or ErrClosed.
 func (s *InboundGroupSession) ExportAt(index uint32) (*ExportedSessionKey, error) {
-	d := s.snapshot()
+	d, err := s.snapshot("export")
+	if err != nil {
+		return nil, err
+	}
 	defer d.clear()
 	return d.exportAt(index)
 }
@@ -247,14 +322,18 @@ func (d *inboundData) exportAt(index uint32) (*ExportedSessionKey, error) {
 		return nil, fmt.Errorf("megolm: export: %w", err)
 	}
 	defer r.clear()
-	k := &ExportedSessionKey{}
+	k := &ExportedSessionKey{state: keyValid}
 	encodeKey(k.raw[:], exportVersion, &r, d.signingKey)
 	return k, nil
 }
 
-// Export returns the session's key at its first known index.
+// Export returns the session's key at its first known index, or nil after
+// Close.
 func (s *InboundGroupSession) Export() *ExportedSessionKey {
-	d := s.snapshot()
+	d, err := s.snapshot("export")
+	if err != nil {
+		return nil
+	}
 	defer d.clear()
 	k, _ := d.exportAt(d.initial.counter)
 	return k
@@ -264,11 +343,14 @@ func (s *InboundGroupSession) Export() *ExportedSessionKey {
 // good: earlier messages can no longer be decrypted by it, which gives the
 // partial forward secrecy the Megolm specification recommends. It reports
 // whether the session moved; an index at or before the first known one
-// changes nothing.
+// changes nothing, and so does a closed session.
 func (s *InboundGroupSession) AdvanceTo(index uint32) bool {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	d := &s.st.d
+	st, err := s.lock("advance")
+	if err != nil {
+		return false
+	}
+	defer st.mu.Unlock()
+	d := &st.d
 	if index <= d.initial.counter {
 		return false
 	}
@@ -317,17 +399,32 @@ func (o Ordering) String() string {
 // known index leads to the other's ratchet. The ratchets are compared in
 // constant time.
 func (s *InboundGroupSession) Connected(other *InboundGroupSession) bool {
-	if other == nil {
+	a, b, ok := snapshots(s, other)
+	if !ok {
 		return false
 	}
-	a, b := s.snapshot(), other.snapshot()
 	defer a.clear()
 	defer b.clear()
 	return connected(&a, &b)
 }
 
-// connected is Connected on two snapshots, taken one after the other so
-// that no two locks are ever held at once.
+// snapshots returns copies of the states of a and b, taken one after the
+// other so that no two locks are ever held at once; ok is false if either
+// is nil, zero or closed.
+func snapshots(a, b *InboundGroupSession) (da, db inboundData, ok bool) {
+	da, err := a.snapshot("compare")
+	if err != nil {
+		return inboundData{}, inboundData{}, false
+	}
+	db, err = b.snapshot("compare")
+	if err != nil {
+		da.clear()
+		return inboundData{}, inboundData{}, false
+	}
+	return da, db, true
+}
+
+// connected is Connected on two snapshots.
 func connected(a, b *inboundData) bool {
 	if a.config != b.config || a.signingKey != b.signingKey {
 		return false
@@ -348,10 +445,10 @@ func connected(a, b *inboundData) bool {
 // with it. A client keeps the better of two connected sessions and refuses
 // an unconnected one with the same ID.
 func (s *InboundGroupSession) Compare(other *InboundGroupSession) Ordering {
-	if other == nil {
+	a, b, ok := snapshots(s, other)
+	if !ok {
 		return Unconnected
 	}
-	a, b := s.snapshot(), other.snapshot()
 	defer a.clear()
 	defer b.clear()
 	return compare(&a, &b)
@@ -387,10 +484,10 @@ func compare(a, b *inboundData) Ordering {
 // session's provenance is therefore never lowered by a merge, and an
 // imported copy never replaces a direct one.
 func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSession {
-	if other == nil {
+	a, b, ok := snapshots(s, other)
+	if !ok {
 		return nil
 	}
-	a, b := s.snapshot(), other.snapshot()
 	defer a.clear()
 	defer b.clear()
 	var best *inboundData
@@ -414,5 +511,15 @@ func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSes
 
 // Format prints the session ID and first known index, never the key.
 func (s InboundGroupSession) Format(f fmt.State, verb rune) {
+	st, err := s.lock("format")
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			fmt.Fprint(f, "megolm.InboundGroupSession{closed}")
+		} else {
+			fmt.Fprint(f, "megolm.InboundGroupSession{}")
+		}
+		return
+	}
+	st.mu.Unlock()
 	fmt.Fprintf(f, "megolm.InboundGroupSession{SessionID: %s, FirstKnownIndex: %d}", s.SessionID(), s.FirstKnownIndex())
 }

@@ -3,12 +3,14 @@ package megolm
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
 
 	"github.com/souverain/e2ee/internal/cipher"
 	"github.com/souverain/e2ee/internal/ed25519"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // SessionConfig selects the protocol version of a session. Version 1 is
@@ -60,9 +62,49 @@ type GroupSession struct {
 
 type groupState struct {
 	mu      sync.Mutex
+	closed  bool
 	config  SessionConfig
 	ratchet ratchet
 	signing *ed25519.PrivateKey
+}
+
+// lock locks the session's state and returns it; the caller unlocks it. It
+// returns an error wrapping ErrNil for a nil or zero GroupSession and
+// ErrClosed after Close, and then nothing is locked.
+func (s *GroupSession) lock(op string) (*groupState, error) {
+	if s == nil || s.st == nil {
+		return nil, fmt.Errorf("megolm: %s: %w", op, ErrNil)
+	}
+	s.st.mu.Lock()
+	if s.st.closed {
+		s.st.mu.Unlock()
+		return nil, fmt.Errorf("megolm: %s: %w", op, ErrClosed)
+	}
+	return s.st, nil
+}
+
+// Close wipes the session's ratchet and signing key. It is idempotent and
+// always returns nil. Afterwards every method fails with an error wrapping
+// ErrClosed, and the methods without an error result return zero values:
+// an empty session ID, index 0 and a nil session key.
+func (s *GroupSession) Close() error {
+	if s == nil || s.st == nil {
+		return nil
+	}
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	wipe.Do(func() {
+		st.ratchet.clear()
+		st.ratchet.counter = 0
+		st.signing.Clear()
+		st.signing = nil
+	})
+	return nil
 }
 
 // NewGroupSession creates a version 1 outbound session with a random
@@ -95,38 +137,53 @@ func newGroupSession(config SessionConfig, random []byte) (*GroupSession, error)
 	return &GroupSession{st: st}, nil
 }
 
-// Config returns the session's configuration.
+// Config returns the session's configuration (the zero SessionConfig after
+// Close).
 func (s *GroupSession) Config() SessionConfig {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.config
+	st, err := s.lock("config")
+	if err != nil {
+		return SessionConfig{}
+	}
+	defer st.mu.Unlock()
+	return st.config
 }
 
 // SessionID returns the session's ID: its Ed25519 signing key in unpadded
-// base64.
+// base64 ("" after Close).
 func (s *GroupSession) SessionID() string {
-	s.st.mu.Lock()
-	pub := s.st.signing.Public()
-	s.st.mu.Unlock()
+	st, err := s.lock("session ID")
+	if err != nil {
+		return ""
+	}
+	pub := st.signing.Public()
+	st.mu.Unlock()
 	return sessionID(pub[:])
 }
 
-// MessageIndex returns the index the next message will have.
+// MessageIndex returns the index the next message will have (0 after
+// Close).
 func (s *GroupSession) MessageIndex() uint32 {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.ratchet.counter
+	st, err := s.lock("message index")
+	if err != nil {
+		return 0
+	}
+	defer st.mu.Unlock()
+	return st.ratchet.counter
 }
 
 // SessionKey returns the signed key to share in m.room_key: the ratchet at
 // the current index, so that receivers read this message and every later
-// one.
+// one. It returns nil after Close or for a zero GroupSession; the methods of
+// a nil *SessionKey return zero values ("" for Encode).
 func (s *GroupSession) SessionKey() *SessionKey {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	k := &SessionKey{}
-	encodeKey(k.raw[:exportedKeySize], sessionKeyVersion, &s.st.ratchet, s.st.signing.Public())
-	sig := s.st.signing.Sign(k.raw[:exportedKeySize])
+	st, err := s.lock("session key")
+	if err != nil {
+		return nil
+	}
+	defer st.mu.Unlock()
+	k := &SessionKey{state: keyValid}
+	encodeKey(k.raw[:exportedKeySize], sessionKeyVersion, &st.ratchet, st.signing.Public())
+	sig := st.signing.Sign(k.raw[:exportedKeySize])
 	copy(k.raw[exportedKeySize:], sig[:])
 	return k
 }
@@ -139,10 +196,13 @@ func (s *GroupSession) SessionKey() *SessionKey {
 // error wrapping ErrIndexExhausted and a new session must be shared.
 //
 // Concurrent calls are serialized: each message gets its own index, in the
-// order in which the calls take the session's lock.
+// order in which the calls take the session's lock. After Close, errors wrap
+// ErrClosed; for a zero GroupSession, ErrNil.
 func (s *GroupSession) Encrypt(plaintext []byte) ([]byte, error) {
-	st := s.st
-	st.mu.Lock()
+	st, err := s.lock("encrypt")
+	if err != nil {
+		return nil, err
+	}
 	defer st.mu.Unlock()
 	if st.ratchet.counter == math.MaxUint32 {
 		return nil, fmt.Errorf("megolm: encrypt: %w", ErrIndexExhausted)
@@ -157,9 +217,15 @@ func (s *GroupSession) Encrypt(plaintext []byte) ([]byte, error) {
 
 // Format prints the session ID and message index, never the key.
 func (s GroupSession) Format(f fmt.State, verb rune) {
-	if s.st == nil {
-		fmt.Fprint(f, "megolm.GroupSession{}")
+	st, err := s.lock("format")
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			fmt.Fprint(f, "megolm.GroupSession{closed}")
+		} else {
+			fmt.Fprint(f, "megolm.GroupSession{}")
+		}
 		return
 	}
+	st.mu.Unlock()
 	fmt.Fprintf(f, "megolm.GroupSession{SessionID: %s, MessageIndex: %d}", s.SessionID(), s.MessageIndex())
 }

@@ -166,17 +166,23 @@ func (s *inboundData) checkLatest() {
 // Pickle encrypts the session in souverain's own pickle format under a
 // 32-byte key. Use UnpickleGroupSession to read it back.
 func (s *GroupSession) Pickle(key []byte) (string, error) {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return ownPickle(key, kindOutbound, s.st.config, s.st.marshal)
+	st, err := s.lock("pickle")
+	if err != nil {
+		return "", err
+	}
+	defer st.mu.Unlock()
+	return ownPickle(key, kindOutbound, st.config, st.marshal)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format under a key of
 // any length. A version 2 session gives an error wrapping ErrSessionConfig.
 func (s *GroupSession) PickleLibolm(key []byte) (string, error) {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return libolmPickle(key, s.st.config, s.st.marshal)
+	st, err := s.lock("pickle")
+	if err != nil {
+		return "", err
+	}
+	defer st.mu.Unlock()
+	return libolmPickle(key, st.config, st.marshal)
 }
 
 // UnpickleGroupSession decrypts a session pickled with Pickle. Errors wrap
@@ -206,7 +212,10 @@ func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) 
 // 32-byte key, with its provenance. Use UnpickleInboundGroupSession to read
 // it back.
 func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
-	d := s.snapshot()
+	d, err := s.snapshot("pickle")
+	if err != nil {
+		return "", err
+	}
 	defer d.clear()
 	return ownPickle(key, kindInbound, d.config, d.marshalOwn)
 }
@@ -219,7 +228,10 @@ func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
 // returns the session with ProvenanceUnknown. An application that stores
 // libolm pickles keeps the provenance beside them.
 func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
-	d := s.snapshot()
+	d, err := s.snapshot("pickle")
+	if err != nil {
+		return "", err
+	}
 	defer d.clear()
 	return libolmPickle(key, d.config, d.marshal)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 
 	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // RatchetSize is the size of the Megolm ratchet state R0‖R1‖R2‖R3.
@@ -102,6 +103,6 @@ func (r *ratchet) equal(o *ratchet) bool {
 
 func (r *ratchet) clear() {
 	for j := range r.parts {
-		clear(r.parts[j][:])
+		wipe.Array32(&r.parts[j])
 	}
 }

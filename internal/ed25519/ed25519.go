@@ -378,3 +378,12 @@ func torsionEncodings() [8][32]byte {
 	}
 	return out
 }
+
+// Clear overwrites the private key with zeros. The key can no longer sign
+// (its methods then panic, as for a key not made by this package's
+// constructors); the public key stays. Clear may be called more than once.
+func (k *PrivateKey) Clear() {
+	if k != nil {
+		k.zero()
+	}
+}
