@@ -65,7 +65,7 @@ func TestInboundGroupSessionClose(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if in.Export() != nil || in.SessionID() != "" || in.SigningKey() != [32]byte{} || in.FirstKnownIndex() != 0 ||
+	if in.Export() != nil || in.SessionID() != "" || in.SigningKey() != (megolm.Ed25519PublicKey{}) || in.FirstKnownIndex() != 0 ||
 		in.SignatureChecked() || in.Provenance() != megolm.ProvenanceUnknown || in.AdvanceTo(3) {
 		t.Error("accessors after Close")
 	}

@@ -174,11 +174,12 @@ func (s *InboundGroupSession) SessionID() string {
 	return sessionID(pub[:])
 }
 
-// SigningKey returns the session's Ed25519 signing key (zero after Close).
-func (s *InboundGroupSession) SigningKey() [32]byte {
+// SigningKey returns the session's Ed25519 signing key, the public key
+// whose unpadded base64 is the session ID (the zero key after Close).
+func (s *InboundGroupSession) SigningKey() Ed25519PublicKey {
 	st, err := s.lock("signing key")
 	if err != nil {
-		return [32]byte{}
+		return Ed25519PublicKey{}
 	}
 	defer st.mu.Unlock()
 	return st.d.signingKey

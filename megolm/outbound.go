@@ -13,6 +13,10 @@ import (
 	"github.com/souverain/e2ee/internal/wipe"
 )
 
+// Algorithm is the name of Megolm in Matrix events (m.room.encrypted,
+// m.room_key, backups and key exports).
+const Algorithm = "m.megolm.v1.aes-sha2"
+
 // SessionConfig selects the protocol version of a session. Version 1 is
 // libolm's and the default; version 2 (vodozemac's full-length MAC) is used
 // only when asked for by name, because libolm and goolm cannot read it.
@@ -158,6 +162,17 @@ func (s *GroupSession) SessionID() string {
 	pub := st.signing.Public()
 	st.mu.Unlock()
 	return sessionID(pub[:])
+}
+
+// SigningKey returns the session's Ed25519 public signing key, whose
+// unpadded base64 is the session ID (the zero key after Close).
+func (s *GroupSession) SigningKey() Ed25519PublicKey {
+	st, err := s.lock("signing key")
+	if err != nil {
+		return Ed25519PublicKey{}
+	}
+	defer st.mu.Unlock()
+	return st.signing.Public()
 }
 
 // MessageIndex returns the index the next message will have (0 after

@@ -3,6 +3,7 @@ package megolm
 import (
 	"fmt"
 
+	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/pickle"
 )
@@ -187,25 +188,103 @@ func (s *GroupSession) PickleLibolm(key []byte) (string, error) {
 
 // UnpickleGroupSession decrypts a session pickled with Pickle. Errors wrap
 // ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
-// ErrUnknownPickleVersion.
+// ErrUnknownPickleVersion; when the input looks like another kind of
+// pickle (libolm's format, or an inbound session), the error says so.
 func UnpickleGroupSession(text string, key []byte) (*GroupSession, error) {
 	body, config, err := ownUnpickle(key, kindOutbound, text)
 	if err != nil {
-		return nil, fmt.Errorf("megolm: unpickle group session: %w", err)
+		return nil, pickleError("unpickle group session", err, text, ownOutbound)
 	}
 	defer clear(body)
-	return unmarshalGroupSession(body, config)
+	s, err := unmarshalGroupSession(body, config)
+	if err != nil {
+		return nil, pickleError("", err, text, ownOutbound)
+	}
+	return s, nil
 }
 
 // UnpickleLibolmGroupSession decrypts an outbound session pickled by libolm
-// or by PickleLibolm.
+// or by PickleLibolm. Errors are those of UnpickleGroupSession.
 func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
-		return nil, fmt.Errorf("megolm: unpickle libolm group session: %w", err)
+		return nil, pickleError("unpickle libolm group session", err, text, libolmOutbound)
 	}
 	defer clear(body)
-	return unmarshalGroupSession(body, SessionConfigV1())
+	s, err := unmarshalGroupSession(body, SessionConfigV1())
+	if err != nil {
+		return nil, pickleError("", err, text, libolmOutbound)
+	}
+	return s, nil
+}
+
+// pickleForm is one of the four pickles of this package, told apart by
+// their decoded length.
+type pickleForm int
+
+const (
+	notMegolm pickleForm = iota
+	libolmOutbound
+	libolmInbound
+	ownOutbound
+	ownInbound
+)
+
+// pickleForms describes each form and names the function that reads it.
+var pickleForms = [...]struct{ what, reader string }{
+	libolmOutbound: {"a GroupSession pickle in libolm's format", "UnpickleLibolmGroupSession"},
+	libolmInbound:  {"an InboundGroupSession pickle in libolm's format", "UnpickleLibolmInboundGroupSession"},
+	ownOutbound:    {"a GroupSession pickle in souverain's format", "UnpickleGroupSession"},
+	ownInbound:     {"an InboundGroupSession pickle in souverain's format", "UnpickleInboundGroupSession"},
+}
+
+// Decoded lengths of the pickles. libolm's: the body padded to AES blocks
+// (PKCS#7 adds 1 to 16 bytes) and an 8-byte MAC. Souverain's: version (1),
+// nonce (12), the configuration byte and body, and a 16-byte tag.
+const (
+	outboundBodyLen = 4 + RatchetSize + 4 + 32 + 64  // 232
+	inboundBodyLen  = 4 + 2*(RatchetSize+4) + 32 + 1 // 301 (version 2)
+	inboundV1Len    = inboundBodyLen - 1             // libolm's version 1: no flag
+	inboundV3Len    = inboundBodyLen + 1             // souverain's version 3: provenance
+	ownOverhead     = 1 + 12 + 1 + 16                // version, nonce, configuration, tag
+)
+
+func libolmLen(body int) int { return body + 16 - body%16 + 8 }
+
+// classifyPickle guesses which pickle text is from its decoded length.
+func classifyPickle(text string) pickleForm {
+	if len(text) > 4*(inboundV3Len+ownOverhead+2)/3+4 {
+		return notMegolm
+	}
+	raw, err := b64.Decode(text)
+	if err != nil || len(raw) == 0 {
+		return notMegolm
+	}
+	defer clear(raw)
+	switch n := len(raw); {
+	case n == libolmLen(outboundBodyLen):
+		return libolmOutbound
+	case n == libolmLen(inboundBodyLen) || n == libolmLen(inboundV1Len):
+		return libolmInbound
+	case raw[0] == 1 && n == outboundBodyLen+ownOverhead:
+		return ownOutbound
+	case raw[0] == 1 && (n == inboundBodyLen+ownOverhead || n == inboundV3Len+ownOverhead):
+		return ownInbound
+	}
+	return notMegolm
+}
+
+// pickleError adds to a failure of the reader of form want what the input
+// looks like, when that is another of this package's pickles.
+func pickleError(op string, err error, text string, want pickleForm) error {
+	if op != "" {
+		err = fmt.Errorf("megolm: %s: %w", op, err)
+	}
+	got := classifyPickle(text)
+	if got == notMegolm || got == want {
+		return err
+	}
+	return fmt.Errorf("%w (the input looks like %s: read it with %s)", err, pickleForms[got].what, pickleForms[got].reader)
 }
 
 // Pickle encrypts the session in souverain's own pickle format under a
@@ -242,10 +321,14 @@ func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
 func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
 	body, config, err := ownUnpickle(key, kindInbound, text)
 	if err != nil {
-		return nil, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
+		return nil, pickleError("unpickle inbound group session", err, text, ownInbound)
 	}
 	defer clear(body)
-	return unmarshalInboundGroupSession(body, config, true)
+	s, err := unmarshalInboundGroupSession(body, config, true)
+	if err != nil {
+		return nil, pickleError("", err, text, ownInbound)
+	}
+	return s, nil
 }
 
 // UnpickleLibolmInboundGroupSession decrypts an inbound session pickled by
@@ -256,12 +339,12 @@ func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession,
 func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
 	body, err := pickle.DecryptLibolm(key, text)
 	if err != nil {
-		return nil, fmt.Errorf("megolm: unpickle libolm inbound group session: %w", err)
+		return nil, pickleError("unpickle libolm inbound group session", err, text, libolmInbound)
 	}
 	defer clear(body)
 	d, err := unmarshalInbound(body, SessionConfigV1(), false)
 	if err != nil {
-		return nil, err
+		return nil, pickleError("", err, text, libolmInbound)
 	}
 	d.checkLatest()
 	return newInbound(d), nil

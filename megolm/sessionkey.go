@@ -253,6 +253,18 @@ func (k ExportedSessionKey) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "megolm.ExportedSessionKey{SessionID: %s, Index: %d}", k.SessionID(), k.Index())
 }
 
+// Ed25519PublicKey is the Ed25519 public key that signs a session's
+// messages; its unpadded base64 is the session ID. It has the layout of
+// olm.Ed25519PublicKey, which this package cannot name (olm is built on top
+// of it): convert with olm.Ed25519PublicKey(k).
+type Ed25519PublicKey [ed25519.PublicKeySize]byte
+
+// String returns the key in unpadded base64, the session ID.
+func (k Ed25519PublicKey) String() string { return sessionID(k[:]) }
+
+// Bytes returns a copy of the 32 key bytes.
+func (k Ed25519PublicKey) Bytes() []byte { return append([]byte(nil), k[:]...) }
+
 // encodeKey writes version ‖ index ‖ ratchet ‖ public key.
 func encodeKey(dst []byte, version byte, r *ratchet, pub [32]byte) {
 	dst[0] = version
