@@ -49,3 +49,14 @@ func (k *SessionKey) Wiped() bool { return k.raw == [sessionKeySize]byte{} }
 
 // Wiped reports whether a key's bytes are all zero.
 func (k *ExportedSessionKey) Wiped() bool { return k.raw == [exportedKeySize]byte{} }
+
+// Verifier returns the session's cached verifying key, nil before the first
+// Decrypt.
+func (s *InboundGroupSession) Verifier() any {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	if !s.st.verifierDone {
+		return nil
+	}
+	return s.st.verifier
+}

@@ -22,6 +22,13 @@ type inboundState struct {
 	mu     sync.Mutex
 	closed bool
 	d      inboundData
+	// verifier is the signing key checked and decoded, made on the first
+	// Decrypt (so that unpickling stays cheap) and kept: every message of
+	// the session is verified under the same key. verifierDone with a nil
+	// verifier means the key is unusable (non-canonical, of small order or
+	// not a point), and every message fails with ErrBadSignature.
+	verifier     *ed25519.VerifyingKey
+	verifierDone bool
 }
 
 // inboundData is the state of an inbound session, copied out under the
@@ -52,6 +59,16 @@ func (s *InboundGroupSession) lock(op string) (*inboundState, error) {
 		return nil, fmt.Errorf("megolm: %s: %w", op, ErrClosed)
 	}
 	return s.st, nil
+}
+
+// verifierLocked returns the session's verifying key, decoding it the
+// first time; nil if the signing key is unusable. The caller holds st.mu.
+func (st *inboundState) verifierLocked() *ed25519.VerifyingKey {
+	if !st.verifierDone {
+		st.verifier, _ = ed25519.NewVerifyingKey(st.d.signingKey[:])
+		st.verifierDone = true
+	}
+	return st.verifier
 }
 
 // snapshot returns a copy of the session's state; the caller clears its
@@ -86,6 +103,7 @@ func (s *InboundGroupSession) Close() error {
 		return nil
 	}
 	st.closed = true
+	st.verifier = nil
 	wipe.Do(func() {
 		st.d.clear()
 		wipe.Array32(&st.d.signingKey)
@@ -259,10 +277,13 @@ func (d *inboundData) ratchetAt(index uint32) (ratchet, error) {
 func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	// The work runs on a copy of the state, outside the lock; only a
 	// success takes the lock again, to commit.
-	d, err := s.snapshot("decrypt")
+	st, err := s.lock("decrypt")
 	if err != nil {
 		return nil, 0, err
 	}
+	d := st.d
+	verifier := st.verifierLocked()
+	st.mu.Unlock()
 	defer d.clear()
 	var m Message
 	if err := parseMessage(message, &m); err != nil {
@@ -272,7 +293,7 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, d.config.Version(), ErrBadMessageVersion)
 	}
 	data, sig := m.signed()
-	if err := ed25519.Verify(d.signingKey[:], data, sig); err != nil {
+	if verifier == nil || verifier.Verify(data, sig) != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w", ErrBadSignature)
 	}
 	r, err := d.ratchetAt(m.index)
@@ -290,7 +311,7 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w: %v", ErrBadMessageFormat, err)
 	}
-	st, err := s.lock("decrypt")
+	st, err = s.lock("decrypt")
 	if err != nil {
 		clear(plaintext) // closed meanwhile
 		return nil, 0, err

@@ -3,6 +3,7 @@ package megolm_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -536,5 +537,47 @@ func TestEncryptDecryptAllocations(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(50, func() { in.Decrypt(m) }); n > 3 {
 		t.Errorf("Decrypt allocates %v times, want at most 3", n)
+	}
+}
+
+// TestSigningKeyDecodedOnce: the signing key is checked and decoded on the
+// first Decrypt and kept for the next ones; a session whose signing key is
+// of small order or non-canonical refuses every message, as before.
+func TestSigningKeyDecodedOnce(t *testing.T) {
+	out := newSession(t)
+	in := inbound(t, out)
+	if in.Verifier() != nil {
+		t.Fatal("verifying key made before the first message")
+	}
+	m0, _ := out.Encrypt([]byte("a"))
+	m1, _ := out.Encrypt([]byte("b"))
+	in.Decrypt(m0)
+	v := in.Verifier()
+	if v == nil {
+		t.Fatal("no verifying key after a message")
+	}
+	if _, _, err := in.Decrypt(m1); err != nil || in.Verifier() != v {
+		t.Fatalf("verifying key not kept: %v", err)
+	}
+	exp := in.Export().Bytes()
+	for _, bad := range []string{
+		"0100000000000000000000000000000000000000000000000000000000000000", // identity
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // identity, y = p+1
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // not canonical
+	} {
+		raw := bytes.Clone(exp)
+		b, _ := hex.DecodeString(bad)
+		copy(raw[len(raw)-32:], b)
+		k, err := megolm.NewExportedSessionKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := megolm.ImportInboundGroupSession(k)
+		for range 2 {
+			if _, _, err := s.Decrypt(m1); !errors.Is(err, megolm.ErrBadSignature) {
+				t.Fatalf("signing key %s: %v", bad, err)
+			}
+		}
 	}
 }
