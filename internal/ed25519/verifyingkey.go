@@ -4,6 +4,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"fmt"
+	"sync/atomic"
 
 	"filippo.io/edwards25519"
 )
@@ -15,10 +16,22 @@ import (
 // skips the key's checks and its decoding (a field exponentiation) each
 // time. Create one with [NewVerifyingKey]; it is immutable and safe for
 // concurrent use.
+//
+// From its second signature on, a VerifyingKey also keeps precomputed
+// multiples of its point (about 5 KiB, computed in about the time of one
+// verification), with which each verification takes about half the time of
+// crypto/ed25519's; a key used once costs no more than Verify.
 type VerifyingKey struct {
 	public [PublicKeySize]byte
 	minusA edwards25519.Point // −A, as the verification equation uses it
+	uses   atomic.Uint32
+	table  atomic.Pointer[keyTable]
 }
+
+// tableAfter is the number of verifications after which a key builds its
+// tables: building them costs about one verification, and saves half of
+// each one after.
+const tableAfter = 1
 
 // NewVerifyingKey checks public as [Verify] does (32 bytes, a canonical
 // encoding of a point on the curve that is not of small order) and returns
@@ -71,9 +84,31 @@ func (k *VerifyingKey) Verify(msg, sig []byte) error {
 	if err != nil {
 		panic("ed25519: internal error: SetUniformBytes: " + err.Error())
 	}
-	R := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(c, &k.minusA, S)
-	if subtle.ConstantTimeCompare(R.Bytes(), sig[:32]) != 1 {
+	var R [32]byte
+	if t := k.keyTable(); t != nil {
+		R = combMult(c, t, S)
+	} else {
+		R = [32]byte(new(edwards25519.Point).VarTimeDoubleScalarBaseMult(c, &k.minusA, S).Bytes())
+	}
+	if subtle.ConstantTimeCompare(R[:], sig[:32]) != 1 {
 		return fmt.Errorf("ed25519: verify: %w", ErrBadSignature)
 	}
 	return nil
+}
+
+// keyTable returns the key's tables, building them once the key has been
+// used tableAfter times; nil before. Two goroutines may build them at once;
+// the tables are the same and one is kept.
+func (k *VerifyingKey) keyTable() *keyTable {
+	if t := k.table.Load(); t != nil {
+		return t
+	}
+	if k.uses.Add(1) <= tableAfter {
+		return nil
+	}
+	t := newKeyTable(&k.minusA)
+	if !k.table.CompareAndSwap(nil, t) {
+		return k.table.Load()
+	}
+	return t
 }
