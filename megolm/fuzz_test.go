@@ -181,9 +181,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("FuzzUnmarshal", "inbound", fx.inBody)
 	write("FuzzUnmarshal", "outbound", fx.outBody)
 	write("FuzzUnmarshal", "inbound-v1", append([]byte{0, 0, 0, 1}, fx.inBody[4:len(fx.inBody)-1]...))
+	var w pickleWriter
+	fx.in.st.d.marshalOwn(&w.Writer)
+	write("FuzzUnmarshal", "inbound-v3", w.Buf)
 	key := bytes.Repeat([]byte{1}, 32)
 	p, _ := fx.in.PickleLibolm(key)
 	write("FuzzUnpickle", "libolm-inbound", p)
 	p, _ = fx.out.Pickle(key)
 	write("FuzzUnpickle", "own-outbound", p)
+	p, _ = fx.in.Pickle(key)
+	write("FuzzUnpickle", "own-inbound", p)
+	p, _ = fx.out.PickleLibolm(key)
+	write("FuzzUnpickle", "libolm-outbound", p)
 }
