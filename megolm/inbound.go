@@ -46,6 +46,17 @@ func newInbound(d inboundData) *InboundGroupSession {
 	return &InboundGroupSession{st: &inboundState{d: d}}
 }
 
+// newInboundFromKey decodes a session key or exported key straight into a
+// new session's state.
+func newInboundFromKey(config SessionConfig, raw []byte, checked bool, p Provenance) *InboundGroupSession {
+	st := &inboundState{}
+	d := &st.d
+	d.config, d.signatureChecked, d.provenance = config, checked, p
+	d.signingKey = decodeKey(raw, &d.initial)
+	d.latest = d.initial
+	return &InboundGroupSession{st: st}
+}
+
 // lock locks the session's state and returns it; the caller unlocks it. It
 // returns an error wrapping ErrNil for a nil or zero InboundGroupSession and
 // ErrClosed after Close, and then nothing is locked.
@@ -71,15 +82,17 @@ func (st *inboundState) verifierLocked() *ed25519.VerifyingKey {
 	return st.verifier
 }
 
-// snapshot returns a copy of the session's state; the caller clears its
-// ratchets. Errors are those of lock.
-func (s *InboundGroupSession) snapshot(op string) (inboundData, error) {
+// snapshot copies the session's state into d, which the caller provides
+// (so that no copy is left in a stack frame) and clears. Errors are those
+// of lock.
+func (s *InboundGroupSession) snapshot(op string, d *inboundData) error {
 	st, err := s.lock(op)
 	if err != nil {
-		return inboundData{}, err
+		return err
 	}
 	defer st.mu.Unlock()
-	return st.d, nil
+	*d = st.d
+	return nil
 }
 
 func (d *inboundData) clear() {
@@ -127,8 +140,7 @@ func NewInboundGroupSessionWithConfig(config SessionConfig, k *SessionKey) (*Inb
 	if err := k.usable("inbound group session"); err != nil {
 		return nil, err
 	}
-	r, pub := decodeKey(k.raw[:])
-	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, signatureChecked: true, provenance: ProvenanceDirect}), nil
+	return newInboundFromKey(config, k.raw[:], true, ProvenanceDirect), nil
 }
 
 // ImportInboundGroupSession creates a version 1 session from an exported
@@ -165,8 +177,7 @@ func ImportInboundGroupSessionWithConfigFrom(config SessionConfig, k *ExportedSe
 	if !p.valid() || p == ProvenanceDirect {
 		return nil, fmt.Errorf("megolm: import group session: an exported key cannot prove provenance %v: %w", p, ErrBadProvenance)
 	}
-	r, pub := decodeKey(k.raw[:])
-	return newInbound(inboundData{config: config, initial: r, latest: r, signingKey: pub, provenance: p}), nil
+	return newInboundFromKey(config, k.raw[:], false, p), nil
 }
 
 // Config returns the session's configuration (the zero SessionConfig after
@@ -247,21 +258,32 @@ func (s *InboundGroupSession) Provenance() Provenance {
 	return st.d.provenance
 }
 
-// ratchetAt returns a copy of the ratchet at index, from the latest ratchet
-// when it is not past index, else from the initial one. The cost is bounded
-// by about a thousand hash steps whatever the distance.
-func (d *inboundData) ratchetAt(index uint32) (ratchet, error) {
-	if index < d.initial.counter {
-		return ratchet{}, fmt.Errorf("index %d before the first known index %d: %w", index, d.initial.counter, ErrUnknownMessageIndex)
-	}
-	r := d.initial
-	if index >= d.latest.counter {
-		r = d.latest
+// ratchetAt sets r to the ratchet at index, from the latest ratchet when it
+// is not past index, else from the initial one. The cost is bounded by
+// about a thousand hash steps whatever the distance. The caller provides r
+// and clears it.
+func (d *inboundData) ratchetAt(index uint32, r *ratchet) error {
+	if err := d.baseFor(index, r); err != nil {
+		return err
 	}
 	if r.counter != index {
 		r.advanceTo(index)
 	}
-	return r, nil
+	return nil
+}
+
+// baseFor sets r to the ratchet from which index is reached: the latest
+// one when it is not past index, else the initial one.
+func (d *inboundData) baseFor(index uint32, r *ratchet) error {
+	if index < d.initial.counter {
+		return fmt.Errorf("index %d before the first known index %d: %w", index, d.initial.counter, ErrUnknownMessageIndex)
+	}
+	if index >= d.latest.counter {
+		*r = d.latest
+	} else {
+		*r = d.initial
+	}
+	return nil
 }
 
 // Decrypt checks the signature of a Megolm message, then its MAC, then
@@ -275,32 +297,38 @@ func (d *inboundData) ratchetAt(index uint32) (ratchet, error) {
 // ErrBadSignature, ErrUnknownMessageIndex or ErrBadMessageMAC, or ErrNil or
 // ErrClosed.
 func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
-	// The work runs on a copy of the state, outside the lock; only a
-	// success takes the lock again, to commit.
-	st, err := s.lock("decrypt")
-	if err != nil {
-		return nil, 0, err
+	if s == nil || s.st == nil {
+		return nil, 0, fmt.Errorf("megolm: decrypt: %w", ErrNil)
 	}
-	d := st.d
-	verifier := st.verifierLocked()
-	st.mu.Unlock()
-	defer d.clear()
 	var m Message
 	if err := parseMessage(message, &m); err != nil {
 		return nil, 0, err
 	}
-	if m.version != d.config.messageVersion() {
-		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, d.config.Version(), ErrBadMessageVersion)
+	// The work runs outside the lock, on a copy of the ratchet the index is
+	// reached from; only a success takes the lock again, to commit.
+	var r ratchet
+	defer r.clear()
+	st, err := s.lock("decrypt")
+	if err != nil {
+		return nil, 0, err
+	}
+	config := st.d.config
+	verifier := st.verifierLocked()
+	indexErr := st.d.baseFor(m.index, &r)
+	st.mu.Unlock()
+	if m.version != config.messageVersion() {
+		return nil, 0, fmt.Errorf("megolm: decrypt: message version %d in a version %d session: %w", m.version, config.Version(), ErrBadMessageVersion)
 	}
 	data, sig := m.signed()
 	if verifier == nil || verifier.Verify(data, sig) != nil {
 		return nil, 0, fmt.Errorf("megolm: decrypt: %w", ErrBadSignature)
 	}
-	r, err := d.ratchetAt(m.index)
-	if err != nil {
-		return nil, 0, fmt.Errorf("megolm: decrypt: %w", err)
+	if indexErr != nil {
+		return nil, 0, fmt.Errorf("megolm: decrypt: %w", indexErr)
 	}
-	defer r.clear()
+	if r.counter != m.index {
+		r.advanceTo(m.index)
+	}
 	keys := r.keys()
 	defer keys.Clear()
 	authed, mac := m.authenticated()
@@ -330,20 +358,20 @@ func (s *InboundGroupSession) Decrypt(message []byte) ([]byte, uint32, error) {
 // format, for forwarding or backup. Errors wrap ErrUnknownMessageIndex when
 // index is before the first known index, or ErrNil or ErrClosed.
 func (s *InboundGroupSession) ExportAt(index uint32) (*ExportedSessionKey, error) {
-	d, err := s.snapshot("export")
+	st, err := s.lock("export")
 	if err != nil {
 		return nil, err
 	}
-	defer d.clear()
-	return d.exportAt(index)
+	defer st.mu.Unlock()
+	return st.d.exportAt(index)
 }
 
 func (d *inboundData) exportAt(index uint32) (*ExportedSessionKey, error) {
-	r, err := d.ratchetAt(index)
-	if err != nil {
+	var r ratchet
+	defer r.clear()
+	if err := d.ratchetAt(index, &r); err != nil {
 		return nil, fmt.Errorf("megolm: export: %w", err)
 	}
-	defer r.clear()
 	k := &ExportedSessionKey{state: keyValid}
 	encodeKey(k.raw[:], exportVersion, &r, d.signingKey)
 	return k, nil
@@ -352,12 +380,12 @@ func (d *inboundData) exportAt(index uint32) (*ExportedSessionKey, error) {
 // Export returns the session's key at its first known index, or nil after
 // Close.
 func (s *InboundGroupSession) Export() *ExportedSessionKey {
-	d, err := s.snapshot("export")
+	st, err := s.lock("export")
 	if err != nil {
 		return nil
 	}
-	defer d.clear()
-	k, _ := d.exportAt(d.initial.counter)
+	defer st.mu.Unlock()
+	k, _ := st.d.exportAt(st.d.initial.counter)
 	return k
 }
 
@@ -421,29 +449,20 @@ func (o Ordering) String() string {
 // known index leads to the other's ratchet. The ratchets are compared in
 // constant time.
 func (s *InboundGroupSession) Connected(other *InboundGroupSession) bool {
-	a, b, ok := snapshots(s, other)
-	if !ok {
-		return false
-	}
+	var a, b inboundData
 	defer a.clear()
 	defer b.clear()
+	if !snapshots(s, other, &a, &b) {
+		return false
+	}
 	return connected(&a, &b)
 }
 
-// snapshots returns copies of the states of a and b, taken one after the
-// other so that no two locks are ever held at once; ok is false if either
-// is nil, zero or closed.
-func snapshots(a, b *InboundGroupSession) (da, db inboundData, ok bool) {
-	da, err := a.snapshot("compare")
-	if err != nil {
-		return inboundData{}, inboundData{}, false
-	}
-	db, err = b.snapshot("compare")
-	if err != nil {
-		da.clear()
-		return inboundData{}, inboundData{}, false
-	}
-	return da, db, true
+// snapshots copies the states of a and b into da and db, one after the
+// other so that no two locks are ever held at once; false if either is nil,
+// zero or closed. The caller clears da and db.
+func snapshots(a, b *InboundGroupSession, da, db *inboundData) bool {
+	return a.snapshot("compare", da) == nil && b.snapshot("compare", db) == nil
 }
 
 // connected is Connected on two snapshots.
@@ -455,11 +474,11 @@ func connected(a, b *inboundData) bool {
 	if lo.initial.counter > hi.initial.counter {
 		lo, hi = hi, lo
 	}
-	r, err := lo.ratchetAt(hi.initial.counter)
-	if err != nil {
+	var r ratchet
+	defer r.clear()
+	if lo.ratchetAt(hi.initial.counter, &r) != nil {
 		return false
 	}
-	defer r.clear()
 	return r.equal(&hi.initial)
 }
 
@@ -467,12 +486,12 @@ func connected(a, b *inboundData) bool {
 // with it. A client keeps the better of two connected sessions and refuses
 // an unconnected one with the same ID.
 func (s *InboundGroupSession) Compare(other *InboundGroupSession) Ordering {
-	a, b, ok := snapshots(s, other)
-	if !ok {
-		return Unconnected
-	}
+	var a, b inboundData
 	defer a.clear()
 	defer b.clear()
+	if !snapshots(s, other, &a, &b) {
+		return Unconnected
+	}
 	return compare(&a, &b)
 }
 
@@ -506,12 +525,12 @@ func compare(a, b *inboundData) Ordering {
 // session's provenance is therefore never lowered by a merge, and an
 // imported copy never replaces a direct one.
 func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSession {
-	a, b, ok := snapshots(s, other)
-	if !ok {
-		return nil
-	}
+	var a, b inboundData
 	defer a.clear()
 	defer b.clear()
+	if !snapshots(s, other, &a, &b) {
+		return nil
+	}
 	var best *inboundData
 	switch compare(&a, &b) {
 	case Equal, Better:

@@ -25,20 +25,21 @@ const (
 )
 
 func writeRatchet(w *pickle.Writer, r *ratchet) {
-	b := r.bytes()
+	var b [RatchetSize]byte
+	r.putBytes(&b)
 	w.Bytes(b[:])
 	clear(b[:])
 	w.U32(r.counter)
 }
 
-func readRatchet(r *pickle.Reader) ratchet {
+// readRatchet reads a ratchet into rt, which the caller provides so that
+// no copy is left in a stack frame.
+func readRatchet(r *pickle.Reader, rt *ratchet) {
 	var b [RatchetSize]byte
 	r.Read(b[:])
-	var rt ratchet
 	rt.setBytes(b[:])
 	clear(b[:])
 	rt.counter = r.U32()
-	return rt
 }
 
 // marshal writes libolm's outbound layout: version 1 ‖ ratchet (128) ‖
@@ -58,7 +59,8 @@ func unmarshalGroupSession(body []byte, config SessionConfig) (*GroupSession, er
 	if v := r.U32(); r.Err() == nil && v != libolmOutboundVersion {
 		return nil, fmt.Errorf("megolm: unpickle group session: version %d: %w", v, ErrUnknownPickleVersion)
 	}
-	s := &groupState{config: config, ratchet: readRatchet(r)}
+	s := &groupState{config: config}
+	readRatchet(r, &s.ratchet)
 	var pub [32]byte
 	var exp [64]byte
 	r.Read(pub[:])
@@ -108,22 +110,23 @@ func (s *inboundData) marshalFields(w *pickle.Writer) {
 // flag says: the flag becomes true after any decryption, so it proves
 // nothing about the session's origin.
 func unmarshalInboundGroupSession(body []byte, config SessionConfig, own bool) (*InboundGroupSession, error) {
-	d, err := unmarshalInbound(body, config, own)
-	if err != nil {
+	st := &inboundState{}
+	if err := unmarshalInbound(body, config, own, &st.d); err != nil {
 		return nil, err
 	}
-	return newInbound(d), nil
+	return &InboundGroupSession{st: st}, nil
 }
 
-func unmarshalInbound(body []byte, config SessionConfig, own bool) (inboundData, error) {
+// unmarshalInbound reads an inbound layout into s, a new session's state.
+func unmarshalInbound(body []byte, config SessionConfig, own bool, s *inboundData) error {
 	r := pickle.NewReader(body)
 	v := r.U32()
 	if r.Err() == nil && v != 1 && v != libolmInboundVersion && (!own || v != ownInboundVersion) {
-		return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
+		return fmt.Errorf("megolm: unpickle inbound group session: version %d: %w", v, ErrUnknownPickleVersion)
 	}
-	s := inboundData{config: config}
-	s.initial = readRatchet(r)
-	s.latest = readRatchet(r)
+	s.config = config
+	readRatchet(r, &s.initial)
+	readRatchet(r, &s.latest)
 	r.Read(s.signingKey[:])
 	s.signatureChecked = true // version 1 had no flag: every key was signed
 	if v >= libolmInboundVersion {
@@ -133,19 +136,19 @@ func unmarshalInbound(body []byte, config SessionConfig, own bool) (inboundData,
 		s.provenance = Provenance(r.U8())
 		if r.Err() == nil && !s.provenance.valid() {
 			s.clear()
-			return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: provenance %d: %w", s.provenance, ErrCorruptedPickle)
+			return fmt.Errorf("megolm: unpickle inbound group session: provenance %d: %w", s.provenance, ErrCorruptedPickle)
 		}
 	}
 	if err := r.Finish(); err != nil {
 		s.clear()
-		return inboundData{}, fmt.Errorf("megolm: unpickle inbound group session: %w", err)
+		return fmt.Errorf("megolm: unpickle inbound group session: %w", err)
 	}
 	if s.latest.counter < s.initial.counter {
 		// libolm's circular window allows it; this package's linear one
 		// does not, so fall back to the initial ratchet.
 		s.latest = s.initial
 	}
-	return s, nil
+	return nil
 }
 
 // checkLatest drops a cached latest ratchet that does not follow from the
@@ -291,12 +294,12 @@ func pickleError(op string, err error, text string, want pickleForm) error {
 // 32-byte key, with its provenance. Use UnpickleInboundGroupSession to read
 // it back.
 func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
-	d, err := s.snapshot("pickle")
+	st, err := s.lock("pickle")
 	if err != nil {
 		return "", err
 	}
-	defer d.clear()
-	return ownPickle(key, kindInbound, d.config, d.marshalOwn)
+	defer st.mu.Unlock()
+	return ownPickle(key, kindInbound, st.d.config, st.d.marshalOwn)
 }
 
 // PickleLibolm encrypts the session in libolm's pickle format under a key of
@@ -307,12 +310,12 @@ func (s *InboundGroupSession) Pickle(key []byte) (string, error) {
 // returns the session with ProvenanceUnknown. An application that stores
 // libolm pickles keeps the provenance beside them.
 func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
-	d, err := s.snapshot("pickle")
+	st, err := s.lock("pickle")
 	if err != nil {
 		return "", err
 	}
-	defer d.clear()
-	return libolmPickle(key, d.config, d.marshal)
+	defer st.mu.Unlock()
+	return libolmPickle(key, st.d.config, st.d.marshal)
 }
 
 // UnpickleInboundGroupSession decrypts a session pickled with Pickle. A
@@ -342,12 +345,12 @@ func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSe
 		return nil, pickleError("unpickle libolm inbound group session", err, text, libolmInbound)
 	}
 	defer clear(body)
-	d, err := unmarshalInbound(body, SessionConfigV1(), false)
-	if err != nil {
+	st := &inboundState{}
+	if err := unmarshalInbound(body, SessionConfigV1(), false, &st.d); err != nil {
 		return nil, pickleError("", err, text, libolmInbound)
 	}
-	d.checkLatest()
-	return newInbound(d), nil
+	st.d.checkLatest()
+	return &InboundGroupSession{st: st}, nil
 }
 
 // ownPickle writes the configuration byte, then the libolm layout, in

@@ -269,16 +269,19 @@ func (k Ed25519PublicKey) Bytes() []byte { return append([]byte(nil), k[:]...) }
 func encodeKey(dst []byte, version byte, r *ratchet, pub [32]byte) {
 	dst[0] = version
 	binary.BigEndian.PutUint32(dst[1:5], r.counter)
-	rb := r.bytes()
+	var rb [RatchetSize]byte
+	r.putBytes(&rb)
 	copy(dst[5:5+RatchetSize], rb[:])
 	clear(rb[:])
 	copy(dst[5+RatchetSize:], pub[:])
 }
 
-// decodeKey reads the ratchet and public key of either form.
-func decodeKey(raw []byte) (r ratchet, pub [32]byte) {
+// decodeKey reads the ratchet of either form into r, which the caller
+// provides so that no copy of it is left in a stack frame, and returns the
+// public key.
+func decodeKey(raw []byte, r *ratchet) (pub [32]byte) {
 	r.counter = binary.BigEndian.Uint32(raw[1:5])
 	r.setBytes(raw[5 : 5+RatchetSize])
 	copy(pub[:], raw[5+RatchetSize:exportedKeySize])
-	return r, pub
+	return pub
 }
