@@ -42,10 +42,6 @@ type inboundData struct {
 	provenance       Provenance
 }
 
-func newInbound(d inboundData) *InboundGroupSession {
-	return &InboundGroupSession{st: &inboundState{d: d}}
-}
-
 // newInboundFromKey decodes a session key or exported key straight into a
 // new session's state.
 func newInboundFromKey(config SessionConfig, raw []byte, checked bool, p Provenance) *InboundGroupSession {
@@ -540,14 +536,14 @@ func (s *InboundGroupSession) Merge(other *InboundGroupSession) *InboundGroupSes
 	default:
 		return nil
 	}
-	return newInbound(inboundData{
-		config:           a.config,
-		initial:          best.initial,
-		latest:           best.initial,
-		signingKey:       a.signingKey,
-		signatureChecked: a.signatureChecked || b.signatureChecked,
-		provenance:       max(a.provenance, b.provenance),
-	})
+	st := &inboundState{}
+	d := &st.d
+	d.config, d.signingKey = a.config, a.signingKey
+	d.initial = best.initial
+	d.latest = best.initial
+	d.signatureChecked = a.signatureChecked || b.signatureChecked
+	d.provenance = max(a.provenance, b.provenance)
+	return &InboundGroupSession{st: st}
 }
 
 // Format prints the session ID and first known index, never the key.
