@@ -21,6 +21,7 @@ import (
 	"github.com/souverain/e2ee/internal/pickle"
 	"github.com/souverain/e2ee/internal/wipe"
 	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/sas"
 )
@@ -139,6 +140,15 @@ var closers = []closer{
 		}
 		return k, k.Bytes(), use, k.Close
 	}},
+	{name: "megolm.GroupSession", open: func(t *testing.T) (any, []byte, func(), func()) {
+		s, secret := megolmSessionWithRatchet(t)
+		use := func() {
+			if _, err := s.Encrypt([]byte("memory test")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, secret, use, func() { s.Close() }
+	}},
 	{name: "sas.EstablishedSAS", open: func(t *testing.T) (any, []byte, func(), func()) {
 		s, err := sas.New()
 		if err != nil {
@@ -196,6 +206,41 @@ func libolmBody(t *testing.T, pickleLibolm func([]byte) (string, error)) []byte 
 		t.Fatal(err)
 	}
 	return body
+}
+
+// megolmSessionWithRatchet returns an outbound Megolm session whose ratchet
+// is R0 = a random secret, R1 = R2 = R3 = 0, and that secret. It is made
+// from a libolm pickle whose ratchet the test rewrites, so that the secret
+// never goes through GroupSession.SessionKey, whose signature hashes the
+// ratchet with crypto/sha512 and leaves part of it in a freed buffer.
+func megolmSessionWithRatchet(t *testing.T) (*megolm.GroupSession, []byte) {
+	t.Helper()
+	s, err := megolm.NewGroupSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("memory test")
+	p, err := s.PickleLibolm(key)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := pickle.DecryptLibolm(key, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// version (4) ‖ ratchet (128) ‖ counter (4) ‖ public key ‖ private key
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	copy(body[4:36], secret)
+	clear(body[36:132])
+	p = pickle.EncryptLibolm(key, body)
+	clear(body)
+	s, err = megolm.UnpickleLibolmGroupSession(p, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, secret
 }
 
 // TestCloseWipesMemory searches the process's writable memory (the Go heap,

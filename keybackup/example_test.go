@@ -48,9 +48,9 @@ func Example() {
 			fmt.Println(r.SessionID, r.Err)
 			continue
 		}
-		fmt.Println(r.RoomID, r.Inbound.SessionID() == outbound.SessionID(), r.Inbound.IsVerified())
+		fmt.Println(r.RoomID, r.Inbound.SessionID() == outbound.SessionID(), r.Inbound.Provenance())
 	}
-	// Output: !room:example.org true false
+	// Output: !room:example.org true backup
 }
 
 // Unlocking secret storage with a recovery key, and reading the master

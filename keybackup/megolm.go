@@ -33,11 +33,16 @@ func NewExportedSession(roomID string, s *megolm.InboundGroupSession, senderKey 
 }
 
 // InboundGroupSession imports the session key into a Megolm inbound
-// session. Nothing proves who wrote a backed-up or exported key, so the
-// session is unverified (IsVerified is false) until a message decrypts
-// under its signing key; record its provenance as "backup" or "export".
-// Errors wrap ErrUnsupportedAlgorithm or ErrBadFormat.
+// session with provenance megolm.ProvenanceBackup. Nothing proves who wrote
+// a backed-up key (anyone who knows the backup's public key can write an
+// entry naming any sender), so the provenance never rises above backup,
+// whatever messages later decrypt; SignatureChecked is false until one
+// does. Errors wrap ErrUnsupportedAlgorithm or ErrBadFormat.
 func (s *BackedUpSession) InboundGroupSession() (*megolm.InboundGroupSession, error) {
+	return s.inboundGroupSession(megolm.ProvenanceBackup)
+}
+
+func (s *BackedUpSession) inboundGroupSession(p megolm.Provenance) (*megolm.InboundGroupSession, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
@@ -45,18 +50,19 @@ func (s *BackedUpSession) InboundGroupSession() (*megolm.InboundGroupSession, er
 	if err != nil {
 		return nil, fmt.Errorf("keybackup: session key: %w: %v", ErrBadFormat, err)
 	}
-	igs, err := megolm.ImportInboundGroupSession(k)
+	igs, err := megolm.ImportInboundGroupSessionFrom(k, p)
 	if err != nil {
 		return nil, fmt.Errorf("keybackup: session key: %w: %v", ErrBadFormat, err)
 	}
 	return igs, nil
 }
 
-// InboundGroupSession imports the session key into a Megolm inbound
-// session, as BackedUpSession.InboundGroupSession does, and checks that
-// its session ID is the one the entry names (else ErrBadFormat).
+// InboundGroupSession imports the session key of a key export file entry
+// into a Megolm inbound session, with provenance megolm.ProvenanceExport,
+// as BackedUpSession.InboundGroupSession does, and checks that its session
+// ID is the one the entry names (else ErrBadFormat).
 func (e *ExportedSession) InboundGroupSession() (*megolm.InboundGroupSession, error) {
-	igs, err := e.BackedUpSession.InboundGroupSession()
+	igs, err := e.BackedUpSession.inboundGroupSession(megolm.ProvenanceExport)
 	if err != nil {
 		return nil, err
 	}

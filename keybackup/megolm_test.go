@@ -47,12 +47,25 @@ func (r roomKey) backedUp() *keybackup.BackedUpSession {
 	return keybackup.NewBackedUpSession(r.in, testSenderKey, testClaimed, nil)
 }
 
-// checkDecrypts checks that s reads r's message and is not verified.
-func (r roomKey) checkDecrypts(t testing.TB, s *megolm.InboundGroupSession) {
+// checkDecrypts checks that s reads r's message, that its signature is not
+// checked before and is after, and that its provenance is want before and
+// after: a message of the session's own never raises it.
+func (r roomKey) checkDecrypts(t testing.TB, s *megolm.InboundGroupSession, want megolm.Provenance) {
 	t.Helper()
-	if s.IsVerified() {
-		t.Fatal("restored session counts as verified")
+	if s.SignatureChecked() {
+		t.Fatal("restored session has its signature checked")
 	}
+	if s.Provenance() != want {
+		t.Fatalf("provenance %v, want %v", s.Provenance(), want)
+	}
+	defer func() {
+		if s.Provenance() != want {
+			t.Fatalf("provenance %v after a message, want %v", s.Provenance(), want)
+		}
+		if !s.SignatureChecked() {
+			t.Fatal("signature not checked after a message")
+		}
+	}()
 	if s.SessionID() != r.out.SessionID() {
 		t.Fatalf("session ID %s, want %s", s.SessionID(), r.out.SessionID())
 	}
@@ -81,7 +94,7 @@ func TestBackupMegolmRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.checkDecrypts(t, igs)
+	r.checkDecrypts(t, igs, megolm.ProvenanceBackup)
 
 	// A session that has moved on is backed up from its first known
 	// index.
@@ -143,7 +156,7 @@ func TestKeyExportMegolm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys[i].checkDecrypts(t, igs)
+		keys[i].checkDecrypts(t, igs, megolm.ProvenanceExport)
 	}
 }
 

@@ -150,8 +150,9 @@ type RestoreResult struct {
 	Data *KeyBackupData
 	// Session is the decrypted session, nil on error.
 	Session *BackedUpSession
-	// Inbound is the session imported into Megolm, unverified (see
-	// BackedUpSession.InboundGroupSession); nil on error.
+	// Inbound is the session imported into Megolm, with provenance
+	// megolm.ProvenanceBackup (see BackedUpSession.InboundGroupSession);
+	// nil on error.
 	Inbound *megolm.InboundGroupSession
 	// Err is nil on success; otherwise it wraps ErrBadFormat or
 	// ErrTooLarge (the entry's KeyBackupData did not parse), ErrBadMAC (the

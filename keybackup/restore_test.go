@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/megolm"
 )
 
 // backupFixture is a backup of n room keys as the server would return it.
@@ -71,7 +72,7 @@ func TestDecryptAll(t *testing.T) {
 				if r.Data.FirstMessageIndex != 0 || r.Data.ForwardedCount != 0 {
 					t.Fatalf("metadata %+v", r.Data)
 				}
-				f.keys[i].checkDecrypts(t, r.Inbound)
+				f.keys[i].checkDecrypts(t, r.Inbound, megolm.ProvenanceBackup)
 			}
 		})
 	}
@@ -116,7 +117,7 @@ func TestDecryptAllDamagedEntries(t *testing.T) {
 			if r.Err != nil {
 				t.Fatalf("entry %d: %v", i, r.Err)
 			}
-			f.keys[i].checkDecrypts(t, r.Inbound)
+			f.keys[i].checkDecrypts(t, r.Inbound, megolm.ProvenanceBackup)
 			continue
 		}
 		if !errors.Is(r.Err, dmg.want) {

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
 
 // MegolmAlgorithm is the algorithm of the room keys that backups and
-// export files carry.
-const MegolmAlgorithm = "m.megolm.v1.aes-sha2"
+// export files carry: megolm.Algorithm.
+const MegolmAlgorithm = megolm.Algorithm
 
 // BackedUpSession is the plaintext of a backup's session_data: one Megolm
 // room key with what is known about its sender (Matrix specification,

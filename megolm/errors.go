@@ -28,6 +28,16 @@ var (
 	// ErrBadSessionKey means a session key or exported session key is
 	// malformed: wrong length, version or encoding.
 	ErrBadSessionKey = errors.New("bad session key")
+	// ErrClosed means a session or key was used after Close wiped it.
+	ErrClosed = errs.Closed
+	// ErrNil means a nil or zero value was given where one made by this
+	// package is needed: a zero GroupSession, InboundGroupSession,
+	// SessionKey or ExportedSessionKey, or a nil pointer to one.
+	ErrNil = errs.Nil
+	// ErrBadProvenance means a session was to be created with a provenance
+	// its input cannot prove (ProvenanceDirect from an exported key) or with
+	// a value that names no provenance.
+	ErrBadProvenance = errors.New("provenance not proven by the input")
 	// ErrIndexExhausted means an outbound session has used every message
 	// index; a new session must be created.
 	ErrIndexExhausted = errors.New("message indices exhausted")

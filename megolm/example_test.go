@@ -41,12 +41,39 @@ func ExampleInboundGroupSession_Merge() {
 	direct, _ := megolm.NewInboundGroupSession(key)
 
 	later, _ := direct.ExportAt(5)
-	imported, _ := megolm.ImportInboundGroupSession(later)
+	imported, _ := megolm.ImportInboundGroupSessionFrom(later, megolm.ProvenanceForwarded)
 
 	fmt.Println(imported.Compare(direct), direct.Compare(imported))
 	best := imported.Merge(direct)
-	fmt.Println(best.FirstKnownIndex(), best.IsVerified())
+	fmt.Println(best.FirstKnownIndex(), best.Provenance())
 	// Output:
 	// Worse Better
-	// 0 true
+	// 0 direct
+}
+
+// What a client shows beside a decrypted message depends on how the
+// session reached it. A backup entry can be written by anyone who knows the
+// backup's public key: its messages decrypt, but the session never counts
+// as coming from the sender it names, however many messages decrypt.
+func ExampleInboundGroupSession_Provenance() {
+	sender, _ := megolm.NewGroupSession()
+	roomKey := sender.SessionKey()
+	ciphertext, _ := sender.Encrypt([]byte("hello"))
+
+	// Received in m.room_key over Olm: the key is signed by the session's
+	// creator, who is the Olm sender.
+	direct, _ := megolm.NewInboundGroupSession(roomKey)
+	// The same session restored from a server-side backup.
+	restored, _ := megolm.ImportInboundGroupSessionFrom(direct.Export(), megolm.ProvenanceBackup)
+
+	for _, s := range []*megolm.InboundGroupSession{direct, restored} {
+		checked := s.SignatureChecked()
+		plaintext, _, err := s.Decrypt(ciphertext)
+		authenticated := s.Provenance() == megolm.ProvenanceDirect
+		fmt.Printf("%s: %s (err %v); signature checked %v then %v; sender authenticated: %v\n",
+			s.Provenance(), plaintext, err, checked, s.SignatureChecked(), authenticated)
+	}
+	// Output:
+	// direct: hello (err <nil>); signature checked true then true; sender authenticated: true
+	// backup: hello (err <nil>); signature checked false then true; sender authenticated: false
 }

@@ -33,10 +33,10 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	f.msg, _ = out.Encrypt([]byte("second"))
 	f.export, _ = f.in.ExportAt(1)
 	var w pickleWriter
-	f.in.marshal(&w.Writer)
+	f.in.st.d.marshal(&w.Writer)
 	f.inBody = w.Buf
 	var w2 pickleWriter
-	out.marshal(&w2.Writer)
+	out.st.marshal(&w2.Writer)
 	f.outBody = w2.Buf
 	return f
 }
@@ -120,7 +120,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(fx.inBody)
 	f.Add(fx.outBody)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if s, err := unmarshalInboundGroupSession(b, SessionConfigV1()); err == nil {
+		if s, err := unmarshalInboundGroupSession(b, SessionConfigV1(), true); err == nil {
 			s.Decrypt(fx.msg)
 			s.ExportAt(s.FirstKnownIndex())
 		} else if !sentinel(err, ErrCorruptedPickle, ErrUnknownPickleVersion) {
@@ -157,7 +157,7 @@ func FuzzUnpickle(f *testing.F) {
 
 func (s *InboundGroupSession) marshalForTest() []byte {
 	var w pickleWriter
-	s.marshal(&w.Writer)
+	s.st.d.marshal(&w.Writer)
 	return w.Buf
 }
 
@@ -181,9 +181,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("FuzzUnmarshal", "inbound", fx.inBody)
 	write("FuzzUnmarshal", "outbound", fx.outBody)
 	write("FuzzUnmarshal", "inbound-v1", append([]byte{0, 0, 0, 1}, fx.inBody[4:len(fx.inBody)-1]...))
+	var w pickleWriter
+	fx.in.st.d.marshalOwn(&w.Writer)
+	write("FuzzUnmarshal", "inbound-v3", w.Buf)
 	key := bytes.Repeat([]byte{1}, 32)
 	p, _ := fx.in.PickleLibolm(key)
 	write("FuzzUnpickle", "libolm-inbound", p)
 	p, _ = fx.out.Pickle(key)
 	write("FuzzUnpickle", "own-outbound", p)
+	p, _ = fx.in.Pickle(key)
+	write("FuzzUnpickle", "own-inbound", p)
+	p, _ = fx.out.PickleLibolm(key)
+	write("FuzzUnpickle", "libolm-outbound", p)
 }

@@ -3,6 +3,7 @@ package megolm_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -83,7 +84,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint("v", config.Version()), func(t *testing.T) {
 			out, _ := megolm.NewGroupSessionWithConfig(config)
 			in := inbound(t, out)
-			if in.SessionID() != out.SessionID() || !in.IsVerified() {
+			if in.SessionID() != out.SessionID() || !in.SignatureChecked() {
 				t.Fatal("session ID or verified")
 			}
 			var msgs [][]byte
@@ -282,7 +283,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if late.IsVerified() || late.FirstKnownIndex() != 10 || late.SessionID() != full.SessionID() {
+	if late.SignatureChecked() || late.FirstKnownIndex() != 10 || late.SessionID() != full.SessionID() {
 		t.Fatal("imported session fields")
 	}
 	if _, _, err := late.Decrypt(msgs[9]); !errors.Is(err, megolm.ErrUnknownMessageIndex) {
@@ -291,7 +292,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 	if pt, _, err := late.Decrypt(msgs[15]); err != nil || string(pt) != "15" {
 		t.Fatal(err)
 	}
-	if !late.IsVerified() {
+	if !late.SignatureChecked() {
 		t.Fatal("not verified after a decrypt")
 	}
 	if got := full.Compare(late); got != megolm.Better {
@@ -304,7 +305,7 @@ func TestExportImportCompareMerge(t *testing.T) {
 		t.Fatalf("full vs full: %v", got)
 	}
 	merged := late.Merge(full)
-	if merged == nil || merged.FirstKnownIndex() != 0 || !merged.IsVerified() {
+	if merged == nil || merged.FirstKnownIndex() != 0 || !merged.SignatureChecked() {
 		t.Fatal("merge")
 	}
 	if pt, _, err := merged.Decrypt(msgs[0]); err != nil || string(pt) != "0" {
@@ -419,7 +420,7 @@ func TestPickles(t *testing.T) {
 		}
 	}
 	checkIn := func(t *testing.T, i *megolm.InboundGroupSession) {
-		if i.SessionID() != in.SessionID() || i.FirstKnownIndex() != in.FirstKnownIndex() || i.IsVerified() != in.IsVerified() {
+		if i.SessionID() != in.SessionID() || i.FirstKnownIndex() != in.FirstKnownIndex() || i.SignatureChecked() != in.SignatureChecked() {
 			t.Fatal("inbound differs")
 		}
 		if pt, _, err := i.Decrypt(m); err != nil || string(pt) != "b" {
@@ -536,5 +537,47 @@ func TestEncryptDecryptAllocations(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(50, func() { in.Decrypt(m) }); n > 3 {
 		t.Errorf("Decrypt allocates %v times, want at most 3", n)
+	}
+}
+
+// TestSigningKeyDecodedOnce: the signing key is checked and decoded on the
+// first Decrypt and kept for the next ones; a session whose signing key is
+// of small order or non-canonical refuses every message, as before.
+func TestSigningKeyDecodedOnce(t *testing.T) {
+	out := newSession(t)
+	in := inbound(t, out)
+	if in.Verifier() != nil {
+		t.Fatal("verifying key made before the first message")
+	}
+	m0, _ := out.Encrypt([]byte("a"))
+	m1, _ := out.Encrypt([]byte("b"))
+	in.Decrypt(m0)
+	v := in.Verifier()
+	if v == nil {
+		t.Fatal("no verifying key after a message")
+	}
+	if _, _, err := in.Decrypt(m1); err != nil || in.Verifier() != v {
+		t.Fatalf("verifying key not kept: %v", err)
+	}
+	exp := in.Export().Bytes()
+	for _, bad := range []string{
+		"0100000000000000000000000000000000000000000000000000000000000000", // identity
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // identity, y = p+1
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // not canonical
+	} {
+		raw := bytes.Clone(exp)
+		b, _ := hex.DecodeString(bad)
+		copy(raw[len(raw)-32:], b)
+		k, err := megolm.NewExportedSessionKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := megolm.ImportInboundGroupSession(k)
+		for range 2 {
+			if _, _, err := s.Decrypt(m1); !errors.Is(err, megolm.ErrBadSignature) {
+				t.Fatalf("signing key %s: %v", bad, err)
+			}
+		}
 	}
 }

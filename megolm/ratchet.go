@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 
 	"github.com/souverain/e2ee/internal/cipher"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // RatchetSize is the size of the Megolm ratchet state R0‖R1‖R2‖R3.
@@ -67,12 +68,18 @@ func (r *ratchet) advanceTo(target uint32) {
 	}
 }
 
-// bytes returns R0‖R1‖R2‖R3.
-func (r *ratchet) bytes() [RatchetSize]byte {
-	var b [RatchetSize]byte
+// putBytes writes R0‖R1‖R2‖R3 into b, which the caller provides (and
+// clears) so that no copy is left in a stack frame.
+func (r *ratchet) putBytes(b *[RatchetSize]byte) {
 	for j := range 4 {
 		copy(b[32*j:], r.parts[j][:])
 	}
+}
+
+// bytes returns R0‖R1‖R2‖R3 (tests only).
+func (r *ratchet) bytes() [RatchetSize]byte {
+	var b [RatchetSize]byte
+	r.putBytes(&b)
 	return b
 }
 
@@ -85,7 +92,8 @@ func (r *ratchet) setBytes(b []byte) {
 // keys returns the message keys at the current index: HKDF of the whole
 // ratchet under "MEGOLM_KEYS".
 func (r *ratchet) keys() cipher.Keys {
-	b := r.bytes()
+	var b [RatchetSize]byte
+	r.putBytes(&b)
 	k := cipher.Derive(b[:], cipher.InfoMegolm)
 	clear(b[:])
 	return k
@@ -93,7 +101,9 @@ func (r *ratchet) keys() cipher.Keys {
 
 // equal compares two ratchets' state in constant time.
 func (r *ratchet) equal(o *ratchet) bool {
-	a, b := r.bytes(), o.bytes()
+	var a, b [RatchetSize]byte
+	r.putBytes(&a)
+	o.putBytes(&b)
 	eq := subtle.ConstantTimeCompare(a[:], b[:]) == 1 && r.counter == o.counter
 	clear(a[:])
 	clear(b[:])
@@ -102,6 +112,6 @@ func (r *ratchet) equal(o *ratchet) bool {
 
 func (r *ratchet) clear() {
 	for j := range r.parts {
-		clear(r.parts[j][:])
+		wipe.Array32(&r.parts[j])
 	}
 }
