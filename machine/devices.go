@@ -1,0 +1,491 @@
+package machine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/olm"
+)
+
+// maxQueryUsers is the most users in one /keys/query (matrix-rust-sdk's
+// MAX_KEY_QUERY_USERS).
+const maxQueryUsers = 250
+
+// Device is what the machine knows about a device of a tracked user.
+type Device struct {
+	UserID, DeviceID string
+	Curve25519       olm.Curve25519PublicKey
+	Ed25519          olm.Ed25519PublicKey
+	DisplayName      string
+	// Verification is how far the device is trusted.
+	Verification Verification
+	// Blacklisted devices never get room keys.
+	Blacklisted bool
+	// Deleted devices are no longer listed by the server.
+	Deleted bool
+}
+
+// Verification is the trust in a device, from cross-signing and local
+// decisions.
+type Verification int
+
+const (
+	// VerificationUnknownDevice: the device is not (yet) known from
+	// /keys/query, or its keys do not match what the event claims.
+	VerificationUnknownDevice Verification = iota
+	// VerificationUnsigned: the device is not signed by its owner's
+	// cross-signing identity.
+	VerificationUnsigned
+	// VerificationUnverifiedIdentity: the device is cross-signed, but we
+	// have not verified its owner's identity.
+	VerificationUnverifiedIdentity
+	// VerificationIdentityChanged: the device appeared after its owner's
+	// identity changed, and the change was not accepted (AcceptIdentity).
+	VerificationIdentityChanged
+	// VerificationVerified: the device is cross-signed by an identity we
+	// verified, or we verified the device itself.
+	VerificationVerified
+)
+
+func (v Verification) String() string {
+	switch v {
+	case VerificationUnsigned:
+		return "unsigned"
+	case VerificationUnverifiedIdentity:
+		return "unverified identity"
+	case VerificationIdentityChanged:
+		return "identity changed"
+	case VerificationVerified:
+		return "verified"
+	}
+	return "unknown device"
+}
+
+func (d *deviceState) verification() Verification {
+	switch {
+	case d.Flagged:
+		return VerificationIdentityChanged
+	case d.Verified || d.LocallyVerified:
+		return VerificationVerified
+	case d.CrossSigned:
+		return VerificationUnverifiedIdentity
+	}
+	return VerificationUnsigned
+}
+
+func (d *deviceState) public() *Device {
+	out := &Device{UserID: d.UserID, DeviceID: d.DeviceID, DisplayName: d.Name,
+		Verification: d.verification(), Blacklisted: d.Blacklisted, Deleted: d.Deleted}
+	out.Curve25519, _ = olm.ParseCurve25519PublicKey(d.Curve)
+	out.Ed25519, _ = olm.ParseEd25519PublicKey(d.Ed)
+	return out
+}
+
+func (d *deviceState) key() string { return d.UserID + "\x00" + d.DeviceID }
+
+// devices returns the device records of a user, sorted by device ID.
+func (t *txn) devices(userID string) ([]*deviceState, error) {
+	recs, err := t.tx.Devices(userID)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := make([]*deviceState, 0, len(recs))
+	for _, r := range recs {
+		d := new(deviceState)
+		if err := t.m.open(kindDevice, r.Pickle, d); err != nil {
+			return nil, err
+		}
+		if d.UserID != r.UserID || d.DeviceID != r.DeviceID || d.UserID != userID {
+			return nil, fmt.Errorf("%w: device record of %s %s", ErrCorruptedStore, r.UserID, r.DeviceID)
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out, nil
+}
+
+func (t *txn) device(userID, deviceID string) (*deviceState, error) {
+	ds, err := t.devices(userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if d.DeviceID == deviceID {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
+
+// deviceByCurve finds the device of userID with the given identity key.
+func (t *txn) deviceByCurve(userID, curve string) (*deviceState, error) {
+	ds, err := t.devices(userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if d.Curve == curve {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
+
+func (t *txn) putDevice(d *deviceState) error {
+	b, err := t.m.seal(kindDevice, d)
+	if err != nil {
+		return err
+	}
+	return storeErr(t.tx.PutDevice(DeviceRecord{UserID: d.UserID, DeviceID: d.DeviceID, Curve25519Key: d.Curve, Pickle: b}))
+}
+
+// track starts tracking a user's devices; a new user is outdated at once.
+func (t *txn) track(userID string) error {
+	var st trackedState
+	ok, err := t.getValue(NSTrackedUsers, userID, &st)
+	if err != nil || ok {
+		return err
+	}
+	return t.putValue(NSTrackedUsers, userID, trackedState{Outdated: true, Seq: 1})
+}
+
+// markOutdated flags a tracked user's device list for a new query. The
+// sequence number lets a query answer that was in flight during the change
+// leave the flag set (the specification's race rule).
+func (t *txn) markOutdated(userID string) error {
+	var st trackedState
+	ok, err := t.getValue(NSTrackedUsers, userID, &st)
+	if err != nil || !ok {
+		return err
+	}
+	st.Outdated = true
+	st.Seq++
+	return t.putValue(NSTrackedUsers, userID, st)
+}
+
+// outdatedUsers returns the tracked users whose device lists need a query.
+func (t *txn) outdatedUsers() (map[string]uint64, error) {
+	kvs, err := t.tx.List(NSTrackedUsers)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := map[string]uint64{}
+	for _, kv := range kvs {
+		var st trackedState
+		if err := t.m.open(kindValue+string(NSTrackedUsers)+"\x00"+kv.Key, kv.Value, &st); err != nil {
+			return nil, err
+		}
+		if st.Outdated {
+			out[kv.Key] = st.Seq
+		}
+	}
+	return out, nil
+}
+
+// UpdateTrackedUsers starts tracking the devices of users (the members of
+// the encrypted rooms the caller is in). Users not tracked before are
+// queried with the next /keys/query.
+func (m *Machine) UpdateTrackedUsers(ctx context.Context, users []string) error {
+	return m.update(ctx, func(t *txn) error {
+		for _, u := range users {
+			if err := t.track(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkAllTrackedUsersOutdated flags every tracked user for a new query:
+// call it after an initial sync or a limited one, when device_lists may
+// have missed changes.
+func (m *Machine) MarkAllTrackedUsersOutdated(ctx context.Context) error {
+	return m.update(ctx, func(t *txn) error {
+		kvs, err := t.tx.List(NSTrackedUsers)
+		if err != nil {
+			return storeErr(err)
+		}
+		for _, kv := range kvs {
+			if err := t.markOutdated(kv.Key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Devices returns the known devices of a user, sorted by device ID.
+func (m *Machine) Devices(ctx context.Context, userID string) ([]*Device, error) {
+	var out []*Device
+	err := m.view(ctx, func(t *txn) error {
+		ds, err := t.devices(userID)
+		for _, d := range ds {
+			out = append(out, d.public())
+		}
+		return err
+	})
+	return out, err
+}
+
+// SetDeviceVerified records that we verified a device ourselves (by SAS or
+// QR code, or out of band) with the given Ed25519 key, or withdraws it. A
+// key that is not the device's current key is refused.
+func (m *Machine) SetDeviceVerified(ctx context.Context, userID, deviceID string, ed25519 olm.Ed25519PublicKey, verified bool) error {
+	return m.update(ctx, func(t *txn) error {
+		d, err := t.device(userID, deviceID)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			return fmt.Errorf("%w: %s %s", ErrUnknownDevice, userID, deviceID)
+		}
+		if d.Ed != ed25519.String() {
+			return fmt.Errorf("%w: %s %s has another key", ErrDeviceKeysChanged, userID, deviceID)
+		}
+		d.LocallyVerified = verified
+		if verified {
+			d.Flagged = false
+		}
+		if userID == t.m.userID {
+			if _, err := t.account(); err != nil {
+				return err
+			}
+			st := &t.m.c.acct
+			if st.Verified == nil {
+				st.Verified = map[string]string{}
+			}
+			if verified {
+				st.Verified[deviceID] = d.Ed
+			} else {
+				delete(st.Verified, deviceID)
+			}
+			t.accountDirty = true
+		}
+		return t.putDevice(d)
+	})
+}
+
+// SetDeviceBlacklisted blacklists a device (it never gets room keys, and
+// gets m.room_key.withheld with m.blacklisted instead) or lifts it.
+func (m *Machine) SetDeviceBlacklisted(ctx context.Context, userID, deviceID string, blacklisted bool) error {
+	return m.update(ctx, func(t *txn) error {
+		d, err := t.device(userID, deviceID)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			return fmt.Errorf("%w: %s %s", ErrUnknownDevice, userID, deviceID)
+		}
+		d.Blacklisted = blacklisted
+		t.m.deviceGen++
+		return t.putDevice(d)
+	})
+}
+
+// AcceptIdentity accepts a user's changed cross-signing identity: the
+// devices flagged since the change are trusted as cross-signing says again.
+func (m *Machine) AcceptIdentity(ctx context.Context, userID string) error {
+	return m.update(ctx, func(t *txn) error {
+		var id identityState
+		if _, err := t.getValue(NSIdentities, userID, &id); err != nil {
+			return err
+		}
+		id.Changed = false
+		if err := t.putValue(NSIdentities, userID, id); err != nil {
+			return err
+		}
+		ds, err := t.devices(userID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.Flagged {
+				d.Flagged = false
+				if err := t.putDevice(d); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// IdentityChanged reports whether a user's cross-signing identity changed
+// and the change was not yet accepted with AcceptIdentity.
+func (m *Machine) IdentityChanged(ctx context.Context, userID string) (bool, error) {
+	var id identityState
+	err := m.view(ctx, func(t *txn) error {
+		_, err := t.getValue(NSIdentities, userID, &id)
+		return err
+	})
+	return id.Changed, err
+}
+
+// queryBatch is an in-flight /keys/query.
+type queryBatch struct {
+	seqs map[string]uint64
+}
+
+// buildQuery returns the body of a /keys/query for users, always with our
+// own user, whose keys the cross-signing evaluation needs.
+func (m *Machine) buildQuery(users []string) json.RawMessage {
+	dk := map[string][]string{m.userID: {}}
+	for _, u := range users {
+		dk[u] = []string{}
+	}
+	b, _ := json.Marshal(map[string]any{"device_keys": dk, "timeout": 10000})
+	return b
+}
+
+// handleQuery applies a /keys/query response.
+func (t *txn) handleQuery(q *queryBatch, body []byte) error {
+	resp, err := crossign.ParseQueryResponse(body)
+	if err != nil {
+		return fmt.Errorf("%w: keys/query: %v", ErrBadResponse, err)
+	}
+	a, err := t.account()
+	if err != nil {
+		return err
+	}
+	ourCurve, ourEd := a.IdentityKeys()
+	v := &crossign.Verifier{
+		UserID:          t.m.userID,
+		VerifiedDevices: map[string]olm.Ed25519PublicKey{t.m.deviceID: ourEd},
+		Pinned:          map[string]olm.Ed25519PublicKey{},
+	}
+	for dev, k := range t.m.c.acct.Verified {
+		if ed, err := olm.ParseEd25519PublicKey(k); err == nil {
+			v.VerifiedDevices[dev] = ed
+		}
+	}
+	users := resp.UserIDs()
+	ids := map[string]*identityState{}
+	for _, u := range users {
+		id := new(identityState)
+		if _, err := t.getValue(NSIdentities, u, id); err != nil {
+			return err
+		}
+		ids[u] = id
+		if id.Master != "" {
+			if k, err := olm.ParseEd25519PublicKey(id.Master); err == nil {
+				v.Pinned[u] = k
+			}
+		}
+	}
+	report, err := v.Evaluate(resp)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInternal, err)
+	}
+	pins := report.Pins()
+	inResp := map[string]bool{}
+	for _, u := range users {
+		inResp[u] = true
+	}
+	for u := range q.seqs {
+		if !inResp[u] {
+			t.m.failedQueries[u] = true
+			continue // a failure: stays outdated
+		}
+		delete(t.m.failedQueries, u)
+		ut := report.User(u)
+		if ut == nil {
+			continue
+		}
+		id := ids[u]
+		if ut.IdentityChanged {
+			id.Changed = true
+			id.WasVerified = id.WasVerified || id.Verified
+			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("machine: cross-signing identity of %s changed", u)})
+		}
+		if k, ok := pins[u]; ok {
+			id.Master = k.String()
+		}
+		id.Verified = ut.Verified
+		if err := t.putValue(NSIdentities, u, *id); err != nil {
+			return err
+		}
+		if err := t.applyDevices(u, resp, report, id, ourCurve, ourEd); err != nil {
+			return err
+		}
+		var st trackedState
+		if _, err := t.getValue(NSTrackedUsers, u, &st); err != nil {
+			return err
+		}
+		if st.Seq == q.seqs[u] {
+			st.Outdated = false
+			if err := t.putValue(NSTrackedUsers, u, st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyDevices stores the devices listed for u, pinning keys: a device ID
+// whose keys change is refused and reported.
+func (t *txn) applyDevices(u string, resp *crossign.QueryResponse, report *crossign.Report, id *identityState,
+	ourCurve olm.Curve25519PublicKey, ourEd olm.Ed25519PublicKey) error {
+	old, err := t.devices(u)
+	if err != nil {
+		return err
+	}
+	known := map[string]*deviceState{}
+	for _, d := range old {
+		known[d.DeviceID] = d
+	}
+	listed := map[string]bool{}
+	for _, devID := range resp.DeviceIDs(u) {
+		dt := report.Device(u, devID)
+		if dt == nil || dt.Device == nil {
+			_, derr := resp.Device(u, devID)
+			t.m.notice(Notice{UserID: u, DeviceID: devID, Err: derr})
+			continue
+		}
+		dev := dt.Device
+		curve, ed := dev.Curve25519Key().String(), dev.Ed25519Key().String()
+		if u == t.m.userID && devID == t.m.deviceID {
+			if dev.Curve25519Key() != ourCurve || dev.Ed25519Key() != ourEd {
+				t.m.notice(Notice{UserID: u, DeviceID: devID, Err: fmt.Errorf("%w: the server lists other keys for this device", ErrDeviceKeysChanged)})
+				listed[devID] = true
+				continue
+			}
+		}
+		listed[devID] = true
+		d := known[devID]
+		if d != nil && (d.Curve != curve || d.Ed != ed) {
+			t.m.notice(Notice{UserID: u, DeviceID: devID, Err: fmt.Errorf("%w: %s %s", ErrDeviceKeysChanged, u, devID)})
+			continue
+		}
+		if d == nil {
+			d = &deviceState{UserID: u, DeviceID: devID, Curve: curve, Ed: ed, Flagged: id.Changed}
+		}
+		if !bytes.Equal(d.Keys, dev.Bytes()) {
+			d.Keys = dev.Bytes()
+		}
+		d.Name = dev.DisplayName()
+		d.CrossSigned, d.Verified = dt.CrossSigned, dt.Verified
+		if u == t.m.userID && devID == t.m.deviceID {
+			d.LocallyVerified = true
+		}
+		if d.Deleted {
+			d.Deleted = false
+		}
+		if err := t.putDevice(d); err != nil {
+			return err
+		}
+	}
+	for _, d := range old {
+		if !listed[d.DeviceID] && !d.Deleted && !(u == t.m.userID && d.DeviceID == t.m.deviceID) {
+			d.Deleted = true
+			t.m.deviceGen++
+			if err := t.putDevice(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+// Package fakehs is an in-process fake homeserver for the machine's tests:
+// the end-to-end encryption endpoints (/keys/upload, /keys/query,
+// /keys/claim, /sendToDevice) and the parts of /sync that carry to-device
+// events, device list changes and key counts. It speaks the specification's
+// JSON, keeps everything in memory, and lets tests tamper with what it
+// delivers.
+package fakehs
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/souverain/e2ee/machine"
+)
+
+// Server is the fake homeserver. It is safe for concurrent use.
+type Server struct {
+	mu      sync.Mutex
+	devices map[string]map[string]*device // user → device ID
+	// crossSigning holds uploaded cross-signing keys by user and usage
+	// ("master", "self_signing", "user_signing").
+	crossSigning map[string]map[string]json.RawMessage
+	txns         map[string]bool
+	claimed      map[string]bool
+	seq          int
+	// Tamper, if set, sees every to-device event before delivery and
+	// returns the events to deliver instead (none, it, or several).
+	Tamper func(to, toDevice string, ev json.RawMessage) []json.RawMessage
+}
+
+type device struct {
+	keys     json.RawMessage
+	otks     map[string]json.RawMessage // key ID → object
+	fallback map[string]json.RawMessage // key ID → object
+	fbUsed   bool
+	inbox    []json.RawMessage
+	changed  map[string]bool
+}
+
+// New returns an empty server.
+func New() *Server {
+	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{}, claimed: map[string]bool{}}
+}
+
+func (s *Server) dev(user, id string) *device {
+	if s.devices[user] == nil {
+		s.devices[user] = map[string]*device{}
+	}
+	d := s.devices[user][id]
+	if d == nil {
+		d = &device{otks: map[string]json.RawMessage{}, fallback: map[string]json.RawMessage{}, changed: map[string]bool{}}
+		s.devices[user][id] = d
+	}
+	return d
+}
+
+// changed tells every device that user's devices changed.
+func (s *Server) changedLocked(user string) {
+	for _, ds := range s.devices {
+		for _, d := range ds {
+			d.changed[user] = true
+		}
+	}
+}
+
+// Do serves a request made by the machine of (user, deviceID).
+func (s *Server) Do(user, deviceID string, r machine.Request) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/upload":
+		return s.upload(user, deviceID, r.Body)
+	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/query":
+		return s.query(r.Body)
+	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/claim":
+		return s.claim(r.Body)
+	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"):
+		parts := strings.Split(strings.TrimPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"), "/")
+		if len(parts) != 2 {
+			return nil, fmt.Errorf("fakehs: bad path %s", r.Path)
+		}
+		typ, err1 := url.PathUnescape(parts[0])
+		txn, err2 := url.PathUnescape(parts[1])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("fakehs: bad path %s", r.Path)
+		}
+		return s.sendToDevice(user, deviceID, typ, txn, r.Body)
+	}
+	return nil, fmt.Errorf("fakehs: no endpoint %s %s", r.Method, r.Path)
+}
+
+func (s *Server) upload(user, deviceID string, body []byte) ([]byte, error) {
+	var req struct {
+		DeviceKeys   json.RawMessage            `json:"device_keys"`
+		OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
+		FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	d := s.dev(user, deviceID)
+	if len(req.DeviceKeys) > 0 {
+		if d.keys != nil && string(d.keys) != string(req.DeviceKeys) {
+			return nil, fmt.Errorf("fakehs: device keys already uploaded")
+		}
+		d.keys = req.DeviceKeys
+		s.changedLocked(user)
+	}
+	for id, k := range req.OneTimeKeys {
+		if old, ok := d.otks[id]; ok && string(old) != string(k) {
+			return nil, fmt.Errorf("fakehs: one-time key %s uploaded twice with other content", id)
+		}
+		if s.claimed[user+"|"+deviceID+"|"+id] {
+			return nil, fmt.Errorf("fakehs: one-time key %s uploaded again after it was claimed", id)
+		}
+		d.otks[id] = k
+	}
+	if len(req.FallbackKeys) > 0 {
+		d.fallback = map[string]json.RawMessage{}
+		for id, k := range req.FallbackKeys {
+			d.fallback[id] = k
+		}
+		d.fbUsed = false
+	}
+	return json.Marshal(map[string]any{"one_time_key_counts": map[string]int{"signed_curve25519": len(d.otks)}})
+}
+
+// SetDeviceKeys replaces the device keys the server lists for a device:
+// what a malicious server could do.
+func (s *Server) SetDeviceKeys(user, deviceID string, keys json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dev(user, deviceID).keys = keys
+	s.changedLocked(user)
+}
+
+// DeleteDevice removes a device.
+func (s *Server) DeleteDevice(user, deviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.devices[user], deviceID)
+	s.changedLocked(user)
+}
+
+// SetCrossSigningKey sets a user's cross-signing key of a usage.
+func (s *Server) SetCrossSigningKey(user, usage string, key json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.crossSigning[user] == nil {
+		s.crossSigning[user] = map[string]json.RawMessage{}
+	}
+	s.crossSigning[user][usage] = key
+	s.changedLocked(user)
+}
+
+func (s *Server) query(body []byte) ([]byte, error) {
+	var req struct {
+		DeviceKeys map[string][]string `json:"device_keys"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	dk := map[string]map[string]json.RawMessage{}
+	mk := map[string]json.RawMessage{}
+	ssk := map[string]json.RawMessage{}
+	for u := range req.DeviceKeys {
+		dk[u] = map[string]json.RawMessage{}
+		for id, d := range s.devices[u] {
+			if d.keys != nil {
+				dk[u][id] = d.keys
+			}
+		}
+		if k, ok := s.crossSigning[u]["master"]; ok {
+			mk[u] = k
+		}
+		if k, ok := s.crossSigning[u]["self_signing"]; ok {
+			ssk[u] = k
+		}
+	}
+	return json.Marshal(map[string]any{"device_keys": dk, "master_keys": mk, "self_signing_keys": ssk, "failures": map[string]any{}})
+}
+
+func (s *Server) claim(body []byte) ([]byte, error) {
+	var req struct {
+		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]map[string]json.RawMessage{}
+	for u, ds := range req.OneTimeKeys {
+		for id := range ds {
+			d := s.devices[u][id]
+			if d == nil {
+				continue
+			}
+			var keyID string
+			var key json.RawMessage
+			if len(d.otks) > 0 {
+				ids := make([]string, 0, len(d.otks))
+				for k := range d.otks {
+					ids = append(ids, k)
+				}
+				sort.Strings(ids)
+				keyID, key = ids[0], d.otks[ids[0]]
+				delete(d.otks, keyID)
+				s.claimed[u+"|"+id+"|"+keyID] = true
+			} else {
+				for k, v := range d.fallback {
+					keyID, key = k, v
+				}
+				if keyID == "" {
+					continue
+				}
+				d.fbUsed = true
+			}
+			if out[u] == nil {
+				out[u] = map[string]map[string]json.RawMessage{}
+			}
+			out[u][id] = map[string]json.RawMessage{keyID: key}
+		}
+	}
+	return json.Marshal(map[string]any{"one_time_keys": out, "failures": map[string]any{}})
+}
+
+func (s *Server) sendToDevice(user, deviceID, typ, txn string, body []byte) ([]byte, error) {
+	key := user + "|" + deviceID + "|" + txn
+	if s.txns[key] {
+		return []byte("{}"), nil
+	}
+	s.txns[key] = true
+	var req struct {
+		Messages map[string]map[string]json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	for u, ds := range req.Messages {
+		for id, content := range ds {
+			targets := []string{id}
+			if id == "*" {
+				targets = nil
+				for did := range s.devices[u] {
+					targets = append(targets, did)
+				}
+			}
+			for _, did := range targets {
+				d := s.devices[u][did]
+				if d == nil {
+					continue
+				}
+				ev, _ := json.Marshal(map[string]any{"type": typ, "sender": user, "content": content})
+				evs := []json.RawMessage{ev}
+				if s.Tamper != nil {
+					evs = s.Tamper(u, did, ev)
+				}
+				d.inbox = append(d.inbox, evs...)
+			}
+		}
+	}
+	return []byte("{}"), nil
+}
+
+// Inject delivers a raw to-device event to a device.
+func (s *Server) Inject(user, deviceID string, ev json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dev(user, deviceID)
+	d.inbox = append(d.inbox, ev)
+}
+
+// Sync returns what a /sync would carry for the device, and forgets the
+// to-device events and device list changes it returns.
+func (s *Server) Sync(user, deviceID string) machine.SyncChanges {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dev(user, deviceID)
+	s.seq++
+	sc := machine.SyncChanges{
+		ToDevice:         d.inbox,
+		OneTimeKeyCounts: map[string]int{"signed_curve25519": len(d.otks)},
+		NextBatch:        fmt.Sprint("s", s.seq),
+	}
+	sc.UnusedFallbackKeyTypes = []string{}
+	if len(d.fallback) > 0 && !d.fbUsed {
+		sc.UnusedFallbackKeyTypes = []string{"signed_curve25519"}
+	}
+	for u := range d.changed {
+		sc.Changed = append(sc.Changed, u)
+	}
+	sort.Strings(sc.Changed)
+	d.inbox = nil
+	d.changed = map[string]bool{}
+	return sc
+}
+
+// Peek returns the events waiting for a device without removing them.
+func (s *Server) Peek(user, deviceID string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]json.RawMessage(nil), s.dev(user, deviceID).inbox...)
+}
+
+// OneTimeKeyCount returns how many one-time keys the server holds for a
+// device.
+func (s *Server) OneTimeKeyCount(user, deviceID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dev(user, deviceID).otks)
+}

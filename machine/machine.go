@@ -1,0 +1,332 @@
+package machine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/souverain/e2ee/megolm"
+	"github.com/souverain/e2ee/olm"
+)
+
+// PickleKeySize is the size of the key that encrypts the store's records.
+const PickleKeySize = 32
+
+// Options configure a Machine.
+type Options struct {
+	// UserID and DeviceID are the device's owner and ID, as the homeserver
+	// gave them at login.
+	UserID, DeviceID string
+	// Store keeps the machine's state. Required.
+	Store Store
+	// PickleKey encrypts every record in the store: PickleKeySize bytes,
+	// secret, the same at every start. It is copied.
+	PickleKey []byte
+	// Clock returns the current time. Rotation periods, replay timestamps,
+	// rate limits and timeouts read it. Nil means time.Now.
+	Clock func() time.Time
+	// OnlyVerified is the default sharing policy: if true, room keys go only
+	// to verified devices (cross-signed by a verified identity, or verified
+	// by us), and the others get m.room_key.withheld with m.unverified.
+	// If false (the default), every device of the room's members that is
+	// not blacklisted or flagged gets the key.
+	OnlyVerified bool
+}
+
+// Machine is the end-to-end encryption engine of one device. It is safe for
+// concurrent use: calls are serialised, each in its own store transaction.
+type Machine struct {
+	userID, deviceID string
+	store            Store
+	key              [PickleKeySize]byte
+	clock            func() time.Time
+	onlyVerified     bool
+
+	mu     sync.Mutex // serialises everything below and every transaction
+	closed bool
+	c      *cache
+	// inflight holds the upload, query and claim requests handed out and
+	// not yet marked as sent; they are rebuilt after a restart.
+	inflight map[string]*inflight
+	// notices are problems found while processing responses, for Notices.
+	notices []Notice
+	// deviceGen counts device deletions and users leaving; an outbound
+	// session shared at an older generation is shared again first.
+	deviceGen uint64
+	// unwedge holds sender keys whose Olm session is wedged, for a new
+	// session and m.dummy.
+	unwedge map[string]string // curve25519 → user ID
+	// failedQueries holds users the last /keys/query did not answer for.
+	failedQueries map[string]bool
+}
+
+// cache holds live objects decoded from the store. It is dropped whenever
+// a transaction fails, so it never holds state the store does not.
+type cache struct {
+	account *olm.Account
+	acct    accountState
+	olm     map[string][]*olmSession // by sender key; missing = not loaded
+	inbound map[string]*inboundSession
+	out     map[string]*outboundSession
+	// failures is the number of NSFailures entries, -1 if not counted.
+	failures int
+}
+
+type olmSession struct {
+	s     *olm.Session
+	state olmState
+}
+
+type inboundSession struct {
+	s     *megolm.InboundGroupSession
+	state inboundState
+}
+
+type outboundSession struct {
+	s     *megolm.GroupSession
+	state outboundState
+}
+
+func newCache() *cache {
+	return &cache{
+		olm:      map[string][]*olmSession{},
+		inbound:  map[string]*inboundSession{},
+		out:      map[string]*outboundSession{},
+		failures: -1,
+	}
+}
+
+// New opens the machine of a device over a store. On first use it creates
+// the Olm account (identity keys and one-time keys to upload); later it
+// reads the account back. A wrong pickle key gives an error wrapping
+// ErrBadPickleKey; a store of another user or device, ErrWrongAccount.
+func New(ctx context.Context, opts Options) (*Machine, error) {
+	if opts.UserID == "" || opts.DeviceID == "" || opts.Store == nil {
+		return nil, fmt.Errorf("%w: UserID, DeviceID and Store are required", ErrBadOptions)
+	}
+	if len(opts.PickleKey) != PickleKeySize {
+		return nil, fmt.Errorf("%w: PickleKey must be %d bytes", ErrBadOptions, PickleKeySize)
+	}
+	m := &Machine{
+		userID:        opts.UserID,
+		deviceID:      opts.DeviceID,
+		store:         opts.Store,
+		clock:         opts.Clock,
+		onlyVerified:  opts.OnlyVerified,
+		c:             newCache(),
+		inflight:      map[string]*inflight{},
+		unwedge:       map[string]string{},
+		failedQueries: map[string]bool{},
+	}
+	copy(m.key[:], opts.PickleKey)
+	if m.clock == nil {
+		m.clock = time.Now
+	}
+	err := m.update(ctx, func(t *txn) error {
+		_, err := t.account()
+		if err == nil || !isNotFound(err) {
+			return err
+		}
+		a, err := olm.NewAccount()
+		if err != nil {
+			return err
+		}
+		if err := a.GenerateOneTimeKeys(a.MaxNumberOfOneTimeKeys()); err != nil {
+			return err
+		}
+		t.m.c.account = a
+		t.m.c.acct = accountState{UserID: m.userID, DeviceID: m.deviceID}
+		t.accountDirty = true
+		// We track our own devices from the start.
+		return t.track(m.userID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UserID returns the machine's user ID.
+func (m *Machine) UserID() string { return m.userID }
+
+// DeviceID returns the machine's device ID.
+func (m *Machine) DeviceID() string { return m.deviceID }
+
+// IdentityKeys returns the device's Curve25519 and Ed25519 identity keys.
+func (m *Machine) IdentityKeys(ctx context.Context) (olm.Curve25519PublicKey, olm.Ed25519PublicKey, error) {
+	var c olm.Curve25519PublicKey
+	var e olm.Ed25519PublicKey
+	err := m.view(ctx, func(t *txn) error {
+		a, err := t.account()
+		if err != nil {
+			return err
+		}
+		c, e = a.IdentityKeys()
+		return nil
+	})
+	return c, e, err
+}
+
+// Close closes the machine; later calls fail with ErrClosed. It does not
+// close the store.
+func (m *Machine) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.c = newCache()
+	clear(m.key[:])
+	return nil
+}
+
+// txn is one store transaction of the machine, with the objects it
+// changed, written back once before commit.
+type txn struct {
+	m            *Machine
+	tx           Tx
+	now          time.Time
+	accountDirty bool
+	dirtyOlm     map[*olmSession]bool
+}
+
+// update runs f in a store transaction and commits it. If f or the commit
+// fails, the transaction is rolled back and the cache dropped.
+func (m *Machine) update(ctx context.Context, f func(t *txn) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.updateLocked(ctx, f)
+}
+
+func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err error) {
+	if m.closed {
+		return fmt.Errorf("machine: %w", ErrClosed)
+	}
+	tx, err := m.store.Begin(ctx)
+	if err != nil {
+		return storeErr(err)
+	}
+	t := &txn{m: m, tx: tx, now: m.clock(), dirtyOlm: map[*olmSession]bool{}}
+	defer func() {
+		if r := recover(); r != nil {
+			tx.Rollback()
+			m.c = newCache()
+			panic(r)
+		}
+	}()
+	if err = f(t); err == nil {
+		err = t.flush()
+	}
+	if err == nil {
+		err = storeErr(tx.Commit())
+	}
+	if err != nil {
+		tx.Rollback()
+		m.c = newCache()
+		return err
+	}
+	return nil
+}
+
+// view is update for transactions that change nothing.
+func (m *Machine) view(ctx context.Context, f func(t *txn) error) error { return m.update(ctx, f) }
+
+// flush writes back the account and Olm sessions changed in t.
+func (t *txn) flush() error {
+	c := t.m.c
+	if t.accountDirty {
+		p, err := c.account.Pickle(t.m.key[:])
+		if err != nil {
+			return err
+		}
+		st := c.acct
+		st.Account = p
+		b, err := t.m.seal(kindAccount, st)
+		if err != nil {
+			return err
+		}
+		if err := t.tx.PutAccount(AccountRecord{UserID: t.m.userID, DeviceID: t.m.deviceID, Pickle: b}); err != nil {
+			return storeErr(err)
+		}
+	}
+	for s := range t.dirtyOlm {
+		if err := t.putOlm(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// account returns the live account, loading it if needed.
+func (t *txn) account() (*olm.Account, error) {
+	c := t.m.c
+	if c.account != nil {
+		return c.account, nil
+	}
+	rec, err := t.tx.Account()
+	if err != nil {
+		if isNotFound(err) {
+			return nil, err
+		}
+		return nil, storeErr(err)
+	}
+	if rec.UserID != t.m.userID || rec.DeviceID != t.m.deviceID {
+		return nil, fmt.Errorf("%w: %s %s", ErrWrongAccount, rec.UserID, rec.DeviceID)
+	}
+	var st accountState
+	if err := t.m.open(kindAccount, rec.Pickle, &st); err != nil {
+		return nil, err
+	}
+	if st.UserID != t.m.userID || st.DeviceID != t.m.deviceID {
+		return nil, fmt.Errorf("%w: %s %s", ErrWrongAccount, st.UserID, st.DeviceID)
+	}
+	a, err := olm.UnpickleAccount(st.Account, t.m.key[:])
+	if err != nil {
+		return nil, err
+	}
+	st.Account = ""
+	c.account, c.acct = a, st
+	return a, nil
+}
+
+// newID returns a random request or transaction ID.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// Notice is a problem the machine found and refused to act on, such as a
+// device whose keys changed, for the application to show or log.
+type Notice struct {
+	UserID, DeviceID string
+	// Err wraps the sentinel saying what happened (ErrDeviceKeysChanged,
+	// crossign errors, ...).
+	Err error
+}
+
+// maxNotices bounds the notices kept between calls of Notices.
+const maxNotices = 1000
+
+func (m *Machine) notice(n Notice) {
+	if len(m.notices) < maxNotices {
+		m.notices = append(m.notices, n)
+	}
+}
+
+// Notices returns and forgets the problems found since the last call.
+func (m *Machine) Notices() []Notice {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.notices
+	m.notices = nil
+	return n
+}
+
+var errInternal = errors.New("machine: internal error")

@@ -1,0 +1,379 @@
+package machine
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/souverain/e2ee/olm"
+)
+
+// unwedgeInterval is the least time between two new Olm sessions made to
+// recover a wedged session with the same device (the specification and
+// matrix-rust-sdk: one hour).
+const unwedgeInterval = time.Hour
+
+// olmSessions returns the Olm sessions with a device, most recently used
+// first.
+func (t *txn) olmSessions(senderKey string) ([]*olmSession, error) {
+	c := t.m.c
+	if ss, ok := c.olm[senderKey]; ok {
+		return ss, nil
+	}
+	recs, err := t.tx.OlmSessions(senderKey)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	ss := make([]*olmSession, 0, len(recs))
+	for _, r := range recs {
+		var st olmState
+		if err := t.m.open(kindOlm, r.Pickle, &st); err != nil {
+			return nil, err
+		}
+		if st.SenderKey != senderKey || r.SenderKey != senderKey {
+			return nil, fmt.Errorf("%w: olm session filed under another key", ErrCorruptedStore)
+		}
+		s, err := olm.UnpickleSession(st.Session, t.m.key[:])
+		if err != nil {
+			return nil, err
+		}
+		if s.SessionID() != r.SessionID {
+			return nil, fmt.Errorf("%w: olm session filed under another ID", ErrCorruptedStore)
+		}
+		st.Session = ""
+		ss = append(ss, &olmSession{s: s, state: st})
+	}
+	sortOlm(ss)
+	c.olm[senderKey] = ss
+	return ss, nil
+}
+
+// sortOlm orders sessions as the specification says to pick one for
+// sending: the one that most recently received a message (or, if none has,
+// was created) first.
+func sortOlm(ss []*olmSession) {
+	used := func(s *olmSession) int64 {
+		if s.state.LastReceived != 0 {
+			return s.state.LastReceived
+		}
+		return s.state.Created
+	}
+	sort.SliceStable(ss, func(i, j int) bool { return used(ss[i]) > used(ss[j]) })
+}
+
+func (t *txn) putOlm(s *olmSession) error {
+	p, err := s.s.Pickle(t.m.key[:])
+	if err != nil {
+		return err
+	}
+	st := s.state
+	st.Session = p
+	b, err := t.m.seal(kindOlm, st)
+	if err != nil {
+		return err
+	}
+	return storeErr(t.tx.PutOlmSession(OlmSessionRecord{SenderKey: st.SenderKey, SessionID: s.s.SessionID(), Pickle: b}))
+}
+
+func (t *txn) addOlm(senderKey string, s *olm.Session) (*olmSession, error) {
+	ss, err := t.olmSessions(senderKey)
+	if err != nil {
+		return nil, err
+	}
+	os := &olmSession{s: s, state: olmState{SenderKey: senderKey, Created: ms(t.now)}}
+	ss = append([]*olmSession{os}, ss...)
+	t.m.c.olm[senderKey] = ss
+	t.dirtyOlm[os] = true
+	return os, nil
+}
+
+// olmContent is the content of an m.room.encrypted to-device event.
+type olmContent struct {
+	Algorithm  string                      `json:"algorithm"`
+	SenderKey  string                      `json:"sender_key"`
+	Ciphertext map[string]olmCiphertextObj `json:"ciphertext"`
+}
+
+type olmCiphertextObj struct {
+	Type int    `json:"type"`
+	Body string `json:"body"`
+}
+
+// maxOlmBody is the longest base64 body accepted.
+const maxOlmBody = (olm.MaxMessageSize*4)/3 + 4
+
+// decryptOlm decrypts an Olm to-device event and checks its payload.
+func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.Curve25519PublicKey, *deviceState, error) {
+	var zero olm.Curve25519PublicKey
+	var c olmContent
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, zero, nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	}
+	if c.Algorithm != olm.AlgorithmOlm {
+		return nil, zero, nil, fmt.Errorf("%w: %q", ErrUnknownAlgorithm, c.Algorithm)
+	}
+	senderKey, err := olm.ParseCurve25519PublicKey(c.SenderKey)
+	if err != nil {
+		return nil, zero, nil, fmt.Errorf("%w: sender_key: %v", ErrMalformedEvent, err)
+	}
+	a, err := t.account()
+	if err != nil {
+		return nil, zero, nil, err
+	}
+	ourCurve, ourEd := a.IdentityKeys()
+	obj, ok := c.Ciphertext[ourCurve.String()]
+	if !ok {
+		return nil, senderKey, nil, ErrNotForUs
+	}
+	if len(obj.Body) > maxOlmBody {
+		return nil, senderKey, nil, fmt.Errorf("%w: %w", ErrMalformedEvent, olm.ErrMessageTooLarge)
+	}
+	body, err := base64.RawStdEncoding.DecodeString(obj.Body)
+	if err != nil {
+		body, err = base64.StdEncoding.DecodeString(obj.Body)
+	}
+	if err != nil {
+		return nil, senderKey, nil, fmt.Errorf("%w: body: %v", ErrMalformedEvent, err)
+	}
+	if obj.Type != int(olm.MessageTypePreKey) && obj.Type != int(olm.MessageTypeNormal) {
+		return nil, senderKey, nil, fmt.Errorf("%w: olm message type %d", ErrMalformedEvent, obj.Type)
+	}
+	msg, err := olm.ParseMessage(olm.MessageType(obj.Type), body)
+	if err != nil {
+		return nil, senderKey, nil, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+	}
+	sk := senderKey.String()
+	ss, err := t.olmSessions(sk)
+	if err != nil {
+		return nil, senderKey, nil, err
+	}
+	var plain []byte
+	var used *olmSession
+	switch msg := msg.(type) {
+	case *olm.NormalMessage:
+		for _, s := range ss {
+			if p, err := s.s.Decrypt(msg); err == nil {
+				plain, used = p, s
+				break
+			}
+		}
+		if used == nil {
+			t.m.unwedge[sk] = sender
+			return nil, senderKey, nil, fmt.Errorf("%w: no session with %s decrypts it", ErrOlmDecrypt, sk)
+		}
+	case *olm.PreKeyMessage:
+		if msg.IdentityKey() != senderKey {
+			return nil, senderKey, nil, fmt.Errorf("%w: pre-key message from another identity key", ErrMalformedEvent)
+		}
+		h := sha256.Sum256(append([]byte(sk+"\x00"), body...))
+		hash := hex.EncodeToString(h[:])
+		seen, err := t.tx.Get(NSOlmHashes, hash)
+		if err != nil && !isNotFound(err) {
+			return nil, senderKey, nil, storeErr(err)
+		}
+		if seen != nil {
+			return nil, senderKey, nil, fmt.Errorf("%w: pre-key message already used", ErrReplay)
+		}
+		matched := false
+		for _, s := range ss {
+			if !s.s.Matches(msg) {
+				continue
+			}
+			matched = true
+			if p, err := s.s.Decrypt(msg); err == nil {
+				plain, used = p, s
+			}
+			break
+		}
+		if matched && used == nil {
+			// The one-time key was spent on this session: never make
+			// another from the same message.
+			return nil, senderKey, nil, fmt.Errorf("%w: the matching session does not decrypt it", ErrOlmDecrypt)
+		}
+		if used == nil {
+			s, p, err := a.NewInboundSession(senderKey, msg)
+			if err != nil {
+				return nil, senderKey, nil, fmt.Errorf("%w: %w", ErrOlmDecrypt, err)
+			}
+			t.accountDirty = true
+			if used, err = t.addOlm(sk, s); err != nil {
+				return nil, senderKey, nil, err
+			}
+			plain = p
+		}
+		if err := t.tx.Put(NSOlmHashes, hash, []byte(fmt.Sprint(ms(t.now)))); err != nil {
+			return nil, senderKey, nil, storeErr(err)
+		}
+	default:
+		return nil, senderKey, nil, fmt.Errorf("%w: olm message type", ErrMalformedEvent)
+	}
+	used.state.LastReceived = ms(t.now)
+	t.dirtyOlm[used] = true
+	sortOlm(t.m.c.olm[sk])
+
+	check := olm.PayloadCheck{Sender: sender, SenderKey: senderKey, Recipient: t.m.userID, RecipientEd25519: ourEd}
+	dev, err := t.deviceByCurve(sender, sk)
+	if err != nil {
+		return nil, senderKey, nil, err
+	}
+	if dev != nil {
+		if check.SenderEd25519, err = olm.ParseEd25519PublicKey(dev.Ed); err != nil {
+			return nil, senderKey, nil, fmt.Errorf("%w: device key", ErrCorruptedStore)
+		}
+	}
+	p, err := olm.ParsePayload(plain, check)
+	if err != nil {
+		return nil, senderKey, dev, err
+	}
+	return p, senderKey, dev, nil
+}
+
+// encryptOlm encrypts an event for a device with the session picked by the
+// specification's rule; ok is false if there is no session.
+func (t *txn) encryptOlm(d *deviceState, eventType string, content json.RawMessage) (json.RawMessage, bool, error) {
+	ss, err := t.olmSessions(d.Curve)
+	if err != nil || len(ss) == 0 {
+		return nil, false, err
+	}
+	a, err := t.account()
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := encryptOlmWith(a, t.m.userID, ss[0], d, eventType, content)
+	if err != nil {
+		return nil, false, err
+	}
+	t.dirtyOlm[ss[0]] = true
+	return out, true, nil
+}
+
+// encryptOlmWith encrypts with one session. It reads the account only, so
+// several may run at once on different sessions.
+func encryptOlmWith(a *olm.Account, userID string, s *olmSession, d *deviceState, eventType string, content json.RawMessage) (json.RawMessage, error) {
+	ed, err := olm.ParseEd25519PublicKey(d.Ed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: device key", ErrCorruptedStore)
+	}
+	plain, err := olm.NewPayload(a, userID, d.UserID, ed, eventType, content)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := s.s.Encrypt(plain)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(olmContent{
+		Algorithm: olm.AlgorithmOlm,
+		SenderKey: a.Curve25519Key().String(),
+		Ciphertext: map[string]olmCiphertextObj{d.Curve: {
+			Type: int(msg.Type()),
+			Body: base64.RawStdEncoding.EncodeToString(msg.Bytes()),
+		}},
+	})
+}
+
+// claimBatch is an in-flight /keys/claim.
+type claimBatch struct {
+	devices []*deviceState
+	unwedge bool
+}
+
+func buildClaim(devs []*deviceState) json.RawMessage {
+	otk := map[string]map[string]string{}
+	for _, d := range devs {
+		if otk[d.UserID] == nil {
+			otk[d.UserID] = map[string]string{}
+		}
+		otk[d.UserID][d.DeviceID] = "signed_curve25519"
+	}
+	b, _ := json.Marshal(map[string]any{"one_time_keys": otk, "timeout": 10000})
+	return b
+}
+
+// handleClaim opens Olm sessions with the claimed keys whose signature
+// verifies; the devices without one are recorded for m.no_olm.
+func (t *txn) handleClaim(cb *claimBatch, body []byte) error {
+	var resp struct {
+		OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return fmt.Errorf("%w: keys/claim: %v", ErrBadResponse, err)
+	}
+	a, err := t.account()
+	if err != nil {
+		return err
+	}
+	for _, want := range cb.devices {
+		d, err := t.device(want.UserID, want.DeviceID)
+		if err != nil {
+			return err
+		}
+		if d == nil || d.Curve != want.Curve {
+			continue
+		}
+		made := false
+		for keyID, data := range resp.OneTimeKeys[d.UserID][d.DeviceID] {
+			if len(keyID) < 18 || keyID[:18] != "signed_curve25519:" {
+				continue
+			}
+			ed, err := olm.ParseEd25519PublicKey(d.Ed)
+			if err != nil {
+				return fmt.Errorf("%w: device key", ErrCorruptedStore)
+			}
+			otk, _, err := olm.VerifySignedKey(data, d.UserID, d.DeviceID, ed)
+			if err != nil {
+				t.m.notice(Notice{UserID: d.UserID, DeviceID: d.DeviceID, Err: err})
+				break
+			}
+			curve, err := olm.ParseCurve25519PublicKey(d.Curve)
+			if err != nil {
+				return fmt.Errorf("%w: device key", ErrCorruptedStore)
+			}
+			s, err := a.NewOutboundSession(curve, otk)
+			if err != nil {
+				t.m.notice(Notice{UserID: d.UserID, DeviceID: d.DeviceID, Err: err})
+				break
+			}
+			if _, err := t.addOlm(d.Curve, s); err != nil {
+				return err
+			}
+			made = true
+			break
+		}
+		changed := false
+		if made && d.NoOlmSent {
+			d.NoOlmSent, changed = false, true
+		}
+		if !made {
+			// Remember the failure so that sharing sends m.no_olm once
+			// instead of claiming again and again.
+			if err := t.tx.Put(NSValues, "claimfail\x00"+d.key(), []byte(fmt.Sprint(ms(t.now)))); err != nil {
+				return storeErr(err)
+			}
+		} else if err := t.tx.Delete(NSValues, "claimfail\x00"+d.key()); err != nil {
+			return storeErr(err)
+		}
+		if made && cb.unwedge {
+			d.LastUnwedge, changed = ms(t.now), true
+			dummy, ok, err := t.encryptOlm(d, "m.dummy", json.RawMessage(`{}`))
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := t.queueToDevice("m.room.encrypted", map[string]map[string]json.RawMessage{d.UserID: {d.DeviceID: dummy}}, ""); err != nil {
+					return err
+				}
+			}
+		}
+		if changed {
+			if err := t.putDevice(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

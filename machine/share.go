@@ -1,0 +1,406 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/souverain/e2ee/megolm"
+	"github.com/souverain/e2ee/olm"
+)
+
+// Withheld codes (specification, m.room_key.withheld).
+const (
+	WithheldBlacklisted  = "m.blacklisted"
+	WithheldUnverified   = "m.unverified"
+	WithheldUnauthorised = "m.unauthorised"
+	WithheldUnavailable  = "m.unavailable"
+	WithheldNoOlm        = "m.no_olm"
+)
+
+// maxToDeviceMessages is the most devices in one /sendToDevice request
+// (matrix-rust-sdk's MAX_TO_DEVICE_MESSAGES).
+const maxToDeviceMessages = 250
+
+// claimRetry is how long after a /keys/claim found no key for a device the
+// machine claims again.
+const claimRetry = 15 * time.Minute
+
+// policy says whether a device gets the room key: "" if it does, else the
+// withheld code.
+func (t *txn) policy(r *roomState, d *deviceState) string {
+	switch {
+	case d.Blacklisted:
+		return WithheldBlacklisted
+	case d.Flagged:
+		return WithheldUnverified
+	case (t.m.onlyVerified || r.OnlyVerified) && d.verification() != VerificationVerified:
+		return WithheldUnverified
+	}
+	return ""
+}
+
+// ShareRoomKey returns the requests needed to share the room's Megolm key
+// with the devices of members (the joined members, and the invited ones if
+// history visibility allows): first a /keys/query for members whose
+// devices are not known or outdated, then a /keys/claim for devices without
+// an Olm session, then the /sendToDevice requests carrying m.room_key to
+// each device that passes the sharing policy and m.room_key.withheld to the
+// others (m.no_olm when no Olm session could be made). Send the requests,
+// report each with MarkRequestSent, and call ShareRoomKey again until it
+// returns none; then EncryptRoomEvent works. Our own device never gets the
+// key; our other devices do.
+//
+// A new session is made when there is none, when the current one is due
+// for rotation, or when a device that got it is no longer among the
+// recipients (a member or device left, or the policy now excludes it). The
+// /sendToDevice requests are stored before they are returned, so after a
+// restart the same requests come back with the same transaction IDs.
+func (m *Machine) ShareRoomKey(ctx context.Context, roomID string, members []string) ([]Request, error) {
+	var out []Request
+	err := m.update(ctx, func(t *txn) error {
+		var err error
+		out, err = t.share(roomID, members)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) share(roomID string, members []string) ([]Request, error) {
+	m := t.m
+	r, err := t.room(roomID)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s", ErrRoomNotEncrypted, roomID)
+	}
+	// Pending requests of this room's share go first.
+	pending, err := t.pendingToDevice(roomID)
+	if err != nil || len(pending) > 0 {
+		return pending, err
+	}
+	users := map[string]bool{m.userID: true}
+	for _, u := range members {
+		users[u] = true
+	}
+	for u := range users {
+		if err := t.track(u); err != nil {
+			return nil, err
+		}
+	}
+	// 1. Device lists.
+	outdated, err := t.outdatedUsers()
+	if err != nil {
+		return nil, err
+	}
+	waiting := false
+	for u := range outdated {
+		if users[u] && !m.queryFailed(u) {
+			waiting = true
+		}
+	}
+	if waiting {
+		return t.queryRequests()
+	}
+	// 2. Recipients.
+	userList := make([]string, 0, len(users))
+	for u := range users {
+		userList = append(userList, u)
+	}
+	sort.Strings(userList)
+	var recipients, withheld []*deviceState
+	codes := map[string]string{}
+	for _, u := range userList {
+		ds, err := t.devices(u)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if d.Deleted || (u == m.userID && d.DeviceID == m.deviceID) {
+				continue
+			}
+			if code := t.policy(r, d); code != "" {
+				withheld = append(withheld, d)
+				codes[d.key()] = code
+			} else {
+				recipients = append(recipients, d)
+			}
+		}
+	}
+	isRecipient := map[string]bool{}
+	for _, d := range recipients {
+		isRecipient[d.key()] = true
+	}
+	// 3. The session, rotated if needed.
+	o, err := t.outbound(roomID)
+	if err != nil {
+		return nil, err
+	}
+	rotate := o == nil || o.expired(t.now) || o.state.PeriodMs != r.PeriodMs || o.state.PeriodMsgs != r.PeriodMsgs
+	if o != nil && !rotate {
+		for k, sh := range o.state.Shared {
+			if sh.Withheld == "" && !isRecipient[k] {
+				rotate = true
+				break
+			}
+		}
+	}
+	if rotate {
+		if o, err = t.newOutbound(roomID, r); err != nil {
+			return nil, err
+		}
+	}
+	// 4. Olm sessions.
+	var need, claim []*deviceState
+	for _, d := range recipients {
+		if _, done := o.state.Shared[d.key()]; done {
+			continue
+		}
+		need = append(need, d)
+		ss, err := t.olmSessions(d.Curve)
+		if err != nil {
+			return nil, err
+		}
+		if len(ss) > 0 {
+			continue
+		}
+		failed, err := t.claimFailedAt(d)
+		if err != nil {
+			return nil, err
+		}
+		if failed.IsZero() || t.now.Sub(failed) >= claimRetry {
+			claim = append(claim, d)
+		}
+	}
+	if len(claim) > 0 {
+		for _, f := range m.inflight {
+			if f.claim != nil && f.room == roomID {
+				return []Request{f.req}, nil
+			}
+		}
+		req := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(claim)}
+		m.inflight[req.ID] = &inflight{req: req, claim: &claimBatch{devices: claim}, room: roomID}
+		o.state.DeviceGen = m.deviceGen
+		return []Request{req}, t.putOutbound(o)
+	}
+	// 5. Messages.
+	msgs, err := t.encryptRoomKeys(o, r, need)
+	if err != nil {
+		return nil, err
+	}
+	var wmsgs []toDevice
+	a, err := t.account()
+	if err != nil {
+		return nil, err
+	}
+	ourCurve := a.Curve25519Key().String()
+	for _, d := range need {
+		if _, done := o.state.Shared[d.key()]; done || d.NoOlmSent {
+			continue
+		}
+		// No Olm session could be made: m.no_olm, once per device.
+		c, _ := json.Marshal(withheldContent{Algorithm: olm.AlgorithmMegolm, SenderKey: ourCurve, Code: WithheldNoOlm, Reason: "Unable to establish a secure channel."})
+		wmsgs = append(wmsgs, toDevice{d, c})
+		d.NoOlmSent = true
+		if err := t.putDevice(d); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range withheld {
+		code := codes[d.key()]
+		if sh, done := o.state.Shared[d.key()]; done && sh.Withheld == code {
+			continue
+		}
+		c, _ := json.Marshal(withheldContent{Algorithm: olm.AlgorithmMegolm, RoomID: roomID, SessionID: o.state.SessionID,
+			SenderKey: ourCurve, Code: code, Reason: withheldReason(code)})
+		wmsgs = append(wmsgs, toDevice{d, c})
+		o.state.Shared[d.key()] = shareState{Curve25519: d.Curve, Withheld: code}
+	}
+	if err := t.queueChunks("m.room.encrypted", msgs, roomID, o); err != nil {
+		return nil, err
+	}
+	if err := t.queueChunks("m.room_key.withheld", wmsgs, roomID, o); err != nil {
+		return nil, err
+	}
+	o.state.DeviceGen = m.deviceGen
+	if err := t.putOutbound(o); err != nil {
+		return nil, err
+	}
+	return t.pendingToDevice(roomID)
+}
+
+func withheldReason(code string) string {
+	switch code {
+	case WithheldBlacklisted:
+		return "The sender has blocked you."
+	case WithheldUnverified:
+		return "The sender has disabled encrypting to unverified devices."
+	case WithheldUnauthorised:
+		return "You are not authorised to read the message."
+	case WithheldUnavailable:
+		return "The requested key was not found."
+	}
+	return ""
+}
+
+type toDevice struct {
+	d       *deviceState
+	content json.RawMessage
+}
+
+// queueChunks queues messages in requests of at most maxToDeviceMessages
+// devices, recorded as pending on o.
+func (t *txn) queueChunks(eventType string, msgs []toDevice, roomID string, o *outboundSession) error {
+	for len(msgs) > 0 {
+		n := min(len(msgs), maxToDeviceMessages)
+		batch := map[string]map[string]json.RawMessage{}
+		for _, m := range msgs[:n] {
+			if batch[m.d.UserID] == nil {
+				batch[m.d.UserID] = map[string]json.RawMessage{}
+			}
+			batch[m.d.UserID][m.d.DeviceID] = m.content
+		}
+		id, err := t.queueToDeviceID(eventType, batch, roomID)
+		if err != nil {
+			return err
+		}
+		if o.state.Pending == nil {
+			o.state.Pending = map[string]bool{}
+		}
+		o.state.Pending[id] = true
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// newOutbound starts a new session for the room, and keeps its inbound
+// copy so that we can read our own messages.
+func (t *txn) newOutbound(roomID string, r *roomState) (*outboundSession, error) {
+	s, err := megolm.NewGroupSession()
+	if err != nil {
+		return nil, err
+	}
+	in, err := megolm.NewInboundGroupSession(s.SessionKey())
+	if err != nil {
+		return nil, err
+	}
+	a, err := t.account()
+	if err != nil {
+		return nil, err
+	}
+	curve, ed := a.IdentityKeys()
+	if err := t.putInbound(&inboundSession{s: in, state: inboundState{
+		RoomID: roomID, SessionID: s.SessionID(), SenderKey: curve.String(), SenderEd25519: ed.String(),
+		SenderUser: t.m.userID, SenderDevice: t.m.deviceID, Provenance: ProvenanceDirect,
+		SharedHistory: sharedHistory(r),
+	}}, false); err != nil {
+		return nil, err
+	}
+	o := &outboundSession{s: s, state: outboundState{
+		RoomID: roomID, SessionID: s.SessionID(), Created: ms(t.now),
+		PeriodMs: r.PeriodMs, PeriodMsgs: r.PeriodMsgs, Shared: map[string]shareState{},
+	}}
+	return o, t.putOutbound(o)
+}
+
+func sharedHistory(r *roomState) bool {
+	return r.HistoryVisibility == "shared" || r.HistoryVisibility == "world_readable"
+}
+
+// encryptRoomKeys encrypts the m.room_key for each device that has an Olm
+// session, using every core: the Olm encryptions are independent.
+func (t *txn) encryptRoomKeys(o *outboundSession, r *roomState, devs []*deviceState) ([]toDevice, error) {
+	key, err := json.Marshal(roomKeyContent{
+		Algorithm: olm.AlgorithmMegolm, RoomID: o.state.RoomID, SessionID: o.state.SessionID,
+		SessionKey: o.s.SessionKey().Encode(), SharedHistory: sharedHistory(r),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a, err := t.account()
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		d   *deviceState
+		s   *olmSession
+		out json.RawMessage
+		err error
+	}
+	var jobs []*job
+	seen := map[string]bool{}
+	for _, d := range devs {
+		ss, err := t.olmSessions(d.Curve)
+		if err != nil {
+			return nil, err
+		}
+		if len(ss) == 0 || seen[d.Curve] {
+			continue // no session, or a second device with the same key
+		}
+		seen[d.Curve] = true
+		jobs = append(jobs, &job{d: d, s: ss[0]})
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	var wg sync.WaitGroup
+	next := make(chan *job)
+	for range workers {
+		wg.Go(func() {
+			for j := range next {
+				j.out, j.err = encryptOlmWith(a, t.m.userID, j.s, j.d, "m.room_key", key)
+			}
+		})
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	idx := o.s.MessageIndex()
+	var out []toDevice
+	for _, j := range jobs {
+		if j.err != nil {
+			return nil, j.err
+		}
+		t.dirtyOlm[j.s] = true
+		o.state.Shared[j.d.key()] = shareState{Curve25519: j.d.Curve, Index: idx}
+		out = append(out, toDevice{j.d, j.out})
+	}
+	return out, nil
+}
+
+// queryRequests returns the in-flight and new /keys/query requests.
+func (t *txn) queryRequests() ([]Request, error) {
+	reqs, err := t.outgoing()
+	if err != nil {
+		return nil, err
+	}
+	var out []Request
+	for _, r := range reqs {
+		if r.Kind == KindKeysQuery {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// queryFailed reports whether the last query for u did not answer for it;
+// sharing then goes on with the devices known.
+func (m *Machine) queryFailed(u string) bool { return m.failedQueries[u] }
+
+func (t *txn) claimFailedAt(d *deviceState) (time.Time, error) {
+	b, err := t.tx.Get(NSValues, "claimfail\x00"+d.key())
+	if isNotFound(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, storeErr(err)
+	}
+	var msec int64
+	fmt.Sscan(string(b), &msec)
+	return time.UnixMilli(msec), nil
+}
