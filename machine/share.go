@@ -158,7 +158,7 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 	// 4. Olm sessions.
 	var need, claim []*deviceState
 	for _, d := range recipients {
-		if _, done := o.state.Shared[d.key()]; done {
+		if sh, done := o.state.Shared[d.key()]; done && sh.Withheld == "" {
 			continue
 		}
 		need = append(need, d)
@@ -200,7 +200,7 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 	}
 	ourCurve := a.Curve25519Key().String()
 	for _, d := range need {
-		if _, done := o.state.Shared[d.key()]; done || d.NoOlmSent {
+		if sh, done := o.state.Shared[d.key()]; (done && sh.Withheld == "") || d.NoOlmSent {
 			continue
 		}
 		// No Olm session could be made: m.no_olm, once per device.

@@ -311,7 +311,12 @@ func (t *txn) recordFailure(roomID, sessionID, eventID string) error {
 	if err != nil || n >= maxFailures {
 		return err
 	}
-	return storeErr(t.tx.Put(NSFailures, roomID+"\x00"+sessionID+"\x00"+eventID, nil))
+	k := roomID + "\x00" + sessionID + "\x00" + eventID
+	if _, err := t.tx.Get(NSFailures, k); err == nil {
+		return nil
+	}
+	t.m.c.failures++
+	return storeErr(t.tx.Put(NSFailures, k, nil))
 }
 
 func (t *txn) countFailures() (int, error) {

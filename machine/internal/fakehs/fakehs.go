@@ -312,3 +312,28 @@ func (s *Server) OneTimeKeyCount(user, deviceID string) int {
 	defer s.mu.Unlock()
 	return len(s.dev(user, deviceID).otks)
 }
+
+// DrainKeys removes every one-time and fallback key of a device, so that a
+// claim finds nothing.
+func (s *Server) DrainKeys(user, deviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dev(user, deviceID)
+	d.otks = map[string]json.RawMessage{}
+	d.fallback = map[string]json.RawMessage{}
+}
+
+// DrainOneTimeKeys removes the one-time keys of a device but keeps its
+// fallback key.
+func (s *Server) DrainOneTimeKeys(user, deviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dev(user, deviceID).otks = map[string]json.RawMessage{}
+}
+
+// FallbackUsed reports whether the device's fallback key was claimed.
+func (s *Server) FallbackUsed(user, deviceID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dev(user, deviceID).fbUsed
+}
