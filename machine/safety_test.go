@@ -91,8 +91,12 @@ func TestRoomKeyFromPayloadWithWrongKeys(t *testing.T) {
 	}{
 		{"sender", func(p map[string]any) { p["sender"] = "@alice:x" }},
 		{"recipient", func(p map[string]any) { p["recipient"] = "@carol:x" }},
-		{"recipient_keys", func(p map[string]any) { p["recipient_keys"] = map[string]string{"ed25519": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} }},
-		{"keys", func(p map[string]any) { p["keys"] = map[string]string{"ed25519": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} }},
+		{"recipient_keys", func(p map[string]any) {
+			p["recipient_keys"] = map[string]string{"ed25519": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+		}},
+		{"keys", func(p map[string]any) {
+			p["keys"] = map[string]string{"ed25519": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+		}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
