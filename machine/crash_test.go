@@ -1,0 +1,302 @@
+package machine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/machine/internal/fakehs"
+	"github.com/souverain/e2ee/machine/memstore"
+)
+
+var errInjected = errors.New("injected store failure")
+
+// failer counts writes across stores and fails the one numbered at.
+type failer struct {
+	n, at int
+}
+
+func (f *failer) write() error {
+	f.n++
+	if f.n == f.at {
+		return errInjected
+	}
+	return nil
+}
+
+// failStore is a Store whose writes (and commits) can be made to fail.
+type failStore struct {
+	machine.Store
+	f *failer
+}
+
+func (s *failStore) Begin(ctx context.Context) (machine.Tx, error) {
+	tx, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &failTx{Tx: tx, f: s.f}, nil
+}
+
+type failTx struct {
+	machine.Tx
+	f *failer
+}
+
+func (t *failTx) Commit() error {
+	if err := t.f.write(); err != nil {
+		t.Tx.Rollback()
+		return err
+	}
+	return t.Tx.Commit()
+}
+func (t *failTx) PutAccount(r machine.AccountRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutAccount(r) })
+}
+func (t *failTx) PutOlmSession(r machine.OlmSessionRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutOlmSession(r) })
+}
+func (t *failTx) PutInboundGroupSession(r machine.InboundGroupSessionRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutInboundGroupSession(r) })
+}
+func (t *failTx) PutReplayRecord(r machine.ReplayRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutReplayRecord(r) })
+}
+func (t *failTx) PutOutboundGroupSession(r machine.OutboundGroupSessionRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutOutboundGroupSession(r) })
+}
+func (t *failTx) PutDevice(r machine.DeviceRecord) error {
+	return first(t.f.write(), func() error { return t.Tx.PutDevice(r) })
+}
+func (t *failTx) Put(ns machine.Namespace, k string, v []byte) error {
+	return first(t.f.write(), func() error { return t.Tx.Put(ns, k, v) })
+}
+func (t *failTx) Delete(ns machine.Namespace, k string) error {
+	return first(t.f.write(), func() error { return t.Tx.Delete(ns, k) })
+}
+func (t *failTx) DeleteOlmSession(a, b string) error {
+	return first(t.f.write(), func() error { return t.Tx.DeleteOlmSession(a, b) })
+}
+func (t *failTx) DeleteInboundGroupSession(a, b string) error {
+	return first(t.f.write(), func() error { return t.Tx.DeleteInboundGroupSession(a, b) })
+}
+func (t *failTx) DeleteOutboundGroupSession(a string) error {
+	return first(t.f.write(), func() error { return t.Tx.DeleteOutboundGroupSession(a) })
+}
+func (t *failTx) DeleteDevice(a, b string) error {
+	return first(t.f.write(), func() error { return t.Tx.DeleteDevice(a, b) })
+}
+
+func first(err error, f func() error) error {
+	if err != nil {
+		return err
+	}
+	return f()
+}
+
+// crashClient is a client whose every step restarts the machine after a
+// failure and tries again, as a process restarted after a crash would.
+type crashClient struct {
+	t         *testing.T
+	hs        *fakehs.Server
+	user, dev string
+	opts      machine.Options
+	m         *machine.Machine
+	crashes   int
+}
+
+func newCrashClient(t *testing.T, hs *fakehs.Server, f *failer, user, dev string, clk *clock) *crashClient {
+	c := &crashClient{t: t, hs: hs, user: user, dev: dev}
+	c.opts = machine.Options{UserID: user, DeviceID: dev, Store: &failStore{memstore.New(), f}, PickleKey: pickleKey(7), Clock: clk.now}
+	c.retry(func() error {
+		var err error
+		c.m, err = machine.New(ctx, c.opts)
+		return err
+	})
+	return c
+}
+
+// retry runs step until it succeeds, restarting after each injected failure.
+func (c *crashClient) retry(step func() error) {
+	c.t.Helper()
+	for i := 0; ; i++ {
+		err := step()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errInjected) || i > 5 {
+			c.t.Fatalf("%s: %v", c.user, err)
+		}
+		c.crashes++
+		if c.m != nil {
+			c.m.Close()
+		}
+		m, err := machine.New(ctx, c.opts)
+		for errors.Is(err, errInjected) {
+			m, err = machine.New(ctx, c.opts)
+		}
+		if err != nil {
+			c.t.Fatalf("%s: restart: %v", c.user, err)
+		}
+		c.m = m
+	}
+}
+
+func (c *crashClient) sendAll(reqs []machine.Request) error {
+	for _, r := range reqs {
+		body, err := c.hs.Do(c.user, c.dev, r)
+		if err != nil {
+			c.t.Fatalf("%s: server refused %s: %v", c.user, r.Kind, err)
+		}
+		if err := c.m.MarkRequestSent(ctx, r.ID, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *crashClient) flush() {
+	c.t.Helper()
+	for i := 0; i < 20; i++ {
+		var reqs []machine.Request
+		c.retry(func() error {
+			var err error
+			if reqs, err = c.m.OutgoingRequests(ctx); err != nil {
+				return err
+			}
+			return c.sendAll(reqs)
+		})
+		if len(reqs) == 0 {
+			return
+		}
+	}
+	c.t.Fatalf("%s: requests never end", c.user)
+}
+
+func (c *crashClient) sync() {
+	c.t.Helper()
+	sc := c.hs.Sync(c.user, c.dev) // redelivered until processed
+	c.retry(func() error {
+		_, err := c.m.ReceiveSync(ctx, sc)
+		return err
+	})
+	c.flush()
+}
+
+func (c *crashClient) share(room string, members ...string) {
+	c.t.Helper()
+	for i := 0; i < 20; i++ {
+		var reqs []machine.Request
+		c.retry(func() error {
+			var err error
+			if reqs, err = c.m.ShareRoomKey(ctx, room, members); err != nil {
+				return err
+			}
+			return c.sendAll(reqs)
+		})
+		if len(reqs) == 0 {
+			return
+		}
+	}
+	c.t.Fatalf("%s: share never ends", c.user)
+}
+
+func (c *crashClient) encrypt(room string, n int) json.RawMessage {
+	c.t.Helper()
+	var ct json.RawMessage
+	c.retry(func() error {
+		var err error
+		ct, err = c.m.EncryptRoomEvent(ctx, room, "m.room.message", json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)))
+		if errors.Is(err, machine.ErrShareRequired) {
+			return nil
+		}
+		return err
+	})
+	return ct
+}
+
+// crashScript runs a conversation with store failures at write number at
+// (0: none) and checks that nothing was lost or reused. It returns the
+// number of writes the script made.
+func crashScript(t *testing.T, at int) int {
+	hs := fakehs.New()
+	clk := newClock()
+	f := &failer{at: at}
+	room := "!crash:x"
+	a := newCrashClient(t, hs, f, "@alice:x", "ALICE", clk)
+	a.flush()
+	b := newCrashClient(t, hs, f, "@bob:x", "BOB", clk)
+	b.flush()
+	for _, c := range []*crashClient{a, b} {
+		c.retry(func() error {
+			return c.m.SetRoomEncryption(ctx, room, json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2","rotation_period_msgs":3}`))
+		})
+	}
+	type sent struct {
+		from *crashClient
+		ev   json.RawMessage
+		n    int
+	}
+	var events []sent
+	send := func(c *crashClient, n int) {
+		for {
+			c.share(room, a.user, b.user)
+			if ct := c.encrypt(room, n); ct != nil {
+				events = append(events, sent{c, roomEvent(room, c.user, ct), n})
+				return
+			}
+		}
+	}
+	for i := 0; i < 4; i++ {
+		send(a, i)
+	}
+	b.sync()
+	send(b, 100)
+	send(b, 101)
+	a.sync()
+	send(a, 4)
+	b.sync()
+	a.sync()
+
+	// Every event decrypts on both sides, and no (session, index) is used
+	// by two events.
+	used := map[string]int{}
+	for _, c := range []*crashClient{a, b} {
+		for _, s := range events {
+			var d *machine.DecryptedEvent
+			c.retry(func() error {
+				var err error
+				d, err = c.m.DecryptRoomEvent(ctx, room, s.ev)
+				return err
+			})
+			if !strings.Contains(string(d.Content), fmt.Sprint(s.n)) {
+				t.Fatalf("event %d decrypted to %s", s.n, d.Content)
+			}
+			k := fmt.Sprint(d.SessionID, "/", d.Index)
+			if prev, ok := used[k]; ok && prev != s.n {
+				t.Fatalf("failure at write %d: index %s used by events %d and %d", at, k, prev, s.n)
+			}
+			used[k] = s.n
+		}
+	}
+	return f.n
+}
+
+func TestCrashAtEveryWrite(t *testing.T) {
+	total := crashScript(t, 0)
+	step := 1
+	if testing.Short() {
+		step = 13
+	}
+	t.Logf("%d writes in the script", total)
+	for at := 1; at <= total; at += step {
+		ok := t.Run(fmt.Sprint("write", at), func(t *testing.T) { crashScript(t, at) })
+		if !ok {
+			break
+		}
+	}
+}
