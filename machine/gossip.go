@@ -1,25 +1,389 @@
 package machine
 
-import "fmt"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
 
-// requestKey asks our other devices for a missing room key.
-func (t *txn) requestKey(roomID, sessionID, senderKey string) error { return nil }
+	"github.com/souverain/e2ee/megolm"
+	"github.com/souverain/e2ee/olm"
+)
 
-// keyArrived cancels the key request for a session whose key arrived.
-func (t *txn) keyArrived(roomID, sessionID string) error { return nil }
-
-// receiveKeyRequest answers an m.room_key_request.
-func (t *txn) receiveKeyRequest(ev *ToDeviceEvent, dev *deviceState) error { return nil }
-
-// receiveSecretRequest answers an m.secret.request.
-func (t *txn) receiveSecretRequest(ev *ToDeviceEvent, dev *deviceState) error { return nil }
-
-// receiveSecret accepts an m.secret.send.
-func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
-	return fmt.Errorf("%w: m.secret.send without a request of ours", ErrUntrustedSender)
+// keyRequestState is a room key or secret request we made.
+type keyRequestState struct {
+	RequestID string `json:"request_id"`
+	// RoomID and SessionID for a room key; Secret for a secret.
+	RoomID    string `json:"room_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	Secret    string `json:"secret,omitempty"`
 }
 
-// receiveForwardedKey accepts an m.forwarded_room_key.
-func (t *txn) receiveForwardedKey(ev *ToDeviceEvent, p any, dev *deviceState, res *SyncResult) (*RoomKeyInfo, error) {
-	return nil, fmt.Errorf("%w: m.forwarded_room_key without a request of ours", ErrUntrustedSender)
+type keyRequestContent struct {
+	Action             string          `json:"action"`
+	RequestID          string          `json:"request_id"`
+	RequestingDeviceID string          `json:"requesting_device_id"`
+	Body               *keyRequestBody `json:"body,omitempty"`
+}
+
+type keyRequestBody struct {
+	Algorithm string `json:"algorithm"`
+	RoomID    string `json:"room_id"`
+	SessionID string `json:"session_id"`
+	SenderKey string `json:"sender_key,omitempty"`
+}
+
+// hasOtherOwnDevices reports whether we know another device of our own.
+func (t *txn) hasOtherOwnDevices() (bool, error) {
+	ds, err := t.devices(t.m.userID)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range ds {
+		if d.DeviceID != t.m.deviceID && !d.Deleted {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// requestKey asks our other devices for a missing room key, once per
+// session, with m.room_key_request (sent in the clear, as the
+// specification says; the answer comes over Olm).
+func (t *txn) requestKey(roomID, sessionID, senderKey string) error {
+	k := "room\x00" + roomID + "\x00" + sessionID
+	var st keyRequestState
+	if ok, err := t.getValue(NSKeyRequests, k, &st); err != nil || ok {
+		return err
+	}
+	if ok, err := t.hasOtherOwnDevices(); err != nil || !ok {
+		return err
+	}
+	st = keyRequestState{RequestID: newID(), RoomID: roomID, SessionID: sessionID}
+	c, _ := json.Marshal(keyRequestContent{Action: "request", RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID,
+		Body: &keyRequestBody{Algorithm: olm.AlgorithmMegolm, RoomID: roomID, SessionID: sessionID, SenderKey: senderKey}})
+	if err := t.queueToDevice("m.room_key_request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+		return err
+	}
+	if err := t.putValue(NSKeyRequests, k, st); err != nil {
+		return err
+	}
+	return t.putValue(NSKeyRequests, "id\x00"+st.RequestID, st)
+}
+
+// keyArrived cancels the key request for a session whose key arrived.
+func (t *txn) keyArrived(roomID, sessionID string) error {
+	k := "room\x00" + roomID + "\x00" + sessionID
+	var st keyRequestState
+	ok, err := t.getValue(NSKeyRequests, k, &st)
+	if err != nil || !ok {
+		return err
+	}
+	c, _ := json.Marshal(keyRequestContent{Action: "request_cancellation", RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
+	if err := t.queueToDevice("m.room_key_request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+		return err
+	}
+	if err := storeErr(t.tx.Delete(NSKeyRequests, k)); err != nil {
+		return err
+	}
+	return storeErr(t.tx.Delete(NSKeyRequests, "id\x00"+st.RequestID))
+}
+
+// ownVerified reports whether d is one of our own other devices that we
+// trust: verified by us or cross-signed by our verified identity.
+func (t *txn) ownVerified(d *deviceState) bool {
+	return d != nil && d.UserID == t.m.userID && d.DeviceID != t.m.deviceID && !d.Deleted && !d.Blacklisted &&
+		d.verification() == VerificationVerified
+}
+
+// receiveKeyRequest answers an m.room_key_request: with the key from its
+// first known index for our own verified devices; from the index it was
+// shared at for the exact device (user, device ID and identity key) we
+// shared our own outbound session with; with nothing for anyone else
+// (SECURITY 31). The request itself is unauthenticated, which is fine: the
+// answer is Olm-encrypted to the device keys we know.
+func (t *txn) receiveKeyRequest(ev *ToDeviceEvent, _ *deviceState) error {
+	var c keyRequestContent
+	if err := json.Unmarshal(ev.Content, &c); err != nil {
+		return fmt.Errorf("%w: m.room_key_request: %v", ErrMalformedEvent, err)
+	}
+	if c.Action != "request" || c.Body == nil || c.Body.Algorithm != olm.AlgorithmMegolm {
+		return nil
+	}
+	if ev.Sender == t.m.userID && c.RequestingDeviceID == t.m.deviceID {
+		return nil
+	}
+	d, err := t.device(ev.Sender, c.RequestingDeviceID)
+	if err != nil {
+		return err
+	}
+	if d == nil || d.Deleted || d.Blacklisted {
+		return nil
+	}
+	s, err := t.inbound(c.Body.RoomID, c.Body.SessionID)
+	if err != nil || s == nil {
+		return err
+	}
+	var index uint32
+	switch {
+	case t.ownVerified(d):
+		index = s.s.FirstKnownIndex()
+	default:
+		o, err := t.outbound(c.Body.RoomID)
+		if err != nil {
+			return err
+		}
+		if o == nil || o.state.SessionID != c.Body.SessionID {
+			return nil
+		}
+		sh, ok := o.state.Shared[d.key()]
+		if !ok || sh.Withheld != "" || sh.Curve25519 != d.Curve {
+			return nil // not shared with this device, or it has a new identity key
+		}
+		index = sh.Index
+	}
+	exp, err := s.s.ExportAt(index)
+	if err != nil {
+		return nil
+	}
+	fwd, _ := json.Marshal(forwardedKeyContent{
+		Algorithm: olm.AlgorithmMegolm, RoomID: c.Body.RoomID, SessionID: c.Body.SessionID,
+		SessionKey: exp.Encode(), SenderKey: s.state.SenderKey, SenderClaimedEd25519: s.state.SenderEd25519,
+		Chain: []string{},
+	})
+	enc, ok, err := t.encryptOlm(d, "m.forwarded_room_key", fwd)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return t.deferUntilSession(d, ev)
+	}
+	return t.queueToDevice("m.room.encrypted", map[string]map[string]json.RawMessage{d.UserID: {d.DeviceID: enc}}, "")
+}
+
+type forwardedKeyContent struct {
+	Algorithm            string   `json:"algorithm"`
+	RoomID               string   `json:"room_id"`
+	SessionID            string   `json:"session_id"`
+	SessionKey           string   `json:"session_key"`
+	SenderKey            string   `json:"sender_key"`
+	SenderClaimedEd25519 string   `json:"sender_claimed_ed25519_key"`
+	Chain                []string `json:"forwarding_curve25519_key_chain"`
+}
+
+// receiveForwardedKey accepts an m.forwarded_room_key only in answer to a
+// request of ours and only from our own verified device (SECURITY 30); the
+// session is marked forwarded, never direct.
+func (t *txn) receiveForwardedKey(ev *ToDeviceEvent, _ *olm.Payload, dev *deviceState, res *SyncResult) (*RoomKeyInfo, error) {
+	var c forwardedKeyContent
+	if err := json.Unmarshal(ev.Content, &c); err != nil {
+		return nil, fmt.Errorf("%w: m.forwarded_room_key: %v", ErrMalformedEvent, err)
+	}
+	if c.Algorithm != olm.AlgorithmMegolm {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownAlgorithm, c.Algorithm)
+	}
+	if !t.ownVerified(dev) {
+		return nil, fmt.Errorf("%w: m.forwarded_room_key from a device that is not our own verified device", ErrUntrustedSender)
+	}
+	var req keyRequestState
+	ok, err := t.getValue(NSKeyRequests, "room\x00"+c.RoomID+"\x00"+c.SessionID, &req)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: m.forwarded_room_key we did not ask for", ErrUntrustedSender)
+	}
+	k, err := megolm.ParseExportedSessionKey(c.SessionKey)
+	if err != nil || k.SessionID() != c.SessionID {
+		return nil, fmt.Errorf("%w: m.forwarded_room_key session key", ErrMalformedEvent)
+	}
+	if _, err := olm.ParseCurve25519PublicKey(c.SenderKey); err != nil {
+		return nil, fmt.Errorf("%w: m.forwarded_room_key sender_key", ErrMalformedEvent)
+	}
+	s, err := megolm.ImportInboundGroupSession(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+	}
+	st := inboundState{RoomID: c.RoomID, SessionID: c.SessionID, SenderKey: c.SenderKey,
+		SenderEd25519: c.SenderClaimedEd25519, Provenance: ProvenanceForwarded, ForwardedBy: dev.Curve}
+	if err := t.storeInbound(&inboundSession{s: s, state: st}, res); err != nil {
+		return nil, err
+	}
+	return &RoomKeyInfo{RoomID: c.RoomID, SessionID: c.SessionID, Provenance: ProvenanceForwarded}, nil
+}
+
+type secretRequestContent struct {
+	Action             string `json:"action"`
+	Name               string `json:"name,omitempty"`
+	RequestID          string `json:"request_id"`
+	RequestingDeviceID string `json:"requesting_device_id"`
+}
+
+type secretSendContent struct {
+	RequestID string `json:"request_id"`
+	Secret    string `json:"secret"`
+}
+
+// receiveSecretRequest answers an m.secret.request only for our own
+// verified devices, over Olm.
+func (t *txn) receiveSecretRequest(ev *ToDeviceEvent, _ *deviceState) error {
+	var c secretRequestContent
+	if err := json.Unmarshal(ev.Content, &c); err != nil {
+		return fmt.Errorf("%w: m.secret.request: %v", ErrMalformedEvent, err)
+	}
+	if c.Action != "request" || ev.Sender != t.m.userID || c.RequestingDeviceID == t.m.deviceID {
+		return nil
+	}
+	d, err := t.device(ev.Sender, c.RequestingDeviceID)
+	if err != nil || !t.ownVerified(d) {
+		return err
+	}
+	var secret string
+	ok, err := t.getValue(NSSecrets, c.Name, &secret)
+	if err != nil || !ok {
+		return err
+	}
+	body, _ := json.Marshal(secretSendContent{RequestID: c.RequestID, Secret: secret})
+	enc, ok, err := t.encryptOlm(d, "m.secret.send", body)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return t.deferUntilSession(d, ev)
+	}
+	return t.queueToDevice("m.room.encrypted", map[string]map[string]json.RawMessage{d.UserID: {d.DeviceID: enc}}, "")
+}
+
+// receiveSecret accepts an m.secret.send only over Olm (the caller checked),
+// from our own verified device, in answer to a request of ours (SECURITY
+// 46). The secret goes to the store's secrets; the application checks it
+// against its public counterpart (for a backup key, the backup's public
+// key) before using it.
+func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
+	var c secretSendContent
+	if err := json.Unmarshal(ev.Content, &c); err != nil {
+		return fmt.Errorf("%w: m.secret.send: %v", ErrMalformedEvent, err)
+	}
+	if !t.ownVerified(dev) {
+		return fmt.Errorf("%w: m.secret.send from a device that is not our own verified device", ErrUntrustedSender)
+	}
+	var req keyRequestState
+	ok, err := t.getValue(NSKeyRequests, "id\x00"+c.RequestID, &req)
+	if err != nil {
+		return err
+	}
+	if !ok || req.Secret == "" {
+		return fmt.Errorf("%w: m.secret.send we did not ask for", ErrUntrustedSender)
+	}
+	if err := t.putValue(NSSecrets, req.Secret, c.Secret); err != nil {
+		return err
+	}
+	cancel, _ := json.Marshal(secretRequestContent{Action: "request_cancellation", RequestID: req.RequestID, RequestingDeviceID: t.m.deviceID})
+	if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": cancel}}, ""); err != nil {
+		return err
+	}
+	if err := storeErr(t.tx.Delete(NSKeyRequests, "id\x00"+c.RequestID)); err != nil {
+		return err
+	}
+	return storeErr(t.tx.Delete(NSKeyRequests, "secret\x00"+req.Secret))
+}
+
+// RequestSecret asks our other devices for a secret (such as
+// "m.megolm_backup.v1" or "m.cross_signing.self_signing") with
+// m.secret.request. Only an answer from our own verified device is
+// accepted; read it with Secret.
+func (m *Machine) RequestSecret(ctx context.Context, name string) error {
+	return m.update(ctx, func(t *txn) error {
+		var st keyRequestState
+		if ok, err := t.getValue(NSKeyRequests, "secret\x00"+name, &st); err != nil || ok {
+			return err
+		}
+		st = keyRequestState{RequestID: newID(), Secret: name}
+		c, _ := json.Marshal(secretRequestContent{Action: "request", Name: name, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
+		if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+			return err
+		}
+		if err := t.putValue(NSKeyRequests, "secret\x00"+name, st); err != nil {
+			return err
+		}
+		return t.putValue(NSKeyRequests, "id\x00"+st.RequestID, st)
+	})
+}
+
+// SetSecret stores a secret, which our own verified devices may then
+// request.
+func (m *Machine) SetSecret(ctx context.Context, name, value string) error {
+	return m.update(ctx, func(t *txn) error { return t.putValue(NSSecrets, name, value) })
+}
+
+// Secret returns a stored secret; ok is false if there is none.
+func (m *Machine) Secret(ctx context.Context, name string) (value string, ok bool, err error) {
+	err = m.view(ctx, func(t *txn) error {
+		ok, err = t.getValue(NSSecrets, name, &value)
+		return err
+	})
+	return value, ok, err
+}
+
+// maxDeferred bounds the requests kept waiting for an Olm session.
+const maxDeferred = 1000
+
+type deferredRequest struct {
+	Type    string          `json:"type"`
+	Sender  string          `json:"sender"`
+	Content json.RawMessage `json:"content"`
+}
+
+// deferUntilSession keeps a request from a device we have no Olm session
+// with, and has the machine claim one; the request is answered once the
+// session exists (matrix-rust-sdk's wait queue).
+func (t *txn) deferUntilSession(d *deviceState, ev *ToDeviceEvent) error {
+	kvs, err := t.tx.List(NSKeyRequests)
+	if err != nil {
+		return storeErr(err)
+	}
+	if len(kvs) >= maxDeferred {
+		return nil
+	}
+	h := sha256.Sum256(ev.Content)
+	k := "incoming\x00" + d.key() + "\x00" + hex.EncodeToString(h[:8])
+	if err := t.putValue(NSKeyRequests, k, deferredRequest{Type: ev.Type, Sender: ev.Sender, Content: ev.Content}); err != nil {
+		return err
+	}
+	t.m.needOlm[d.key()] = [2]string{d.UserID, d.DeviceID}
+	return nil
+}
+
+// answerDeferred answers the requests of a device that now has a session.
+func (t *txn) answerDeferred(d *deviceState) error {
+	kvs, err := t.tx.List(NSKeyRequests)
+	if err != nil {
+		return storeErr(err)
+	}
+	prefix := "incoming\x00" + d.key() + "\x00"
+	for _, kv := range kvs {
+		if !strings.HasPrefix(kv.Key, prefix) {
+			continue
+		}
+		var r deferredRequest
+		if _, err := t.getValue(NSKeyRequests, kv.Key, &r); err != nil {
+			return err
+		}
+		if err := storeErr(t.tx.Delete(NSKeyRequests, kv.Key)); err != nil {
+			return err
+		}
+		ev := &ToDeviceEvent{Type: r.Type, Sender: r.Sender, Content: r.Content}
+		switch r.Type {
+		case "m.room_key_request":
+			err = t.receiveKeyRequest(ev, d)
+		case "m.secret.request":
+			err = t.receiveSecretRequest(ev, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -60,6 +60,9 @@ type Machine struct {
 	// unwedge holds sender keys whose Olm session is wedged, for a new
 	// session and m.dummy.
 	unwedge map[string]string // curve25519 → user ID
+	// needOlm holds devices (user, device ID) that asked for a key or
+	// secret while we had no Olm session with them.
+	needOlm map[string][2]string
 	// failedQueries holds users the last /keys/query did not answer for.
 	failedQueries map[string]bool
 }
@@ -121,6 +124,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		inflight:      map[string]*inflight{},
 		unwedge:       map[string]string{},
 		failedQueries: map[string]bool{},
+		needOlm:       map[string][2]string{},
 	}
 	copy(m.key[:], opts.PickleKey)
 	if m.clock == nil {

@@ -357,6 +357,11 @@ func (t *txn) handleClaim(cb *claimBatch, body []byte) error {
 		} else if err := t.tx.Delete(NSValues, "claimfail\x00"+d.key()); err != nil {
 			return storeErr(err)
 		}
+		if made {
+			if err := t.answerDeferred(d); err != nil {
+				return err
+			}
+		}
 		if made && cb.unwedge {
 			d.LastUnwedge, changed = ms(t.now), true
 			dummy, ok, err := t.encryptOlm(d, "m.dummy", json.RawMessage(`{}`))

@@ -194,6 +194,9 @@ func (t *txn) outgoing() ([]Request, error) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			u := m.unwedge[k]
+			if u == "" {
+				continue
+			}
 			d, err := t.deviceByCurve(u, k)
 			if err != nil {
 				return nil, err
@@ -214,6 +217,40 @@ func (t *txn) outgoing() ([]Request, error) {
 		if len(devs) > 0 {
 			r := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(devs)}
 			m.inflight[r.ID] = &inflight{req: r, claim: &claimBatch{devices: devs, unwedge: true}}
+			claims = append(claims, r)
+		}
+	}
+	// Sessions for devices waiting for an answer to a request.
+	if len(m.needOlm) > 0 {
+		var devs []*deviceState
+		keys := make([]string, 0, len(m.needOlm))
+		for k := range m.needOlm {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ud := m.needOlm[k]
+			delete(m.needOlm, k)
+			d, err := t.device(ud[0], ud[1])
+			if err != nil {
+				return nil, err
+			}
+			if d == nil || d.Deleted {
+				continue
+			}
+			if ss, err := t.olmSessions(d.Curve); err != nil {
+				return nil, err
+			} else if len(ss) > 0 {
+				if err := t.answerDeferred(d); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			devs = append(devs, d)
+		}
+		if len(devs) > 0 {
+			r := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(devs)}
+			m.inflight[r.ID] = &inflight{req: r, claim: &claimBatch{devices: devs}}
 			claims = append(claims, r)
 		}
 	}
