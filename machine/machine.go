@@ -63,6 +63,8 @@ type Machine struct {
 	// needOlm holds devices (user, device ID) that asked for a key or
 	// secret while we had no Olm session with them.
 	needOlm map[string][2]string
+	// verif runs key verifications.
+	verif *verifier
 	// failedQueries holds users the last /keys/query did not answer for.
 	failedQueries map[string]bool
 }
@@ -149,6 +151,13 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		return t.track(m.userID)
 	})
 	if err != nil {
+		return nil, err
+	}
+	_, ed, err := m.IdentityKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.newVerifier(ed); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
+	"github.com/souverain/e2ee/sas"
 )
 
 // SyncChanges is what a /sync response holds for the machine.
@@ -38,6 +39,9 @@ type SyncResult struct {
 	// Retry lists room events that failed to decrypt earlier for want of a
 	// key that has now arrived: decrypt them again.
 	Retry []RetryEvent
+	// VerificationRoomEvents are in-room verification events to send, in
+	// answer to to-device ones (rare; to-device answers are queued).
+	VerificationRoomEvents []sas.Event
 }
 
 // ToDeviceEvent is one to-device event as the machine received it.
@@ -161,6 +165,9 @@ func (t *txn) receiveToDevice(raw json.RawMessage, res *SyncResult) (ToDeviceEve
 		if keyEvents[ev.Type] {
 			return out, fmt.Errorf("%w: %s", ErrUnencryptedKeyEvent, ev.Type)
 		}
+		if isVerificationEvent(ev.Type) {
+			return out, t.verification(&out, "", res)
+		}
 		return out, t.dispatchPlain(&out)
 	}
 	p, senderKey, dev, err := t.decryptOlm(ev.Sender, ev.Content)
@@ -180,6 +187,13 @@ func (t *txn) receiveToDevice(raw json.RawMessage, res *SyncResult) (ToDeviceEve
 	out.Type, out.Content, out.Encrypted = p.Type, p.Content, true
 	if p.Type == "m.room.encrypted" {
 		return out, fmt.Errorf("%w: encrypted event inside an olm payload", ErrMalformedEvent)
+	}
+	if isVerificationEvent(p.Type) {
+		devID := ""
+		if dev != nil {
+			devID = dev.DeviceID
+		}
+		return out, t.verification(&out, devID, res)
 	}
 	return out, t.dispatchOlm(&out, p, dev, res)
 }
@@ -356,4 +370,14 @@ func (t *txn) retryFailures(roomID, sessionID string, res *SyncResult) error {
 		t.m.c.failures = -1
 	}
 	return nil
+}
+
+// verification routes a to-device verification event.
+func (t *txn) verification(ev *ToDeviceEvent, senderDevice string, res *SyncResult) error {
+	room, refusal, err := t.routeVerification(sas.Event{Type: ev.Type, Content: ev.Content, Sender: ev.Sender, SenderDevice: senderDevice})
+	if err != nil {
+		return err
+	}
+	res.VerificationRoomEvents = append(res.VerificationRoomEvents, room...)
+	return refusal
 }

@@ -1,0 +1,95 @@
+package machine_test
+
+import (
+	"testing"
+
+	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/sas"
+)
+
+func (c *client) sendVerif(evs []sas.Event, err error) {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	room, err := c.m.SendVerificationEvents(ctx, evs)
+	if err != nil || len(room) != 0 {
+		c.t.Fatalf("SendVerificationEvents: %v, %d room events", err, len(room))
+	}
+	c.flush()
+}
+
+func TestToDeviceSASThroughTheMachine(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.alice, w.bob
+	verifyTrack := func(c *client, u string) { c.m.UpdateTrackedUsers(ctx, []string{u}); c.flush() }
+	verifyTrack(a, b.user)
+	verifyTrack(b, a.user)
+	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
+	a.sendVerif(out, err)
+	b.sync()
+	vs := b.m.Verifications().Verifications()
+	if len(vs) != 1 {
+		t.Fatalf("bob has %d verifications", len(vs))
+	}
+	vb := vs[0]
+	b.sendVerif(vb.Accept())
+	a.sync()
+	a.sendVerif(va.StartSAS())
+	b.sync()
+	a.sync()
+	b.sync()
+	a.sync()
+	sa, _, okA := va.ShortAuthString()
+	sb, _, okB := vb.ShortAuthString()
+	if !okA || !okB || sa != sb {
+		t.Fatalf("SAS: %v %v %v %v", sa, okA, sb, okB)
+	}
+	a.sendVerif(va.Confirm())
+	b.sendVerif(vb.Confirm())
+	for i := 0; i < 3; i++ {
+		a.sync()
+		b.sync()
+	}
+	if _, ok := va.Result(); !ok {
+		t.Fatalf("alice's verification: %s %v", va.State(), va.Cancellation())
+	}
+	ds, _ := a.m.Devices(ctx, b.user)
+	if len(ds) != 1 || ds[0].Verification != machine.VerificationVerified {
+		t.Errorf("bob's device after SAS: %+v", ds)
+	}
+	ds, _ = b.m.Devices(ctx, a.user)
+	if len(ds) != 1 || ds[0].Verification != machine.VerificationVerified {
+		t.Errorf("alice's device after SAS: %+v", ds)
+	}
+}
+
+func TestInRoomVerificationRouted(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.alice, w.bob
+	for _, c := range []*client{a, b} {
+		c.m.UpdateTrackedUsers(ctx, []string{a.user, b.user})
+		c.flush()
+	}
+	_, req, err := a.m.Verifications().RequestInRoom(w.room, b.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Sender, req.EventID, req.OriginServerTS = a.user, "$req", w.clock.now().UnixMilli()
+	room, err := b.m.ReceiveRoomVerificationEvent(ctx, req)
+	if err != nil || len(room) != 0 {
+		t.Fatalf("request: %v %v", room, err)
+	}
+	vs := b.m.Verifications().Verifications()
+	if len(vs) != 1 || vs[0].RoomID() != w.room {
+		t.Fatalf("bob's verifications: %d", len(vs))
+	}
+	out, err := vs[0].Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err = b.m.SendVerificationEvents(ctx, out)
+	if err != nil || len(room) != 1 || room[0].Type != "m.key.verification.ready" || room[0].RoomID != w.room {
+		t.Fatalf("ready: %+v %v", room, err)
+	}
+}
