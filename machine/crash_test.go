@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
-	"github.com/souverain/e2ee/machine/internal/fakehs"
 	"github.com/souverain/e2ee/machine/memstore"
 )
 

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
-	"github.com/souverain/e2ee/machine/internal/fakehs"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )

@@ -1,4 +1,6 @@
-// Package fakehs is an in-process fake homeserver for the machine's tests:
+// Package fakehs is an in-process fake homeserver for the tests of the
+// machine package and of its interop with Element (interop/), hence its place
+// under the module's internal/ rather than machine/internal/:
 // the end-to-end encryption endpoints (/keys/upload, /keys/query,
 // /keys/claim, /sendToDevice) and the parts of /sync that carry to-device
 // events, device list changes and key counts. It speaks the specification's
