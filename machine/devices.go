@@ -87,8 +87,12 @@ func (d *deviceState) public() *Device {
 
 func (d *deviceState) key() string { return d.UserID + "\x00" + d.DeviceID }
 
-// devices returns the device records of a user, sorted by device ID.
+// devices returns the device records of a user, sorted by device ID. The
+// records are the cache's: change one only to put it with putDevice.
 func (t *txn) devices(userID string) ([]*deviceState, error) {
+	if ds, ok := t.m.c.devices[userID]; ok {
+		return ds, nil
+	}
 	recs, err := t.tx.Devices(userID)
 	if err != nil {
 		return nil, storeErr(err)
@@ -105,6 +109,7 @@ func (t *txn) devices(userID string) ([]*deviceState, error) {
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	t.m.c.devices[userID] = out
 	return out, nil
 }
 
@@ -140,47 +145,98 @@ func (t *txn) putDevice(d *deviceState) error {
 	if err != nil {
 		return err
 	}
+	ds, err := t.devices(d.UserID)
+	if err != nil {
+		return err
+	}
+	found := false
+	for i, o := range ds {
+		if o.DeviceID == d.DeviceID {
+			ds[i], found = d, true
+		}
+	}
+	if !found {
+		ds = append(append([]*deviceState(nil), ds...), d)
+		sort.Slice(ds, func(i, j int) bool { return ds[i].DeviceID < ds[j].DeviceID })
+		t.m.c.devices[d.UserID] = ds
+	}
 	return storeErr(t.tx.PutDevice(DeviceRecord{UserID: d.UserID, DeviceID: d.DeviceID, Curve25519Key: d.Curve, Pickle: b}))
+}
+
+// trackedUsers returns the tracking state of every tracked user, loaded
+// once into the cache.
+func (t *txn) trackedUsers() (map[string]*trackedState, error) {
+	if t.m.c.tracked != nil {
+		return t.m.c.tracked, nil
+	}
+	kvs, err := t.tx.List(NSTrackedUsers)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	m := make(map[string]*trackedState, len(kvs))
+	for _, kv := range kvs {
+		st := new(trackedState)
+		if err := t.m.open(kindValue+string(NSTrackedUsers)+"\x00"+kv.Key, kv.Value, st); err != nil {
+			return nil, err
+		}
+		m[kv.Key] = st
+	}
+	t.m.c.tracked = m
+	return m, nil
+}
+
+func (t *txn) putTracked(userID string, st *trackedState) error {
+	m, err := t.trackedUsers()
+	if err != nil {
+		return err
+	}
+	m[userID] = st
+	return t.putValue(NSTrackedUsers, userID, *st)
+}
+
+// untrack stops tracking a user.
+func (t *txn) untrack(userID string) error {
+	m, err := t.trackedUsers()
+	if err != nil {
+		return err
+	}
+	delete(m, userID)
+	return storeErr(t.tx.Delete(NSTrackedUsers, userID))
 }
 
 // track starts tracking a user's devices; a new user is outdated at once.
 func (t *txn) track(userID string) error {
-	var st trackedState
-	ok, err := t.getValue(NSTrackedUsers, userID, &st)
-	if err != nil || ok {
+	m, err := t.trackedUsers()
+	if err != nil || m[userID] != nil {
 		return err
 	}
-	return t.putValue(NSTrackedUsers, userID, trackedState{Outdated: true, Seq: 1})
+	return t.putTracked(userID, &trackedState{Outdated: true, Seq: 1})
 }
 
 // markOutdated flags a tracked user's device list for a new query. The
 // sequence number lets a query answer that was in flight during the change
 // leave the flag set (the specification's race rule).
 func (t *txn) markOutdated(userID string) error {
-	var st trackedState
-	ok, err := t.getValue(NSTrackedUsers, userID, &st)
-	if err != nil || !ok {
+	m, err := t.trackedUsers()
+	if err != nil || m[userID] == nil {
 		return err
 	}
+	st := *m[userID]
 	st.Outdated = true
 	st.Seq++
-	return t.putValue(NSTrackedUsers, userID, st)
+	return t.putTracked(userID, &st)
 }
 
 // outdatedUsers returns the tracked users whose device lists need a query.
 func (t *txn) outdatedUsers() (map[string]uint64, error) {
-	kvs, err := t.tx.List(NSTrackedUsers)
+	m, err := t.trackedUsers()
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, err
 	}
 	out := map[string]uint64{}
-	for _, kv := range kvs {
-		var st trackedState
-		if err := t.m.open(kindValue+string(NSTrackedUsers)+"\x00"+kv.Key, kv.Value, &st); err != nil {
-			return nil, err
-		}
+	for u, st := range m {
 		if st.Outdated {
-			out[kv.Key] = st.Seq
+			out[u] = st.Seq
 		}
 	}
 	return out, nil
@@ -205,12 +261,16 @@ func (m *Machine) UpdateTrackedUsers(ctx context.Context, users []string) error 
 // have missed changes.
 func (m *Machine) MarkAllTrackedUsersOutdated(ctx context.Context) error {
 	return m.update(ctx, func(t *txn) error {
-		kvs, err := t.tx.List(NSTrackedUsers)
+		tracked, err := t.trackedUsers()
 		if err != nil {
-			return storeErr(err)
+			return err
 		}
-		for _, kv := range kvs {
-			if err := t.markOutdated(kv.Key); err != nil {
+		users := make([]string, 0, len(tracked))
+		for u := range tracked {
+			users = append(users, u)
+		}
+		for _, u := range users {
+			if err := t.markOutdated(u); err != nil {
 				return err
 			}
 		}
@@ -411,13 +471,14 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		if err := t.applyDevices(u, resp, report, id, ourCurve, ourEd); err != nil {
 			return err
 		}
-		var st trackedState
-		if _, err := t.getValue(NSTrackedUsers, u, &st); err != nil {
+		tracked, err := t.trackedUsers()
+		if err != nil {
 			return err
 		}
-		if st.Seq == q.seqs[u] {
-			st.Outdated = false
-			if err := t.putValue(NSTrackedUsers, u, st); err != nil {
+		if st := tracked[u]; st != nil && st.Seq == q.seqs[u] && st.Outdated {
+			ns := *st
+			ns.Outdated = false
+			if err := t.putTracked(u, &ns); err != nil {
 				return err
 			}
 		}

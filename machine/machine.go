@@ -63,6 +63,8 @@ type Machine struct {
 	// needOlm holds devices (user, device ID) that asked for a key or
 	// secret while we had no Olm session with them.
 	needOlm map[string][2]string
+	// toDeviceSeq orders to-device requests queued at the same instant.
+	toDeviceSeq int64
 	// verif runs key verifications.
 	verif *verifier
 	// failedQueries holds users the last /keys/query did not answer for.
@@ -79,6 +81,10 @@ type cache struct {
 	out     map[string]*outboundSession
 	// failures is the number of NSFailures entries, -1 if not counted.
 	failures int
+	// devices caches device records by user; tracked caches the tracking
+	// state of every user (nil until loaded).
+	devices map[string][]*deviceState
+	tracked map[string]*trackedState
 }
 
 type olmSession struct {
@@ -102,6 +108,7 @@ func newCache() *cache {
 		inbound:  map[string]*inboundSession{},
 		out:      map[string]*outboundSession{},
 		failures: -1,
+		devices:  map[string][]*deviceState{},
 	}
 }
 

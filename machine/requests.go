@@ -63,8 +63,9 @@ type inflight struct {
 
 // toDeviceState is a persisted /sendToDevice request.
 type toDeviceState struct {
-	Type     string                                `json:"type"`
-	Messages map[string]map[string]json.RawMessage `json:"messages"`
+	Type string `json:"type"`
+	// Body is the request body, {"messages": ...}, built once.
+	Body []byte `json:"body"`
 	// Room is the room whose key share this request is part of, if any.
 	Room string `json:"room,omitempty"`
 	// Seq orders the requests.
@@ -72,11 +73,10 @@ type toDeviceState struct {
 }
 
 func toDeviceRequest(id string, st *toDeviceState) Request {
-	body, _ := json.Marshal(map[string]any{"messages": st.Messages})
 	return Request{
 		ID: id, Kind: KindToDevice, Method: "PUT",
 		Path: "/_matrix/client/v3/sendToDevice/" + url.PathEscape(st.Type) + "/" + url.PathEscape(id),
-		Body: body,
+		Body: st.Body,
 	}
 }
 
@@ -88,9 +88,19 @@ func (t *txn) queueToDevice(eventType string, msgs map[string]map[string]json.Ra
 }
 
 func (t *txn) queueToDeviceID(eventType string, msgs map[string]map[string]json.RawMessage, room string) (string, error) {
+	r, err := t.queueToDeviceRequest(eventType, msgs, room)
+	return r.ID, err
+}
+
+func (t *txn) queueToDeviceRequest(eventType string, msgs map[string]map[string]json.RawMessage, room string) (Request, error) {
 	id := newID()
-	st := toDeviceState{Type: eventType, Messages: msgs, Room: room, Seq: t.now.UnixNano()}
-	return id, t.putValue(NSRequests, id, st)
+	body, err := json.Marshal(map[string]any{"messages": msgs})
+	if err != nil {
+		return Request{}, err
+	}
+	t.m.toDeviceSeq++
+	st := toDeviceState{Type: eventType, Body: body, Room: room, Seq: t.now.UnixMilli()*1_000_000 + t.m.toDeviceSeq%1_000_000}
+	return toDeviceRequest(id, &st), t.putValue(NSRequests, id, st)
 }
 
 // pendingToDevice returns the persisted to-device requests, oldest first,

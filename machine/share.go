@@ -221,17 +221,19 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 		wmsgs = append(wmsgs, toDevice{d, c})
 		o.state.Shared[d.key()] = shareState{Curve25519: d.Curve, Withheld: code}
 	}
-	if err := t.queueChunks("m.room.encrypted", msgs, roomID, o); err != nil {
+	reqs, err := t.queueChunks("m.room.encrypted", msgs, roomID, o)
+	if err != nil {
 		return nil, err
 	}
-	if err := t.queueChunks("m.room_key.withheld", wmsgs, roomID, o); err != nil {
+	wreqs, err := t.queueChunks("m.room_key.withheld", wmsgs, roomID, o)
+	if err != nil {
 		return nil, err
 	}
 	o.state.DeviceGen = m.deviceGen
 	if err := t.putOutbound(o); err != nil {
 		return nil, err
 	}
-	return t.pendingToDevice(roomID)
+	return append(reqs, wreqs...), nil
 }
 
 func withheldReason(code string) string {
@@ -254,8 +256,9 @@ type toDevice struct {
 }
 
 // queueChunks queues messages in requests of at most maxToDeviceMessages
-// devices, recorded as pending on o.
-func (t *txn) queueChunks(eventType string, msgs []toDevice, roomID string, o *outboundSession) error {
+// devices, recorded as pending on o, and returns them.
+func (t *txn) queueChunks(eventType string, msgs []toDevice, roomID string, o *outboundSession) ([]Request, error) {
+	var out []Request
 	for len(msgs) > 0 {
 		n := min(len(msgs), maxToDeviceMessages)
 		batch := map[string]map[string]json.RawMessage{}
@@ -265,17 +268,18 @@ func (t *txn) queueChunks(eventType string, msgs []toDevice, roomID string, o *o
 			}
 			batch[m.d.UserID][m.d.DeviceID] = m.content
 		}
-		id, err := t.queueToDeviceID(eventType, batch, roomID)
+		r, err := t.queueToDeviceRequest(eventType, batch, roomID)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		out = append(out, r)
 		if o.state.Pending == nil {
 			o.state.Pending = map[string]bool{}
 		}
-		o.state.Pending[id] = true
+		o.state.Pending[r.ID] = true
 		msgs = msgs[n:]
 	}
-	return nil
+	return out, nil
 }
 
 // newOutbound starts a new session for the room, and keeps its inbound

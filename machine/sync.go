@@ -103,7 +103,7 @@ func (m *Machine) ReceiveSync(ctx context.Context, sc SyncChanges) (*SyncResult,
 			if u == m.userID {
 				continue
 			}
-			if err := storeErr(t.tx.Delete(NSTrackedUsers, u)); err != nil {
+			if err := t.untrack(u); err != nil {
 				return err
 			}
 			m.deviceGen++
