@@ -271,12 +271,11 @@ func (t *txn) flush() error {
 			return storeErr(err)
 		}
 	}
+	dirty := make([]*olmSession, 0, len(t.dirtyOlm))
 	for s := range t.dirtyOlm {
-		if err := t.putOlm(s); err != nil {
-			return err
-		}
+		dirty = append(dirty, s)
 	}
-	return nil
+	return t.putOlms(dirty)
 }
 
 // account returns the live account, loading it if needed.

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/souverain/e2ee/olm"
@@ -66,17 +69,76 @@ func sortOlm(ss []*olmSession) {
 }
 
 func (t *txn) putOlm(s *olmSession) error {
-	p, err := s.s.Pickle(t.m.key[:])
+	rec, err := t.m.olmRecord(s)
 	if err != nil {
 		return err
+	}
+	return storeErr(t.tx.PutOlmSession(rec))
+}
+
+// olmRecord pickles and seals a session; it only reads the session, so
+// several may run at once on different sessions.
+func (m *Machine) olmRecord(s *olmSession) (OlmSessionRecord, error) {
+	p, err := s.s.Pickle(m.key[:])
+	if err != nil {
+		return OlmSessionRecord{}, err
 	}
 	st := s.state
 	st.Session = p
-	b, err := t.m.seal(kindOlm, st)
+	b, err := m.seal(kindOlm, st)
 	if err != nil {
-		return err
+		return OlmSessionRecord{}, err
 	}
-	return storeErr(t.tx.PutOlmSession(OlmSessionRecord{SenderKey: st.SenderKey, SessionID: s.s.SessionID(), Pickle: b}))
+	return OlmSessionRecord{SenderKey: st.SenderKey, SessionID: s.s.SessionID(), Pickle: b}, nil
+}
+
+// putOlms writes back many sessions, pickling them on every core.
+func (t *txn) putOlms(ss []*olmSession) error {
+	if len(ss) < 16 {
+		for _, s := range ss {
+			if err := t.putOlm(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	recs := make([]OlmSessionRecord, len(ss))
+	errs := make([]error, len(ss))
+	parallel(len(ss), func(i int) { recs[i], errs[i] = t.m.olmRecord(ss[i]) })
+	for i := range ss {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if err := t.tx.PutOlmSession(recs[i]); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0) … f(n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (t *txn) addOlm(senderKey string, s *olm.Session) (*olmSession, error) {

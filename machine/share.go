@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/souverain/e2ee/megolm"
@@ -258,28 +256,86 @@ type toDevice struct {
 // queueChunks queues messages in requests of at most maxToDeviceMessages
 // devices, recorded as pending on o, and returns them.
 func (t *txn) queueChunks(eventType string, msgs []toDevice, roomID string, o *outboundSession) ([]Request, error) {
-	var out []Request
+	var chunks [][]toDevice
 	for len(msgs) > 0 {
 		n := min(len(msgs), maxToDeviceMessages)
-		batch := map[string]map[string]json.RawMessage{}
-		for _, m := range msgs[:n] {
-			if batch[m.d.UserID] == nil {
-				batch[m.d.UserID] = map[string]json.RawMessage{}
-			}
-			batch[m.d.UserID][m.d.DeviceID] = m.content
+		chunks = append(chunks, msgs[:n])
+		msgs = msgs[n:]
+	}
+	// Bodies and sealed records are built on every core; the store writes
+	// stay in this goroutine.
+	type built struct {
+		r   Request
+		rec []byte
+		err error
+	}
+	out := make([]built, len(chunks))
+	base := t.now.UnixMilli() * 1_000_000
+	seq := t.m.toDeviceSeq
+	t.m.toDeviceSeq += int64(len(chunks))
+	parallel(len(chunks), func(i int) {
+		id := newID()
+		body := toDeviceBody(chunks[i])
+		st := toDeviceState{Type: eventType, Body: body, Room: roomID, Seq: base + (seq+int64(i)+1)%1_000_000}
+		out[i].r = toDeviceRequest(id, &st)
+		out[i].rec, out[i].err = t.m.seal(kindValue+string(NSRequests)+"\x00"+id, st)
+	})
+	reqs := make([]Request, 0, len(out))
+	for _, b := range out {
+		if b.err != nil {
+			return nil, b.err
 		}
-		r, err := t.queueToDeviceRequest(eventType, batch, roomID)
-		if err != nil {
-			return nil, err
+		if err := t.tx.Put(NSRequests, b.r.ID, b.rec); err != nil {
+			return nil, storeErr(err)
 		}
-		out = append(out, r)
 		if o.state.Pending == nil {
 			o.state.Pending = map[string]bool{}
 		}
-		o.state.Pending[r.ID] = true
-		msgs = msgs[n:]
+		o.state.Pending[b.r.ID] = true
+		reqs = append(reqs, b.r)
 	}
-	return out, nil
+	return reqs, nil
+}
+
+// toDeviceBody writes {"messages": {user: {device: content}}} directly: the
+// contents are our own compact JSON, so encoding/json's validation and
+// compaction of each would only cost time.
+func toDeviceBody(msgs []toDevice) []byte {
+	byUser := map[string][]toDevice{}
+	var users []string
+	size := 16
+	for _, m := range msgs {
+		if byUser[m.d.UserID] == nil {
+			users = append(users, m.d.UserID)
+		}
+		byUser[m.d.UserID] = append(byUser[m.d.UserID], m)
+		size += len(m.content) + len(m.d.UserID) + len(m.d.DeviceID) + 8
+	}
+	sort.Strings(users)
+	b := make([]byte, 0, size)
+	b = append(b, `{"messages":{`...)
+	for i, u := range users {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, u)
+		b = append(b, ":{"...)
+		for j, m := range byUser[u] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, m.d.DeviceID)
+			b = append(b, ':')
+			b = append(b, m.content...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }
 
 // newOutbound starts a new session for the room, and keeps its inbound
@@ -349,21 +405,10 @@ func (t *txn) encryptRoomKeys(o *outboundSession, r *roomState, devs []*deviceSt
 		seen[d.Curve] = true
 		jobs = append(jobs, &job{d: d, s: ss[0]})
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan *job)
-	for range workers {
-		wg.Go(func() {
-			for j := range next {
-				j.out, j.err = encryptOlmWith(a, t.m.userID, j.s, j.d, "m.room_key", key)
-			}
-		})
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
+	parallel(len(jobs), func(i int) {
+		j := jobs[i]
+		j.out, j.err = encryptOlmWith(a, t.m.userID, j.s, j.d, "m.room_key", key)
+	})
 	idx := o.s.MessageIndex()
 	var out []toDevice
 	for _, j := range jobs {
