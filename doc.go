@@ -1,7 +1,10 @@
 // Package e2ee is the root of souverain, a pure-Go implementation of Matrix
 // end-to-end encryption, byte-compatible with libolm 3.2.13.
 //
-// The protocols live in their own packages:
+// Most programs want machine, the end-to-end encryption engine that clients
+// and bots embed (sans I/O: /sync in, HTTP requests out), with its stores
+// machine/memstore and the conformance tests machine/storetest. The
+// protocols it composes live in their own packages:
 //
 //   - olm: accounts (identity, one-time and fallback keys) and the Olm
 //     double ratchet for to-device messages.
