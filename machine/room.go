@@ -192,6 +192,9 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 	if err != nil {
 		return err
 	}
+	// A session restored from backup is in the backup already; merged
+	// copies are uploaded again (conservatively).
+	backedUp := old == nil && n.state.Provenance == ProvenanceBackup
 	if old != nil {
 		if old.state.SenderKey != n.state.SenderKey {
 			return fmt.Errorf("%w: %w: other sender key", ErrUntrustedSender, errNotConnected)
@@ -212,7 +215,7 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 		}
 		n = &inboundSession{s: merged, state: st}
 	}
-	if err := t.putInbound(n, false); err != nil {
+	if err := t.putInbound(n, backedUp); err != nil {
 		return err
 	}
 	if err := storeErr(t.tx.Delete(NSWithheld, n.state.RoomID+"\x00"+n.state.SessionID)); err != nil {

@@ -610,3 +610,22 @@ func TestOpenChecks(t *testing.T) {
 		t.Errorf("short key: %v", err)
 	}
 }
+
+func TestRefreshQueriesAgain(t *testing.T) {
+	w := newWorld(t)
+	w.bob.m.UpdateTrackedUsers(ctx, []string{w.alice.user})
+	w.bob.flush()
+	if _, err := w.bob.m.ReceiveSync(ctx, machine.SyncChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if reqs, _ := w.bob.m.OutgoingRequests(ctx); len(reqs) != 0 {
+		t.Fatalf("requests without a change: %v", kinds(reqs))
+	}
+	if _, err := w.bob.m.ReceiveSync(ctx, machine.SyncChanges{Refresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	if len(reqs) != 1 || reqs[0].Kind != machine.KindKeysQuery || !strings.Contains(string(reqs[0].Body), w.alice.user) {
+		t.Errorf("after a refresh: %v", kinds(reqs))
+	}
+}

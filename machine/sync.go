@@ -25,6 +25,10 @@ type SyncChanges struct {
 	// UnusedFallbackKeyTypes is device_unused_fallback_key_types. Nil means
 	// the server does not support fallback keys (the field is absent).
 	UnusedFallbackKeyTypes []string
+	// Refresh asks for every tracked user's devices to be queried again:
+	// set it for an initial sync, or when the sync token was lost or
+	// expired, since device_lists may have missed changes.
+	Refresh bool
 	// NextBatch is the response's next_batch, saved in the same
 	// transaction as the rest: read it back with SyncToken.
 	NextBatch string
@@ -94,6 +98,17 @@ func (m *Machine) ReceiveSync(ctx context.Context, sc SyncChanges) (*SyncResult,
 	res := &SyncResult{}
 	err := m.update(ctx, func(t *txn) error {
 		*res = SyncResult{}
+		if sc.Refresh {
+			tracked, err := t.trackedUsers()
+			if err != nil {
+				return err
+			}
+			users := make([]string, 0, len(tracked))
+			for u := range tracked {
+				users = append(users, u)
+			}
+			sc.Changed = append(users, sc.Changed...)
+		}
 		for _, u := range sc.Changed {
 			if err := t.markOutdated(u); err != nil {
 				return err

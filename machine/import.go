@@ -1,0 +1,81 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/olm"
+)
+
+// ImportResult is the outcome of ImportRoomKeys.
+type ImportResult struct {
+	// Imported counts the sessions stored or improved (a lower first
+	// index); sessions already known as well or better are not counted.
+	Imported int
+	// Errors holds, for each session refused, its index in the input and
+	// why (malformed, or in conflict with the known session of that ID).
+	Errors map[int]error
+	// Retry lists events that failed earlier for want of these keys.
+	Retry []RetryEvent
+}
+
+// ImportRoomKeys stores Megolm sessions restored from server-side key
+// backup (ProvenanceBackup) or read from a key export file
+// (ProvenanceExport), all in one store transaction. Nothing proves who
+// wrote such keys, so the sessions stay unauthenticated: an imported copy
+// never replaces a session received directly (it can only lower its first
+// index), and a copy whose ratchet does not connect with the known session
+// of the same ID is refused (SECURITY 29).
+func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.ExportedSession, provenance Provenance) (*ImportResult, error) {
+	if provenance != ProvenanceBackup && provenance != ProvenanceExport {
+		return nil, fmt.Errorf("%w: import provenance must be backup or export, not %q", ErrBadOptions, provenance)
+	}
+	out := &ImportResult{Errors: map[int]error{}}
+	err := m.update(ctx, func(t *txn) error {
+		*out = ImportResult{Errors: map[int]error{}}
+		res := &SyncResult{}
+		for i := range sessions {
+			e := &sessions[i]
+			s, err := e.InboundGroupSession()
+			if err != nil {
+				out.Errors[i] = fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+				continue
+			}
+			if e.RoomID == "" {
+				out.Errors[i] = fmt.Errorf("%w: no room ID", ErrMalformedEvent)
+				continue
+			}
+			if _, err := olm.ParseCurve25519PublicKey(e.SenderKey); err != nil {
+				out.Errors[i] = fmt.Errorf("%w: sender_key", ErrMalformedEvent)
+				continue
+			}
+			st := inboundState{RoomID: e.RoomID, SessionID: e.SessionID, SenderKey: e.SenderKey,
+				SenderEd25519: e.SenderClaimedKeys["ed25519"], Provenance: provenance, SharedHistory: e.SharedHistory}
+			before, err := t.inbound(e.RoomID, e.SessionID)
+			if err != nil {
+				return err
+			}
+			var beforeIndex uint32
+			if before != nil {
+				beforeIndex = before.s.FirstKnownIndex()
+			}
+			if err := t.storeInbound(&inboundSession{s: s, state: st}, res); err != nil {
+				if _, ok := err.(*storeError); ok {
+					return err
+				}
+				out.Errors[i] = err
+				continue
+			}
+			if after, _ := t.inbound(e.RoomID, e.SessionID); before == nil || (after != nil && after.s.FirstKnownIndex() < beforeIndex) {
+				out.Imported++
+			}
+		}
+		out.Retry = res.Retry
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
