@@ -51,6 +51,7 @@ const (
 	VerificationVerified
 )
 
+// String returns the level in words, such as "verified".
 func (v Verification) String() string {
 	switch v {
 	case VerificationUnsigned:

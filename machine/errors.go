@@ -92,6 +92,7 @@ type WithheldError struct {
 	Reason string
 }
 
+// Error returns the error text with the code.
 func (e *WithheldError) Error() string {
 	return fmt.Sprintf("%v: %s", ErrWithheld, e.Code)
 }

@@ -25,6 +25,7 @@ const (
 	KindToDevice
 )
 
+// String returns the endpoint's name, such as "keys/upload".
 func (k RequestKind) String() string {
 	switch k {
 	case KindKeysUpload:
