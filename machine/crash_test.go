@@ -107,10 +107,14 @@ type crashClient struct {
 	opts      machine.Options
 	m         *machine.Machine
 	crashes   int
+	// keep, if true, goes on with the same Machine after a failure
+	// instead of restarting: the machine must have dropped whatever its
+	// cache held from the failed transaction.
+	keep bool
 }
 
-func newCrashClient(t *testing.T, hs *fakehs.Server, f *failer, user, dev string, clk *clock) *crashClient {
-	c := &crashClient{t: t, hs: hs, user: user, dev: dev}
+func newCrashClient(t *testing.T, hs *fakehs.Server, f *failer, user, dev string, clk *clock, keep bool) *crashClient {
+	c := &crashClient{t: t, hs: hs, user: user, dev: dev, keep: keep}
 	c.opts = machine.Options{UserID: user, DeviceID: dev, Store: &failStore{memstore.New(), f}, PickleKey: pickleKey(7), Clock: clk.now}
 	c.retry(func() error {
 		var err error
@@ -132,6 +136,9 @@ func (c *crashClient) retry(step func() error) {
 			c.t.Fatalf("%s: %v", c.user, err)
 		}
 		c.crashes++
+		if c.keep && c.m != nil {
+			continue
+		}
 		if c.m != nil {
 			c.m.Close()
 		}
@@ -222,14 +229,14 @@ func (c *crashClient) encrypt(room string, n int) json.RawMessage {
 // crashScript runs a conversation with store failures at write number at
 // (0: none) and checks that nothing was lost or reused. It returns the
 // number of writes the script made.
-func crashScript(t *testing.T, at int) int {
+func crashScript(t *testing.T, at int, keep bool) int {
 	hs := fakehs.New()
 	clk := newClock()
 	f := &failer{at: at}
 	room := "!crash:x"
-	a := newCrashClient(t, hs, f, "@alice:x", "ALICE", clk)
+	a := newCrashClient(t, hs, f, "@alice:x", "ALICE", clk, keep)
 	a.flush()
-	b := newCrashClient(t, hs, f, "@bob:x", "BOB", clk)
+	b := newCrashClient(t, hs, f, "@bob:x", "BOB", clk, keep)
 	b.flush()
 	for _, c := range []*crashClient{a, b} {
 		c.retry(func() error {
@@ -286,15 +293,23 @@ func crashScript(t *testing.T, at int) int {
 	return f.n
 }
 
-func TestCrashAtEveryWrite(t *testing.T) {
-	total := crashScript(t, 0)
+// TestCrashAtEveryWrite fails the store at each write of the script and
+// restarts the machine from the store, as after a crash.
+func TestCrashAtEveryWrite(t *testing.T) { crashAtEveryWrite(t, false) }
+
+// TestFailedWriteKeepsMachine fails the store at each write but goes on
+// with the same Machine: its cache must not keep state the store lost.
+func TestFailedWriteKeepsMachine(t *testing.T) { crashAtEveryWrite(t, true) }
+
+func crashAtEveryWrite(t *testing.T, keep bool) {
+	total := crashScript(t, 0, keep)
 	step := 1
 	if testing.Short() {
 		step = 13
 	}
 	t.Logf("%d writes in the script", total)
 	for at := 1; at <= total; at += step {
-		ok := t.Run(fmt.Sprint("write", at), func(t *testing.T) { crashScript(t, at) })
+		ok := t.Run(fmt.Sprint("write", at), func(t *testing.T) { crashScript(t, at, keep) })
 		if !ok {
 			break
 		}
