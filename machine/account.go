@@ -123,7 +123,7 @@ func (t *txn) uploadRequest() (*Request, error) {
 	a.MarkKeysAsPublished()
 	t.accountDirty = true
 	r := Request{ID: newID(), Kind: KindKeysUpload, Method: "POST", Path: "/_matrix/client/v3/keys/upload", Body: b}
-	t.m.inflight[r.ID] = &inflight{req: r}
+	t.addInflight(&inflight{req: r})
 	return &r, nil
 }
 

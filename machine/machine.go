@@ -210,6 +210,15 @@ type txn struct {
 	now          time.Time
 	accountDirty bool
 	dirtyOlm     map[*olmSession]bool
+	// added are the in-flight requests this transaction handed out; they
+	// are forgotten if it fails, with the state they depend on.
+	added []string
+}
+
+// addInflight records a request handed out in this transaction.
+func (t *txn) addInflight(f *inflight) {
+	t.m.inflight[f.req.ID] = f
+	t.added = append(t.added, f.req.ID)
 }
 
 // update runs f in a store transaction and commits it. If f or the commit
@@ -233,6 +242,9 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 		if r := recover(); r != nil {
 			tx.Rollback()
 			m.c = newCache()
+			for _, id := range t.added {
+				delete(m.inflight, id)
+			}
 			panic(r)
 		}
 	}()
@@ -245,6 +257,9 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 	if err != nil {
 		tx.Rollback()
 		m.c = newCache()
+		for _, id := range t.added {
+			delete(m.inflight, id)
+		}
 		return err
 	}
 	return nil

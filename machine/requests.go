@@ -191,7 +191,7 @@ func (t *txn) outgoing() ([]Request, error) {
 			q.seqs[u] = outdated[u]
 		}
 		r := Request{ID: newID(), Kind: KindKeysQuery, Method: "POST", Path: "/_matrix/client/v3/keys/query", Body: m.buildQuery(users[:n])}
-		m.inflight[r.ID] = &inflight{req: r, query: q}
+		t.addInflight(&inflight{req: r, query: q})
 		queries = append(queries, r)
 		users = users[n:]
 	}
@@ -227,7 +227,7 @@ func (t *txn) outgoing() ([]Request, error) {
 		}
 		if len(devs) > 0 {
 			r := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(devs)}
-			m.inflight[r.ID] = &inflight{req: r, claim: &claimBatch{devices: devs, unwedge: true}}
+			t.addInflight(&inflight{req: r, claim: &claimBatch{devices: devs, unwedge: true}})
 			claims = append(claims, r)
 		}
 	}
@@ -261,7 +261,7 @@ func (t *txn) outgoing() ([]Request, error) {
 		}
 		if len(devs) > 0 {
 			r := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(devs)}
-			m.inflight[r.ID] = &inflight{req: r, claim: &claimBatch{devices: devs}}
+			t.addInflight(&inflight{req: r, claim: &claimBatch{devices: devs}})
 			claims = append(claims, r)
 		}
 	}

@@ -182,7 +182,7 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 			}
 		}
 		req := Request{ID: newID(), Kind: KindKeysClaim, Method: "POST", Path: "/_matrix/client/v3/keys/claim", Body: buildClaim(claim)}
-		m.inflight[req.ID] = &inflight{req: req, claim: &claimBatch{devices: claim}, room: roomID}
+		t.addInflight(&inflight{req: req, claim: &claimBatch{devices: claim}, room: roomID})
 		o.state.DeviceGen = m.deviceGen
 		return []Request{req}, t.putOutbound(o)
 	}
