@@ -418,6 +418,11 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		VerifiedDevices: map[string]olm.Ed25519PublicKey{t.m.deviceID: ourEd},
 		Pinned:          map[string]olm.Ed25519PublicKey{},
 	}
+	if ks, err := t.privateKeys(); err != nil {
+		return err
+	} else if ks != nil && ks.Master != nil {
+		v.MasterKey = ks.Master
+	}
 	for dev, k := range t.m.c.acct.Verified {
 		if ed, err := olm.ParseEd25519PublicKey(k); err == nil {
 			v.VerifiedDevices[dev] = ed
@@ -434,6 +439,14 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		if id.Master != "" {
 			if k, err := olm.ParseEd25519PublicKey(id.Master); err == nil {
 				v.Pinned[u] = k
+			}
+		}
+		if id.VerifiedMaster != "" {
+			if k, err := olm.ParseEd25519PublicKey(id.VerifiedMaster); err == nil {
+				if v.VerifiedMasterKeys == nil {
+					v.VerifiedMasterKeys = map[string]olm.Ed25519PublicKey{}
+				}
+				v.VerifiedMasterKeys[u] = k
 			}
 		}
 	}
@@ -464,6 +477,9 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 		if k, ok := pins[u]; ok {
 			id.Master = k.String()
+		}
+		if ut.MasterKey != nil && ut.MasterKey.PublicKey().String() == id.Master {
+			id.MasterJSON = ut.MasterKey.Bytes()
 		}
 		id.Verified = ut.Verified
 		if err := t.putValue(NSIdentities, u, *id); err != nil {

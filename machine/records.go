@@ -154,8 +154,13 @@ type trackedState struct {
 
 // identityState is a user's cross-signing identity as we saw it.
 type identityState struct {
-	// Master is the pinned master key (base64), "" if none seen.
-	Master string `json:"master,omitempty"`
+	// Master is the pinned master key (base64), "" if none seen, and
+	// MasterJSON its key object as last seen.
+	Master     string          `json:"master,omitempty"`
+	MasterJSON json.RawMessage `json:"master_json,omitempty"`
+	// VerifiedMaster is a master key we verified ourselves (SAS), passed
+	// to the cross-signing evaluation until a signature of ours covers it.
+	VerifiedMaster string `json:"verified_master,omitempty"`
 	// Verified reports that the identity was verified at the last query.
 	Verified bool `json:"verified,omitempty"`
 	// WasVerified reports that an earlier identity of the user was

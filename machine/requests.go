@@ -36,6 +36,8 @@ func (k RequestKind) String() string {
 		return "keys/claim"
 	case KindToDevice:
 		return "sendToDevice"
+	case KindSignatureUpload:
+		return "keys/signatures/upload"
 	}
 	return "unknown"
 }
@@ -64,7 +66,11 @@ type inflight struct {
 
 // toDeviceState is a persisted /sendToDevice request.
 type toDeviceState struct {
-	Type string `json:"type"`
+	// Kind, Method and Path are set for requests other than /sendToDevice.
+	Kind   RequestKind `json:"kind,omitempty"`
+	Method string      `json:"method,omitempty"`
+	Path   string      `json:"path,omitempty"`
+	Type   string      `json:"type"`
 	// Body is the request body, {"messages": ...}, built once.
 	Body []byte `json:"body"`
 	// Room is the room whose key share this request is part of, if any.
@@ -74,6 +80,9 @@ type toDeviceState struct {
 }
 
 func toDeviceRequest(id string, st *toDeviceState) Request {
+	if st.Kind != 0 {
+		return Request{ID: id, Kind: st.Kind, Method: st.Method, Path: st.Path, Body: st.Body}
+	}
 	return Request{
 		ID: id, Kind: KindToDevice, Method: "PUT",
 		Path: "/_matrix/client/v3/sendToDevice/" + url.PathEscape(st.Type) + "/" + url.PathEscape(id),

@@ -128,6 +128,16 @@ func (t *txn) applyVerifications() error {
 			continue
 		}
 		v.applied[fl.FlowID()] = true
+		if res.MasterKey != nil && res.UserID != t.m.userID {
+			var id identityState
+			if _, err := t.getValue(NSIdentities, res.UserID, &id); err != nil {
+				return err
+			}
+			id.VerifiedMaster = res.MasterKey.String()
+			if err := t.putValue(NSIdentities, res.UserID, id); err != nil {
+				return err
+			}
+		}
 		if res.DeviceKey == nil {
 			continue
 		}
@@ -137,6 +147,9 @@ func (t *txn) applyVerifications() error {
 		}
 		if d == nil || d.Ed != res.DeviceKey.String() {
 			continue
+		}
+		if err := t.signVerified(d, res.MasterKey); err != nil {
+			return err
 		}
 		d.LocallyVerified, d.Flagged = true, false
 		if res.UserID == t.m.userID {

@@ -3,6 +3,8 @@ package machine_test
 import (
 	"testing"
 
+	"github.com/souverain/e2ee/crossign"
+
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/sas"
 )
@@ -19,12 +21,15 @@ func (c *client) sendVerif(evs []sas.Event, err error) {
 	c.flush()
 }
 
-func TestToDeviceSASThroughTheMachine(t *testing.T) {
-	w := newWorld(t)
-	a, b := w.alice, w.bob
-	verifyTrack := func(c *client, u string) { c.m.UpdateTrackedUsers(ctx, []string{u}); c.flush() }
-	verifyTrack(a, b.user)
-	verifyTrack(b, a.user)
+// runSAS runs an emoji verification between a's and b's devices through
+// their machines and the fake homeserver.
+func runSAS(t *testing.T, a, b *client) {
+	t.Helper()
+	for _, c := range []*client{a, b} {
+		c.m.UpdateTrackedUsers(ctx, []string{a.user, b.user})
+		c.m.MarkAllTrackedUsersOutdated(ctx)
+		c.flush()
+	}
 	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
 	a.sendVerif(out, err)
 	b.sync()
@@ -36,10 +41,10 @@ func TestToDeviceSASThroughTheMachine(t *testing.T) {
 	b.sendVerif(vb.Accept())
 	a.sync()
 	a.sendVerif(va.StartSAS())
-	b.sync()
-	a.sync()
-	b.sync()
-	a.sync()
+	for i := 0; i < 3; i++ {
+		b.sync()
+		a.sync()
+	}
 	sa, _, okA := va.ShortAuthString()
 	sb, _, okB := vb.ShortAuthString()
 	if !okA || !okB || sa != sb {
@@ -52,8 +57,14 @@ func TestToDeviceSASThroughTheMachine(t *testing.T) {
 		b.sync()
 	}
 	if _, ok := va.Result(); !ok {
-		t.Fatalf("alice's verification: %s %v", va.State(), va.Cancellation())
+		t.Fatalf("verification: %s %v", va.State(), va.Cancellation())
 	}
+}
+
+func TestToDeviceSASThroughTheMachine(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.alice, w.bob
+	runSAS(t, a, b)
 	ds, _ := a.m.Devices(ctx, b.user)
 	if len(ds) != 1 || ds[0].Verification != machine.VerificationVerified {
 		t.Errorf("bob's device after SAS: %+v", ds)
@@ -61,6 +72,39 @@ func TestToDeviceSASThroughTheMachine(t *testing.T) {
 	ds, _ = b.m.Devices(ctx, a.user)
 	if len(ds) != 1 || ds[0].Verification != machine.VerificationVerified {
 		t.Errorf("alice's device after SAS: %+v", ds)
+	}
+}
+
+// After verifying her new device, Alice (who holds her cross-signing keys)
+// signs it with her self-signing key: Bob then sees it cross-signed.
+func TestSASSignsOwnDevice(t *testing.T) {
+	w := newWorld(t)
+	ks := crossSign(t, w, w.alice)
+	for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
+		if err := w.alice.m.SetSecret(ctx, k.Usage().SecretName(), k.Secret()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	w.bob.m.UpdateTrackedUsers(ctx, []string{w.alice.user})
+	w.bob.flush()
+	dev := func() *machine.Device {
+		ds, _ := w.bob.m.Devices(ctx, w.alice.user)
+		for _, d := range ds {
+			if d.DeviceID == "ALICE2" {
+				return d
+			}
+		}
+		return nil
+	}
+	if d := dev(); d == nil || d.Verification != machine.VerificationUnsigned {
+		t.Fatalf("before: %+v", d)
+	}
+	runSAS(t, w.alice, a2)
+	w.alice.flush() // the /keys/signatures/upload went out with the syncs
+	w.bob.sync()
+	if d := dev(); d == nil || d.Verification != machine.VerificationUnverifiedIdentity {
+		t.Errorf("after Alice signed it: %+v", d)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/signedjson"
 )
 
 // Server is the fake homeserver. It is safe for concurrent use.
@@ -80,6 +81,8 @@ func (s *Server) Do(user, deviceID string, r machine.Request) ([]byte, error) {
 		return s.query(r.Body)
 	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/claim":
 		return s.claim(r.Body)
+	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/signatures/upload":
+		return s.signatures(r.Body)
 	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"):
 		parts := strings.Split(strings.TrimPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"), "/")
 		if len(parts) != 2 {
@@ -129,6 +132,53 @@ func (s *Server) upload(user, deviceID string, body []byte) ([]byte, error) {
 		d.fbUsed = false
 	}
 	return json.Marshal(map[string]any{"one_time_key_counts": map[string]int{"signed_curve25519": len(d.otks)}})
+}
+
+// signatures merges uploaded signatures into device keys and cross-signing
+// keys, as a server does (without checking them: clients must).
+func (s *Server) signatures(body []byte) ([]byte, error) {
+	var req map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	merge := func(stored json.RawMessage, obj json.RawMessage) (json.RawMessage, error) {
+		a, err := signedjson.Parse(stored)
+		if err != nil {
+			return nil, err
+		}
+		b, err := signedjson.Parse(obj)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.AddSignatures(b); err != nil {
+			return nil, err
+		}
+		return a.Bytes(), nil
+	}
+	for u, objs := range req {
+		for id, obj := range objs {
+			if d := s.devices[u][id]; d != nil && d.keys != nil {
+				k, err := merge(d.keys, obj)
+				if err != nil {
+					return nil, err
+				}
+				d.keys = k
+				s.changedLocked(u)
+				continue
+			}
+			for usage, key := range s.crossSigning[u] {
+				if strings.Contains(string(key), id) {
+					k, err := merge(key, obj)
+					if err != nil {
+						return nil, err
+					}
+					s.crossSigning[u][usage] = k
+					s.changedLocked(u)
+				}
+			}
+		}
+	}
+	return []byte(`{"failures":{}}`), nil
 }
 
 // SetDeviceKeys replaces the device keys the server lists for a device:

@@ -1,0 +1,130 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/olm"
+)
+
+// KindSignatureUpload is POST /_matrix/client/v3/keys/signatures/upload.
+const KindSignatureUpload RequestKind = KindToDevice + 1
+
+// privateKeys returns the cross-signing private keys we hold as secrets
+// (m.cross_signing.*), nil if none. They come from SetSecret or from
+// m.secret.send answers to RequestSecret.
+func (t *txn) privateKeys() (*crossign.PrivateKeys, error) {
+	ks := &crossign.PrivateKeys{UserID: t.m.userID}
+	held := false
+	for _, u := range []crossign.Usage{crossign.UsageMaster, crossign.UsageSelfSigning, crossign.UsageUserSigning} {
+		var secret string
+		ok, err := t.getValue(NSSecrets, u.SecretName(), &secret)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		k, err := crossign.ParsePrivateKey(u, secret)
+		if err != nil {
+			t.m.notice(Notice{UserID: t.m.userID, Err: err})
+			continue
+		}
+		held = true
+		switch u {
+		case crossign.UsageMaster:
+			ks.Master = k
+		case crossign.UsageSelfSigning:
+			ks.SelfSigning = k
+		case crossign.UsageUserSigning:
+			ks.UserSigning = k
+		}
+	}
+	if !held {
+		return nil, nil
+	}
+	return ks, nil
+}
+
+// signVerified signs what a finished verification verified, with the
+// cross-signing keys we hold: our own device with our self-signing key,
+// another user's master key with our user-signing key. The signatures go
+// out in a /keys/signatures/upload request.
+func (t *txn) signVerified(d *deviceState, theirMaster *olm.Ed25519PublicKey) error {
+	ks, err := t.privateKeys()
+	if err != nil || ks == nil {
+		return err
+	}
+	var up crossign.SignatureUpload
+	n := 0
+	if d.UserID == t.m.userID && ks.SelfSigning != nil && len(d.Keys) > 0 {
+		dev, err := crossign.ParseDevice(d.Keys)
+		if err != nil {
+			return nil
+		}
+		so, err := ks.SignDevice(dev)
+		if err != nil {
+			t.m.notice(Notice{UserID: d.UserID, DeviceID: d.DeviceID, Err: err})
+		} else if up.Add(so) == nil {
+			n++
+		}
+	}
+	if theirMaster != nil && d.UserID != t.m.userID && ks.UserSigning != nil {
+		var id identityState
+		if _, err := t.getValue(NSIdentities, d.UserID, &id); err != nil {
+			return err
+		}
+		if id.Master == theirMaster.String() && len(id.MasterJSON) > 0 {
+			k, err := crossign.ParseKey(id.MasterJSON)
+			if err == nil {
+				if so, err := ks.SignUser(k); err == nil && up.Add(so) == nil {
+					n++
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	body, err := up.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return t.queueRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", body)
+}
+
+// queueRequest persists a request other than /sendToDevice, offered by
+// OutgoingRequests until marked as sent.
+func (t *txn) queueRequest(kind RequestKind, method, path string, body []byte) error {
+	id := newID()
+	t.m.toDeviceSeq++
+	st := toDeviceState{Kind: kind, Method: method, Path: path, Body: body, Seq: t.now.UnixMilli()*1_000_000 + t.m.toDeviceSeq%1_000_000}
+	return t.putValue(NSRequests, id, st)
+}
+
+// CrossSigningKeysUpload returns the body of POST
+// /_matrix/client/v3/keys/device_signing/upload for the cross-signing
+// private keys we hold (set with SetSecret under their secret names), for
+// a caller bootstrapping cross-signing. That endpoint needs user-interactive
+// authentication, so the caller sends it itself.
+func (m *Machine) CrossSigningKeysUpload(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := m.view(ctx, func(t *txn) error {
+		ks, err := t.privateKeys()
+		if err != nil {
+			return err
+		}
+		if ks == nil {
+			return fmt.Errorf("%w: no cross-signing private keys held", ErrNotFound)
+		}
+		up, err := ks.DeviceSigningUpload()
+		if err != nil {
+			return err
+		}
+		out, err = up.MarshalJSON()
+		return err
+	})
+	return out, err
+}
