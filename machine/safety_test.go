@@ -629,3 +629,43 @@ func TestRefreshQueriesAgain(t *testing.T) {
 		t.Errorf("after a refresh: %v", kinds(reqs))
 	}
 }
+
+func TestClaimedKeySignatureChecked(t *testing.T) {
+	w := newWorld(t)
+	evil, _ := olm.NewAccount()
+	evil.GenerateOneTimeKeys(1)
+	var evilKey string
+	for _, k := range evil.OneTimeKeys() {
+		evilKey = k.String()
+	}
+	w.hs.TamperClaim = func(user, dev string, key json.RawMessage) json.RawMessage {
+		var obj map[string]any
+		json.Unmarshal(key, &obj)
+		obj["key"] = evilKey // the server's own key under Bob's signature
+		b, _ := json.Marshal(obj)
+		return b
+	}
+	var noOlm int
+	w.hs.Tamper = func(to, dev string, ev json.RawMessage) []json.RawMessage {
+		if strings.Contains(string(ev), "m.no_olm") {
+			noOlm++
+		}
+		if strings.Contains(string(ev), `"m.room.encrypted"`) && to == w.bob.user {
+			t.Errorf("an Olm message went to Bob over a key the server swapped")
+		}
+		return []json.RawMessage{ev}
+	}
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	if noOlm != 1 {
+		t.Errorf("%d m.no_olm, want 1", noOlm)
+	}
+	found := false
+	for _, n := range w.alice.m.Notices() {
+		if errors.Is(n.Err, olm.ErrUnsignedKey) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the bad signature was not reported")
+	}
+}

@@ -30,6 +30,9 @@ type Server struct {
 	txns         map[string]bool
 	claimed      map[string]bool
 	seq          int
+	// TamperClaim, if set, may replace each one-time or fallback key
+	// object /keys/claim returns.
+	TamperClaim func(user, deviceID string, key json.RawMessage) json.RawMessage
 	// Tamper, if set, sees every to-device event before delivery and
 	// returns the events to deliver instead (none, it, or several).
 	Tamper func(to, toDevice string, ev json.RawMessage) []json.RawMessage
@@ -272,6 +275,9 @@ func (s *Server) claim(body []byte) ([]byte, error) {
 			}
 			if out[u] == nil {
 				out[u] = map[string]map[string]json.RawMessage{}
+			}
+			if s.TamperClaim != nil {
+				key = s.TamperClaim(u, id, key)
 			}
 			out[u][id] = map[string]json.RawMessage{keyID: key}
 		}
