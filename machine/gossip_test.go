@@ -461,3 +461,80 @@ func TestSharedHistoryFlag(t *testing.T) {
 		t.Errorf("after the visibility change: shared=%v, same session=%v", d.SharedHistory, d.SessionID == sessionOf(t, mustContent(ev)))
 	}
 }
+
+// After Bob recovers a wedged session with Alice (new Olm session), Alice
+// sends him her current room key again over the new session.
+func TestRoomKeyResentAfterUnwedge(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.bob.sync()
+	w.alice.sync()
+	curve, _, _ := w.alice.m.IdentityKeys(ctx)
+	bobCurve, _, _ := w.bob.m.IdentityKeys(ctx)
+	x, _ := olm.NewAccount()
+	y, _ := olm.NewAccount()
+	y.GenerateOneTimeKeys(1)
+	var otk olm.Curve25519PublicKey
+	for _, k := range y.OneTimeKeys() {
+		otk = k
+	}
+	xs, _ := x.NewOutboundSession(y.Curve25519Key(), otk)
+	pre, _ := xs.Encrypt([]byte("a"))
+	ys, _, _ := y.NewInboundSession(x.Curve25519Key(), pre.(*olm.PreKeyMessage))
+	normal, _ := ys.Encrypt([]byte("b"))
+	ev, _ := json.Marshal(map[string]any{"type": "m.room.encrypted", "sender": w.alice.user, "content": map[string]any{
+		"algorithm": olm.AlgorithmOlm, "sender_key": curve.String(),
+		"ciphertext": map[string]any{bobCurve.String(): map[string]any{"type": 1, "body": base64.RawStdEncoding.EncodeToString(normal.Bytes())}},
+	}})
+	w.hs.Inject(w.bob.user, w.bob.dev, ev)
+	w.bob.sync() // Bob makes a new session and sends m.dummy
+	w.alice.sync()
+	if _, err := w.alice.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{}`)); !errors.Is(err, machine.ErrShareRequired) {
+		t.Fatalf("encrypt before sharing again: %v", err)
+	}
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	res := w.bob.sync()
+	if len(res.RoomKeys) != 1 {
+		t.Fatalf("room key not sent again: %+v", res.RoomKeys)
+	}
+	ev2 := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{"body":"after"}`))
+	w.bob.decrypt(w.room, ev2)
+}
+
+// A /keys/query answer that was in flight when the user's devices changed
+// leaves the user outdated (the specification's race rule).
+func TestQueryRaceKeepsUserOutdated(t *testing.T) {
+	w := newWorld(t)
+	w.bob.m.UpdateTrackedUsers(ctx, []string{w.alice.user})
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	var q machine.Request
+	for _, r := range reqs {
+		if r.Kind == machine.KindKeysQuery {
+			q = r
+		}
+	}
+	if q.ID == "" {
+		t.Fatal("no query")
+	}
+	body, err := w.hs.Do(w.bob.user, w.bob.dev, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's devices change while the query is in flight.
+	if _, err := w.bob.m.ReceiveSync(ctx, machine.SyncChanges{Changed: []string{w.alice.user}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.bob.m.MarkRequestSent(ctx, q.ID, body); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ = w.bob.m.OutgoingRequests(ctx)
+	again := false
+	for _, r := range reqs {
+		if r.Kind == machine.KindKeysQuery && strings.Contains(string(r.Body), w.alice.user) {
+			again = true
+		}
+	}
+	if !again {
+		t.Error("alice not queried again after a change during the query")
+	}
+}

@@ -262,6 +262,15 @@ func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.
 				return nil, senderKey, nil, fmt.Errorf("%w: %w", ErrOlmDecrypt, err)
 			}
 			t.accountDirty = true
+			if len(ss) > 0 {
+				// The device had a session with us and made a new one:
+				// its old one was wedged, and the room keys we sent over
+				// it may be lost. Share them again (matrix-rust-sdk's
+				// olm_wedging_index).
+				if err := t.reshareTo(sender, sk); err != nil {
+					return nil, senderKey, nil, err
+				}
+			}
 			if used, err = t.addOlm(sk, s); err != nil {
 				return nil, senderKey, nil, err
 			}
@@ -438,6 +447,37 @@ func (t *txn) handleClaim(cb *claimBatch, body []byte) error {
 		}
 		if changed {
 			if err := t.putDevice(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reshareTo forgets that our current room keys were shared with the
+// device of user with identity key curve, so that the next ShareRoomKey of
+// each room sends them again.
+func (t *txn) reshareTo(user, curve string) error {
+	d, err := t.deviceByCurve(user, curve)
+	if err != nil || d == nil {
+		return err
+	}
+	rooms, err := t.tx.List(NSRooms)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, r := range rooms {
+		o, err := t.outbound(r.Key)
+		if err != nil {
+			return err
+		}
+		if o == nil {
+			continue
+		}
+		if sh, ok := o.state.Shared[d.key()]; ok && sh.Withheld == "" {
+			delete(o.state.Shared, d.key())
+			o.state.NeedsShare = true
+			if err := t.putOutbound(o); err != nil {
 				return err
 			}
 		}

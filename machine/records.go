@@ -106,6 +106,9 @@ type outboundState struct {
 	// DeviceGen is the machine's device generation when it was last
 	// shared; a device deleted since forces a new share.
 	DeviceGen uint64 `json:"device_gen"`
+	// NeedsShare makes EncryptRoomEvent wait for a ShareRoomKey (a device
+	// must get the key again).
+	NeedsShare bool `json:"needs_share,omitempty"`
 	// Invalidated forces rotation at the next share.
 	Invalidated bool `json:"invalidated,omitempty"`
 }

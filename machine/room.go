@@ -354,7 +354,7 @@ func (m *Machine) EncryptRoomEvent(ctx context.Context, roomID, eventType string
 			return fmt.Errorf("%w: %d requests of the share not marked as sent", ErrShareRequired, len(o.state.Pending))
 		case o.expired(t.now):
 			return fmt.Errorf("%w: rotation due", ErrShareRequired)
-		case o.state.DeviceGen != t.m.deviceGen:
+		case o.state.DeviceGen != t.m.deviceGen || o.state.NeedsShare:
 			return fmt.Errorf("%w: devices changed since the share", ErrShareRequired)
 		}
 		plain, err := json.Marshal(megolmPayload{Type: eventType, Content: content, RoomID: roomID})

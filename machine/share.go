@@ -228,6 +228,7 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 		return nil, err
 	}
 	o.state.DeviceGen = m.deviceGen
+	o.state.NeedsShare = false
 	if err := t.putOutbound(o); err != nil {
 		return nil, err
 	}
