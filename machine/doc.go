@@ -4,13 +4,38 @@
 // checks, key upload and tracking) itself.
 //
 // It is sans I/O, like matrix-rust-sdk's OlmMachine and this module's
-// sas.Machine: it never does HTTP. The caller feeds it what /sync returned
-// (Machine.ReceiveSync), sends the requests it asks for (Machine.OutgoingRequests,
-// Machine.ShareRoomKey) with any HTTP client, and hands each response back
-// (Machine.MarkRequestSent). Request and response bodies are the
-// specification's JSON.
+// sas.Machine: it never does HTTP, starts no goroutine of its own and reads
+// the time from Options.Clock. The caller feeds it what /sync returned
+// (Machine.ReceiveSync), sends the requests it asks for
+// (Machine.OutgoingRequests, Machine.ShareRoomKey) with any HTTP client, and
+// hands each response back (Machine.MarkRequestSent). Request and response
+// bodies are the specification's JSON. The loop:
 //
-// State lives in a Store (see machine/memstore and machine/storetest), in
-// records encrypted under a pickle key the caller supplies; one /sync batch
-// is one store transaction, so a crash leaves the state before or after it.
+//  1. ReceiveSync with the to-device events, device_lists and key counts of
+//     each /sync response (Refresh after an initial or gappy sync); retry the
+//     room events it lists in SyncResult.Retry.
+//  2. OutgoingRequests; send each, then MarkRequestSent with the response
+//     body. A request not marked is offered again, with the same ID.
+//  3. Room state goes in as it arrives: SetRoomEncryption,
+//     SetRoomHistoryVisibility, and the members passed to ShareRoomKey.
+//  4. To send: ShareRoomKey until it returns no request, then
+//     EncryptRoomEvent. To read: DecryptRoomEvent.
+//
+// Safe by default: a room once encrypted stays encrypted; room keys arrive
+// only over Olm and are bound to their room and sender; Megolm message
+// indices are checked against replay records that survive restarts; a
+// pre-key message is never used twice; device keys are pinned and must be
+// self-signed; room keys go to every device of the members except our own,
+// blacklisted and flagged ones (or only to verified ones, with
+// Options.OnlyVerified); forwarded keys and secrets are accepted only from
+// our own verified devices in answer to our requests; the key of a message
+// index is stored before its ciphertext leaves. Decrypted events carry the
+// sender device, its verification state and the key's provenance, which
+// never upgrades by itself.
+//
+// State lives in a Store, in records encrypted under a pickle key the caller
+// supplies: machine/memstore keeps it in memory, and machine/storetest holds
+// the conformance tests every Store passes. One /sync batch is one store
+// transaction, so a crash leaves the state before or after it. A Machine is
+// safe for concurrent use; its calls are serialised.
 package machine
