@@ -3,6 +3,7 @@ package interop_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ type meWorld struct {
 	node              *elementNode
 	hs                *fakehs.Server
 	m                 *machine.Machine
+	opts              machine.Options
 	goUser, goDev     string
 	elemUser, elemDev string
 	room              string
@@ -34,8 +36,8 @@ func newMEWorld(t *testing.T, node *elementNode, name string) *meWorld {
 		goUser: "@souverain-" + name + ":localhost", goDev: "GODEV",
 		elemUser: "@element-" + name + ":localhost", elemDev: "ELEMENTDEV", room: "!room-" + name + ":localhost"}
 	node.call(nil, "init", map[string]any{"user": w.elemUser, "device": w.elemDev})
-	key := make([]byte, machine.PickleKeySize)
-	m, err := machine.New(meCtx, machine.Options{UserID: w.goUser, DeviceID: w.goDev, Store: memstore.New(), PickleKey: key})
+	w.opts = machine.Options{UserID: w.goUser, DeviceID: w.goDev, Store: memstore.New(), PickleKey: make([]byte, machine.PickleKeySize)}
+	m, err := machine.New(meCtx, w.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +56,17 @@ func newMEWorld(t *testing.T, node *elementNode, name string) *meWorld {
 	w.elemSettle()
 	w.goFlush()
 	return w
+}
+
+// goRestart reopens the machine from its store, as after a restart.
+func (w *meWorld) goRestart() {
+	w.t.Helper()
+	w.m.Close()
+	m, err := machine.New(meCtx, w.opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.m = m
 }
 
 func (w *meWorld) goFlush() {
@@ -190,6 +203,13 @@ func TestMachineToElement(t *testing.T) {
 		t.Fatal(err)
 	}
 	events = append(events, w.event(w.goUser, edit))
+	// A restart between messages: the session and its index come back
+	// from the store.
+	w.goRestart()
+	after, err := w.m.EncryptRoomEvent(meCtx, w.room, "m.room.message", json.RawMessage(`{"msgtype":"m.text","body":"after restart"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	processed := w.elemSync()
 	var keys int
 	for _, p := range processed {
@@ -217,6 +237,11 @@ func TestMachineToElement(t *testing.T) {
 		if i == len(bodies) && !strings.Contains(got, "m.replace") {
 			t.Errorf("edit lost its relation: %s", got)
 		}
+	}
+	var d rkDecrypted
+	node.call(&d, "decrypt", map[string]any{"room": w.room, "event": w.event(w.goUser, after)})
+	if !d.Decrypted || !strings.Contains(string(d.Event.Content), "after restart") {
+		t.Errorf("message after the restart: %d %s %s", d.Code, d.Description, d.Event.Content)
 	}
 }
 
@@ -271,12 +296,17 @@ func TestElementToMachine(t *testing.T) {
 			t.Errorf("thread reply lost its relation: %s", d.Content)
 		}
 	}
-	// The same ciphertext under another event ID is a replay.
+	// After a restart: the same events decrypt again, and the same
+	// ciphertext under another event ID is a replay.
+	w.goRestart()
+	if _, err := w.m.DecryptRoomEvent(meCtx, w.room, events[0]); err != nil {
+		t.Errorf("after restart: %v", err)
+	}
 	var ev map[string]any
 	json.Unmarshal(events[0], &ev)
 	ev["event_id"] = "$forged"
 	forged, _ := json.Marshal(ev)
-	if _, err := w.m.DecryptRoomEvent(meCtx, w.room, forged); err == nil {
-		t.Error("replayed Element ciphertext accepted")
+	if _, err := w.m.DecryptRoomEvent(meCtx, w.room, forged); !errors.Is(err, machine.ErrReplay) {
+		t.Errorf("replayed Element ciphertext: %v, want ErrReplay", err)
 	}
 }
