@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) machine.Store { return memstore.New() })
 }
+
+func TestMachine(t *testing.T) {
+	storetest.RunMachine(t, func(t *testing.T) machine.Store { return memstore.New() })
+}
