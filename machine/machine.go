@@ -79,8 +79,9 @@ type cache struct {
 	olm     map[string][]*olmSession // by sender key; missing = not loaded
 	inbound map[string]*inboundSession
 	out     map[string]*outboundSession
-	// failures is the number of NSFailures entries, -1 if not counted.
-	failures int
+	// failures and withheld count the NSFailures and NSWithheld entries,
+	// -1 if not counted.
+	failures, withheld int
 	// devices caches device records by user; tracked caches the tracking
 	// state of every user (nil until loaded).
 	devices map[string][]*deviceState
@@ -108,6 +109,7 @@ func newCache() *cache {
 		inbound:  map[string]*inboundSession{},
 		out:      map[string]*outboundSession{},
 		failures: -1,
+		withheld: -1,
 		devices:  map[string][]*deviceState{},
 	}
 }

@@ -221,6 +221,7 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 	if err := storeErr(t.tx.Delete(NSWithheld, n.state.RoomID+"\x00"+n.state.SessionID)); err != nil {
 		return err
 	}
+	t.m.c.withheld = -1
 	if err := t.keyArrived(n.state.RoomID, n.state.SessionID); err != nil {
 		return err
 	}

@@ -76,8 +76,12 @@ type RetryEvent struct {
 	RoomID, SessionID, EventID string
 }
 
-// maxFailures bounds the undecryptable events remembered for Retry.
-const maxFailures = 10000
+// maxFailures bounds the undecryptable events remembered for Retry, and
+// maxWithheld the m.room_key.withheld notices kept.
+const (
+	maxFailures = 10000
+	maxWithheld = 10000
+)
 
 // keyEvents are the to-device types that carry keys or secrets: accepted
 // only over Olm (SECURITY 21).
@@ -328,6 +332,22 @@ func (t *txn) receiveWithheld(ev *ToDeviceEvent) error {
 	if s, err := t.inbound(c.RoomID, c.SessionID); err != nil || s != nil {
 		return err
 	}
+	// Anyone can send these in the clear: keep them only for encrypted
+	// rooms we know, and at most maxWithheld.
+	if r, err := t.room(c.RoomID); err != nil || r == nil {
+		return err
+	}
+	if t.m.c.withheld < 0 {
+		kvs, err := t.tx.List(NSWithheld)
+		if err != nil {
+			return storeErr(err)
+		}
+		t.m.c.withheld = len(kvs)
+	}
+	if t.m.c.withheld >= maxWithheld {
+		return nil
+	}
+	t.m.c.withheld++
 	return t.putValue(NSWithheld, c.RoomID+"\x00"+c.SessionID, withheldState{Code: c.Code, Reason: c.Reason, Sender: c.SenderKey})
 }
 
