@@ -16,9 +16,9 @@ import (
 type keyRequestState struct {
 	RequestID string `json:"request_id"`
 	// RoomID and SessionID for a room key; Secret for a secret.
-	RoomID    string `json:"room_id,omitempty"`
-	SessionID string `json:"session_id,omitempty"`
-	Secret    string `json:"secret,omitempty"`
+	RoomID     string `json:"room_id,omitempty"`
+	SessionID  string `json:"session_id,omitempty"`
+	SecretName string `json:"secret,omitempty"`
 }
 
 type keyRequestContent struct {
@@ -274,10 +274,10 @@ func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
 	if err != nil {
 		return err
 	}
-	if !ok || req.Secret == "" {
+	if !ok || req.RoomID != "" { // unknown, or a room key request
 		return fmt.Errorf("%w: m.secret.send we did not ask for", ErrUntrustedSender)
 	}
-	if err := t.putValue(NSSecrets, req.Secret, c.Secret); err != nil {
+	if err := t.putValue(NSSecrets, req.SecretName, c.Secret); err != nil {
 		return err
 	}
 	cancel, _ := json.Marshal(secretRequestContent{Action: "request_cancellation", RequestID: req.RequestID, RequestingDeviceID: t.m.deviceID})
@@ -287,7 +287,7 @@ func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
 	if err := storeErr(t.tx.Delete(NSKeyRequests, "id\x00"+c.RequestID)); err != nil {
 		return err
 	}
-	return storeErr(t.tx.Delete(NSKeyRequests, "secret\x00"+req.Secret))
+	return storeErr(t.tx.Delete(NSKeyRequests, "secret\x00"+req.SecretName))
 }
 
 // RequestSecret asks our other devices for a secret (such as
@@ -300,7 +300,7 @@ func (m *Machine) RequestSecret(ctx context.Context, name string) error {
 		if ok, err := t.getValue(NSKeyRequests, "secret\x00"+name, &st); err != nil || ok {
 			return err
 		}
-		st = keyRequestState{RequestID: newID(), Secret: name}
+		st = keyRequestState{RequestID: newID(), SecretName: name}
 		c, _ := json.Marshal(secretRequestContent{Action: "request", Name: name, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
 		if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
 			return err

@@ -161,14 +161,14 @@ func testAccount(t *testing.T, s machine.Store) {
 	})
 }
 
-// writeOneOfEach writes a record of every kind with the given tag.
-func writeOneOfEach(tx machine.Tx, tag string) error {
-	p := []byte(tag)
+// writeOneOfEach writes a record of every kind with the given label.
+func writeOneOfEach(tx machine.Tx, label string) error {
+	p := []byte(label)
 	for _, err := range []error{
 		tx.PutAccount(machine.AccountRecord{UserID: "@a:x", DeviceID: "D", Pickle: p}),
 		tx.PutOlmSession(machine.OlmSessionRecord{SenderKey: "sk", SessionID: "os", Pickle: p}),
 		tx.PutInboundGroupSession(machine.InboundGroupSessionRecord{RoomID: "!r", SessionID: "gs", SenderKey: "sk", Provenance: machine.ProvenanceDirect, Pickle: p}),
-		tx.PutReplayRecord(machine.ReplayRecord{RoomID: "!r", SessionID: "gs", Index: 3, EventID: "$" + tag, Timestamp: 1}),
+		tx.PutReplayRecord(machine.ReplayRecord{RoomID: "!r", SessionID: "gs", Index: 3, EventID: "$" + label, Timestamp: 1}),
 		tx.PutOutboundGroupSession(machine.OutboundGroupSessionRecord{RoomID: "!r", SessionID: "out", Pickle: p}),
 		tx.PutDevice(machine.DeviceRecord{UserID: "@b:x", DeviceID: "B", Curve25519Key: "ck", Pickle: p}),
 		tx.Put(machine.NSValues, "k", p),
@@ -180,13 +180,13 @@ func writeOneOfEach(tx machine.Tx, tag string) error {
 	return nil
 }
 
-// checkOneOfEach checks that every record written by writeOneOfEach(tag)
-// is there, or, with tag "", that none is.
-func checkOneOfEach(t *testing.T, tx machine.Tx, tag string) {
+// checkOneOfEach checks that every record written by writeOneOfEach(label)
+// is there, or, with label "", that none is.
+func checkOneOfEach(t *testing.T, tx machine.Tx, label string) {
 	t.Helper()
 	check := func(what string, p []byte, err error) {
 		t.Helper()
-		if tag == "" {
+		if label == "" {
 			wantNotFound(t, what, err)
 			return
 		}
@@ -194,8 +194,8 @@ func checkOneOfEach(t *testing.T, tx machine.Tx, tag string) {
 			t.Errorf("%s: %v", what, err)
 			return
 		}
-		if string(p) != tag {
-			t.Errorf("%s = %q, want %q", what, p, tag)
+		if string(p) != label {
+			t.Errorf("%s = %q, want %q", what, p, label)
 		}
 	}
 	a, err := tx.Account()
