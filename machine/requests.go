@@ -38,6 +38,8 @@ func (k RequestKind) String() string {
 		return "sendToDevice"
 	case KindSignatureUpload:
 		return "keys/signatures/upload"
+	case KindKeysBackup:
+		return "room_keys/keys"
 	}
 	return "unknown"
 }
@@ -58,10 +60,11 @@ type Request struct {
 
 // inflight is a request handed out and not yet marked as sent.
 type inflight struct {
-	req   Request
-	query *queryBatch
-	claim *claimBatch
-	room  string // for claims made by ShareRoomKey
+	req    Request
+	query  *queryBatch
+	claim  *claimBatch
+	room   string // for claims made by ShareRoomKey
+	backup *backupBatch
 }
 
 // toDeviceState is a persisted /sendToDevice request.
@@ -298,6 +301,8 @@ func (m *Machine) MarkRequestSent(ctx context.Context, id string, body []byte) e
 				return t.handleQuery(f.query, body)
 			case f.claim != nil:
 				return t.handleClaim(f.claim, body)
+			case f.backup != nil:
+				return t.handleBackup(f.backup)
 			case f.req.Kind == KindKeysUpload:
 				return t.handleUpload(body)
 			}
