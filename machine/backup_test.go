@@ -83,3 +83,31 @@ func TestBackupUpload(t *testing.T) {
 		t.Errorf("restored session uploaded again: %s", r.Body)
 	}
 }
+
+// A backup key gossiped by our own verified device is refused when it does
+// not match the backup we use.
+func TestGossipedBackupKeyMustMatch(t *testing.T) {
+	w := newWorld(t)
+	key, _ := keybackup.GenerateBackupKey()
+	w.alice.m.SetSecret(ctx, keybackup.SecretMegolmBackup, key.Encode())
+	if err := w.alice.m.SetBackupVersion(ctx, backupVersion(t, key.PublicKey(), "1")); err != nil {
+		t.Fatal(err)
+	}
+	// ALICE2 uses another backup (whose key it holds); Alice's key does not
+	// match it.
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	other, _ := keybackup.GenerateBackupKey()
+	a2.m.SetSecret(ctx, keybackup.SecretMegolmBackup, other.Encode())
+	if err := a2.m.SetBackupVersion(ctx, backupVersion(t, other.PublicKey(), "7")); err != nil {
+		t.Fatal(err)
+	}
+	verifyEachOther(t, w.alice, a2)
+	a2.m.RequestSecret(ctx, keybackup.SecretMegolmBackup)
+	a2.flush()
+	w.alice.sync()
+	res := a2.sync()
+	refusedWith(t, res, "m.secret.send", machine.ErrUntrustedSender)
+	if v, _, _ := a2.m.Secret(ctx, keybackup.SecretMegolmBackup); v != other.Encode() {
+		t.Error("the mismatching backup key replaced ours")
+	}
+}

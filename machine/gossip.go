@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
@@ -277,6 +279,9 @@ func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
 	if !ok || req.RoomID != "" { // unknown, or a room key request
 		return fmt.Errorf("%w: m.secret.send we did not ask for", ErrUntrustedSender)
 	}
+	if err := t.checkSecret(req.SecretName, c.Secret); err != nil {
+		return err
+	}
 	if err := t.putValue(NSSecrets, req.SecretName, c.Secret); err != nil {
 		return err
 	}
@@ -383,6 +388,43 @@ func (t *txn) answerDeferred(d *deviceState) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkSecret checks a received secret against its public counterpart
+// where we know it (SECURITY 46): a backup key must be the key of the
+// backup version set (a key received before any version is set waits in
+// the secrets and takes part only once a version signed by us matches it),
+// and a private master key must be our pinned master key.
+func (t *txn) checkSecret(name, value string) error {
+	switch name {
+	case keybackup.SecretMegolmBackup:
+		k, err := keybackup.ParseBackupKey(value)
+		if err != nil {
+			return fmt.Errorf("%w: backup key: %v", ErrMalformedEvent, err)
+		}
+		defer k.Close()
+		var b backupState
+		ok, err := t.getValue(NSValues, "backup", &b)
+		if err != nil {
+			return err
+		}
+		if ok && k.PublicKey().String() != b.PublicKey {
+			return fmt.Errorf("%w: the backup key does not match the backup", ErrUntrustedSender)
+		}
+	case crossign.UsageMaster.SecretName():
+		k, err := crossign.ParsePrivateKey(crossign.UsageMaster, value)
+		if err != nil {
+			return fmt.Errorf("%w: master key: %v", ErrMalformedEvent, err)
+		}
+		var id identityState
+		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+			return err
+		}
+		if id.Master != "" && k.PublicKey().String() != id.Master {
+			return fmt.Errorf("%w: the master key does not match our identity", ErrUntrustedSender)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
@@ -237,11 +238,13 @@ func TestForwardedKeyRefusals(t *testing.T) {
 	own2 := newRogue(t, w.hs, w.bob.user, "BOBEVIL2")
 	w.bob.m.MarkAllTrackedUsersOutdated(ctx)
 	w.bob.flush()
-	w.hs.Inject(w.bob.user, w.bob.dev, own2.olmEvent(w.bob, own2.payload(w.bob, "m.secret.send", map[string]any{"request_id": rid, "secret": "evil"})))
+	goodKey, _ := keybackup.GenerateBackupKey()
+	evilKey, _ := keybackup.GenerateBackupKey()
+	w.hs.Inject(w.bob.user, w.bob.dev, own2.olmEvent(w.bob, own2.payload(w.bob, "m.secret.send", map[string]any{"request_id": rid, "secret": evilKey.Encode()})))
 	refusedWith(t, w.bob.sync(), "m.secret.send", machine.ErrUntrustedSender)
-	w.hs.Inject(w.bob.user, w.bob.dev, own.olmEvent(w.bob, own.payload(w.bob, "m.secret.send", map[string]any{"request_id": rid, "secret": "good"})))
+	w.hs.Inject(w.bob.user, w.bob.dev, own.olmEvent(w.bob, own.payload(w.bob, "m.secret.send", map[string]any{"request_id": rid, "secret": goodKey.Encode()})))
 	w.bob.sync()
-	if v, ok, _ := w.bob.m.Secret(ctx, "m.megolm_backup.v1"); !ok || v != "good" {
+	if v, ok, _ := w.bob.m.Secret(ctx, "m.megolm_backup.v1"); !ok || v != goodKey.Encode() {
 		t.Errorf("secret from the verified own device: %q %v", v, ok)
 	}
 }
@@ -264,7 +267,8 @@ func megolmExport(g *megolm.GroupSession) (string, error) {
 func TestSecretCycle(t *testing.T) {
 	w := newWorld(t)
 	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
-	w.alice.m.SetSecret(ctx, "m.megolm_backup.v1", "backupkey")
+	bk, _ := keybackup.GenerateBackupKey()
+	w.alice.m.SetSecret(ctx, "m.megolm_backup.v1", bk.Encode())
 	w.alice.m.UpdateTrackedUsers(ctx, []string{w.alice.user})
 	w.alice.m.MarkAllTrackedUsersOutdated(ctx)
 	w.alice.flush()
@@ -293,7 +297,7 @@ func TestSecretCycle(t *testing.T) {
 	w.hs.Inject(w.alice.user, w.alice.dev, captured[0])
 	w.alice.sync()
 	a2.sync()
-	if v, ok, _ := a2.m.Secret(ctx, "m.megolm_backup.v1"); !ok || v != "backupkey" {
+	if v, ok, _ := a2.m.Secret(ctx, "m.megolm_backup.v1"); !ok || v != bk.Encode() {
 		t.Errorf("secret after verification: %q %v", v, ok)
 	}
 }
