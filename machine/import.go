@@ -46,11 +46,11 @@ func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.Expor
 				out.Errors[i] = fmt.Errorf("%w: no room ID", ErrMalformedEvent)
 				continue
 			}
-			if _, err := olm.ParseCurve25519PublicKey(e.SenderKey); err != nil {
+			if e.SenderKey == (olm.Curve25519PublicKey{}) {
 				out.Errors[i] = fmt.Errorf("%w: sender_key", ErrMalformedEvent)
 				continue
 			}
-			st := inboundState{RoomID: e.RoomID, SessionID: e.SessionID, SenderKey: e.SenderKey,
+			st := inboundState{RoomID: e.RoomID, SessionID: e.SessionID, SenderKey: e.SenderKey.String(),
 				SenderEd25519: e.SenderClaimedKeys["ed25519"], Provenance: provenance, SharedHistory: e.SharedHistory}
 			before, err := t.inbound(e.RoomID, e.SessionID)
 			if err != nil {

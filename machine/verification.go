@@ -90,7 +90,7 @@ func (t *txn) routeVerification(ev sas.Event) (room []sas.Event, refusal, err er
 			return nil, nil, err
 		}
 	}
-	out, refusal := t.m.verif.sas.Receive(ev)
+	_, out, refusal := t.m.verif.sas.Receive(ev)
 	if room, err = t.queueVerification(out); err != nil {
 		return nil, nil, err
 	}
