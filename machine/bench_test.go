@@ -47,8 +47,9 @@ func batch(w *world, rooms []string) [][2]any {
 // written). "cold" restarts the machine first, so the sessions come from
 // the store.
 func BenchmarkDecryptSyncBatch(b *testing.B) {
-	for _, cold := range []bool{false, true} {
-		b.Run(map[bool]string{false: "warm", true: "cold"}[cold], func(b *testing.B) {
+	for _, mode := range []string{"warm", "cold", "batched"} {
+		cold := mode == "cold"
+		b.Run(mode, func(b *testing.B) {
 			w, rooms := batchWorld(b)
 			var cpu time.Duration
 			b.ResetTimer()
@@ -60,9 +61,23 @@ func BenchmarkDecryptSyncBatch(b *testing.B) {
 				}
 				c0 := cpuTime()
 				b.StartTimer()
-				for _, e := range evs {
-					if _, err := w.bob.m.DecryptRoomEvent(ctx, e[0].(string), e[1].(json.RawMessage)); err != nil {
-						b.Fatal(err)
+				if mode == "batched" {
+					// One DecryptRoomEvents (one transaction) per room.
+					byRoom := map[string][]json.RawMessage{}
+					for _, e := range evs {
+						byRoom[e[0].(string)] = append(byRoom[e[0].(string)], e[1].(json.RawMessage))
+					}
+					for room, list := range byRoom {
+						_, errs, err := w.bob.m.DecryptRoomEvents(ctx, room, list)
+						if err != nil || errs[0] != nil {
+							b.Fatal(err, errs[0])
+						}
+					}
+				} else {
+					for _, e := range evs {
+						if _, err := w.bob.m.DecryptRoomEvent(ctx, e[0].(string), e[1].(json.RawMessage)); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
 				b.StopTimer()

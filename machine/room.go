@@ -437,49 +437,87 @@ const maxCiphertext = (megolm.MaxMessageSize*4)/3 + 4
 // ErrSenderMismatch, ErrMegolmDecrypt, ErrUnknownAlgorithm,
 // ErrMalformedEvent.
 func (m *Machine) DecryptRoomEvent(ctx context.Context, roomID string, event json.RawMessage) (*DecryptedEvent, error) {
-	var ev roomEvent
-	if err := json.Unmarshal(event, &ev); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
-	}
-	if ev.RoomID != "" && ev.RoomID != roomID {
-		return nil, fmt.Errorf("%w: event of %s given for %s", ErrWrongRoom, ev.RoomID, roomID)
-	}
-	var c megolmContent
-	if err := json.Unmarshal(ev.Content, &c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
-	}
-	if ev.Type != "m.room.encrypted" {
-		return nil, fmt.Errorf("%w: type %q", ErrMalformedEvent, ev.Type)
-	}
-	if c.Algorithm != olm.AlgorithmMegolm {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownAlgorithm, c.Algorithm)
-	}
-	if c.SessionID == "" || ev.Sender == "" || len(c.Ciphertext) > maxCiphertext {
-		return nil, fmt.Errorf("%w: session_id, sender or ciphertext", ErrMalformedEvent)
-	}
-	ct, err := base64.RawStdEncoding.DecodeString(c.Ciphertext)
+	out, errs, err := m.DecryptRoomEvents(ctx, roomID, []json.RawMessage{event})
 	if err != nil {
-		if ct, err = base64.StdEncoding.DecodeString(c.Ciphertext); err != nil {
-			return nil, fmt.Errorf("%w: ciphertext: %v", ErrMalformedEvent, err)
-		}
+		return nil, err
 	}
-	var out *DecryptedEvent
-	var refusal error
-	err = m.update(ctx, func(t *txn) error {
-		out, refusal = t.decryptRoom(roomID, &ev, &c, ct)
-		var se *storeError
-		if errors.As(refusal, &se) || errors.Is(refusal, ErrBadPickleKey) || errors.Is(refusal, ErrCorruptedStore) {
-			return refusal
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	return out[0], nil
+}
+
+// DecryptRoomEvents is DecryptRoomEvent for the events of one room in a
+// /sync batch, in one store transaction (one commit instead of one per
+// event, which matters for stores that sync to disk). For each event,
+// either its DecryptedEvent or its refusal (the errors of DecryptRoomEvent)
+// is set; err is a failure of the store, after which nothing was recorded.
+func (m *Machine) DecryptRoomEvents(ctx context.Context, roomID string, events []json.RawMessage) ([]*DecryptedEvent, []error, error) {
+	type parsed struct {
+		ev roomEvent
+		c  megolmContent
+		ct []byte
+	}
+	ps := make([]*parsed, len(events))
+	out := make([]*DecryptedEvent, len(events))
+	refusals := make([]error, len(events))
+	for i, event := range events {
+		p := new(parsed)
+		if err := parseRoomEvent(roomID, event, &p.ev, &p.c, &p.ct); err != nil {
+			refusals[i] = err
+			continue
+		}
+		ps[i] = p
+	}
+	err := m.update(ctx, func(t *txn) error {
+		for i, p := range ps {
+			if p == nil {
+				continue
+			}
+			var refusal error
+			out[i], refusal = t.decryptRoom(roomID, &p.ev, &p.c, p.ct)
+			var se *storeError
+			if errors.As(refusal, &se) || errors.Is(refusal, ErrBadPickleKey) || errors.Is(refusal, ErrCorruptedStore) {
+				return refusal
+			}
+			refusals[i] = refusal
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if refusal != nil {
-		return nil, refusal
+	return out, refusals, nil
+}
+
+// parseRoomEvent decodes and checks an m.room.encrypted room event.
+func parseRoomEvent(roomID string, event json.RawMessage, ev *roomEvent, c *megolmContent, ct *[]byte) error {
+	if err := json.Unmarshal(event, ev); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
-	return out, nil
+	if ev.RoomID != "" && ev.RoomID != roomID {
+		return fmt.Errorf("%w: event of %s given for %s", ErrWrongRoom, ev.RoomID, roomID)
+	}
+	if err := json.Unmarshal(ev.Content, c); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	}
+	if ev.Type != "m.room.encrypted" {
+		return fmt.Errorf("%w: type %q", ErrMalformedEvent, ev.Type)
+	}
+	if c.Algorithm != olm.AlgorithmMegolm {
+		return fmt.Errorf("%w: %q", ErrUnknownAlgorithm, c.Algorithm)
+	}
+	if c.SessionID == "" || ev.Sender == "" || len(c.Ciphertext) > maxCiphertext {
+		return fmt.Errorf("%w: session_id, sender or ciphertext", ErrMalformedEvent)
+	}
+	var err error
+	*ct, err = base64.RawStdEncoding.DecodeString(c.Ciphertext)
+	if err != nil {
+		if *ct, err = base64.StdEncoding.DecodeString(c.Ciphertext); err != nil {
+			return fmt.Errorf("%w: ciphertext: %v", ErrMalformedEvent, err)
+		}
+	}
+	return nil
 }
 
 func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []byte) (*DecryptedEvent, error) {

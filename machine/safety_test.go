@@ -669,3 +669,31 @@ func TestClaimedKeySignatureChecked(t *testing.T) {
 		t.Error("the bad signature was not reported")
 	}
 }
+
+func TestDecryptRoomEventsBatch(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	var evs []json.RawMessage
+	for i := 0; i < 3; i++ {
+		evs = append(evs, roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, fmt.Sprintf(`{"n":%d}`, i))))
+	}
+	var e map[string]any
+	json.Unmarshal(evs[1], &e)
+	e["event_id"] = "$forged"
+	forged, _ := json.Marshal(e)
+	batch := []json.RawMessage{evs[0], evs[1], []byte(`{"garbage":`), forged, evs[2], evs[0]}
+	w.bob.sync()
+	out, errs, err := w.bob.m.DecryptRoomEvents(ctx, w.room, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []error{nil, nil, machine.ErrMalformedEvent, machine.ErrReplay, nil, nil}
+	for i := range batch {
+		if (want[i] == nil) != (errs[i] == nil) || (want[i] != nil && !errors.Is(errs[i], want[i])) {
+			t.Errorf("event %d: %v, want %v", i, errs[i], want[i])
+		}
+		if (errs[i] == nil) != (out[i] != nil) {
+			t.Errorf("event %d: result %v with error %v", i, out[i], errs[i])
+		}
+	}
+}
