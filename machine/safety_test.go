@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
 
@@ -695,5 +696,22 @@ func TestDecryptRoomEventsBatch(t *testing.T) {
 		if (errs[i] == nil) != (out[i] != nil) {
 			t.Errorf("event %d: result %v with error %v", i, out[i], errs[i])
 		}
+	}
+}
+
+// SECURITY 21: a room key sent over Megolm (in a room event) is never
+// imported.
+func TestRoomKeyOverMegolmIgnored(t *testing.T) {
+	w := newWorld(t)
+	r := newRogue(t, w.hs, "@mallory:x", "MAL")
+	g := r.sendRoomKey(w.bob, w.room)
+	w.bob.sync()
+	inner, _ := megolm.NewGroupSession()
+	ev := r.megolmEvent(g, w.room, r.user, map[string]any{"type": "m.room_key", "room_id": w.room, "content": map[string]any{
+		"algorithm": olm.AlgorithmMegolm, "room_id": w.room, "session_id": inner.SessionID(), "session_key": inner.SessionKey().Encode()}})
+	w.bob.decrypt(w.room, ev) // an ordinary (odd) room event
+	ev2 := r.megolmEvent(inner, w.room, r.user, map[string]any{"type": "m.room.message", "room_id": w.room, "content": map[string]any{}})
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev2); !errors.Is(err, machine.ErrNoSession) {
+		t.Errorf("session from a Megolm-borne room key: %v, want ErrNoSession", err)
 	}
 }
