@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
@@ -241,4 +242,30 @@ func BenchmarkOlmEncryptPrimitive(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkImportRoomKeys restores 10,000 backed-up sessions in one
+// transaction (the memory store: the machine's own cost).
+func BenchmarkImportRoomKeys(b *testing.B) {
+	w := newWorld(b)
+	r := newRogue(b, w.hs, "@carol:x", "CAROL")
+	var sessions []keybackup.ExportedSession
+	for i := 0; i < 10000; i++ {
+		g, _ := megolm.NewGroupSession()
+		sessions = append(sessions, exportOf(b, r, fmt.Sprint("!r", i%100), g))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := newClient(b, w.hs, "@bob:x", fmt.Sprint("BOB", i+10), w.clock)
+		c0 := cpuTime()
+		b.StartTimer()
+		res, err := c.m.ImportRoomKeys(ctx, sessions, machine.ProvenanceBackup)
+		if err != nil || res.Imported != len(sessions) {
+			b.Fatal(res, err)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(len(sessions)), "cpu-ns/session")
+		b.StartTimer()
+	}
 }
