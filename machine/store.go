@@ -36,8 +36,16 @@ var (
 // and one per outgoing ciphertext, so a crash leaves the state before or
 // after each.
 //
+// Transaction sizes, for stores that must plan for them: ReceiveSync writes
+// everything one /sync batch changed in one transaction (a few records per
+// to-device event); ImportRoomKeys puts every restored session in one
+// transaction (10,000 for a large backup); DecryptRoomEvents writes one
+// replay record per event of a room's batch; ShareRoomKey writes one Olm
+// session per recipient device plus the pending requests.
+//
 // The package machine/storetest holds conformance tests that every Store
-// must pass; machine/memstore is the in-memory Store.
+// must pass (Run), and runs the machine itself over a store (RunMachine);
+// machine/memstore is the in-memory Store.
 type Store interface {
 	// Begin starts a read-write transaction. ctx bounds the transaction's
 	// lifetime for stores that can use it.
