@@ -342,7 +342,9 @@ func (m *Machine) SetDeviceBlacklisted(ctx context.Context, userID, deviceID str
 			return fmt.Errorf("%w: %s %s", ErrUnknownDevice, userID, deviceID)
 		}
 		d.Blacklisted = blacklisted
-		t.m.deviceGen++
+		if err := t.bumpDeviceGen(); err != nil {
+			return err
+		}
 		return t.putDevice(d)
 	})
 }
@@ -559,7 +561,9 @@ func (t *txn) applyDevices(u string, resp *crossign.QueryResponse, report *cross
 	for _, d := range old {
 		if !listed[d.DeviceID] && !d.Deleted && !(u == t.m.userID && d.DeviceID == t.m.deviceID) {
 			d.Deleted = true
-			t.m.deviceGen++
+			if err := t.bumpDeviceGen(); err != nil {
+				return err
+			}
 			if err := t.putDevice(d); err != nil {
 				return err
 			}

@@ -159,6 +159,12 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		// We track our own devices from the start.
 		return t.track(m.userID)
 	})
+	if err == nil {
+		err = m.view(ctx, func(t *txn) error {
+			_, err := t.getValue(NSValues, "device_gen", &m.deviceGen)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -366,3 +372,11 @@ func (m *Machine) Notices() []Notice {
 }
 
 var errInternal = errors.New("machine: internal error")
+
+// bumpDeviceGen records that a device or user went away: outbound sessions
+// shared before must be shared again (and rotated if a recipient is gone)
+// before the next EncryptRoomEvent, also after a restart.
+func (t *txn) bumpDeviceGen() error {
+	t.m.deviceGen++
+	return t.putValue(NSValues, "device_gen", t.m.deviceGen)
+}

@@ -715,3 +715,19 @@ func TestRoomKeyOverMegolmIgnored(t *testing.T) {
 		t.Errorf("session from a Megolm-borne room key: %v, want ErrNoSession", err)
 	}
 }
+
+// A restart alone does not require sharing again, also after devices went
+// away earlier.
+func TestEncryptAfterRestartWithoutShare(t *testing.T) {
+	w := newWorld(t)
+	b2 := newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.hs.DeleteDevice(b2.user, b2.dev)
+	w.alice.sync()
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.alice.encrypt(w.room, `{}`)
+	w.alice.restart()
+	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{"after":"restart"}`))
+	w.bob.sync()
+	w.bob.decrypt(w.room, ev)
+}

@@ -125,7 +125,9 @@ func (m *Machine) ReceiveSync(ctx context.Context, sc SyncChanges) (*SyncResult,
 			if err := t.untrack(u); err != nil {
 				return err
 			}
-			m.deviceGen++
+			if err := t.bumpDeviceGen(); err != nil {
+				return err
+			}
 		}
 		kc := &keyCounts{fallback: sc.UnusedFallbackKeyTypes, sawFB: true}
 		if sc.OneTimeKeyCounts != nil {
