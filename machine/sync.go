@@ -297,7 +297,7 @@ func (t *txn) receiveRoomKey(ev *ToDeviceEvent, p *olm.Payload, res *SyncResult)
 	}
 	st := inboundState{
 		RoomID: c.RoomID, SessionID: c.SessionID,
-		SenderKey: ev.SenderKey.String(), SenderEd25519: p.Keys.Ed25519, SenderUser: ev.Sender,
+		SenderKey: ev.SenderKey.String(), SenderEd25519: p.Keys.Ed25519.String(), SenderUser: ev.Sender,
 		Provenance: ProvenanceDirect, SharedHistory: c.SharedHistory,
 	}
 	if ev.SenderDevice != nil {
