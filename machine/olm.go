@@ -275,9 +275,15 @@ func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.
 				return nil, senderKey, nil, err
 			}
 			plain = p
-		}
-		if err := t.tx.Put(NSOlmHashes, hash, []byte(fmt.Sprint(ms(t.now)))); err != nil {
-			return nil, senderKey, nil, storeErr(err)
+			// Remember the message that made the session: replayed, it
+			// must not make a second one (with a fallback key it could).
+			// Messages that an existing session decrypted need no record:
+			// their session matches them again and refuses the spent key.
+			// So there is one record per session made from a pre-key
+			// message, no more.
+			if err := t.tx.Put(NSOlmHashes, hash, []byte(fmt.Sprint(ms(t.now)))); err != nil {
+				return nil, senderKey, nil, storeErr(err)
+			}
 		}
 	default:
 		return nil, senderKey, nil, fmt.Errorf("%w: olm message type", ErrMalformedEvent)

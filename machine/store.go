@@ -162,8 +162,9 @@ const (
 	NSWithheld Namespace = "withheld"
 	// NSRooms: room ID → the room's encryption settings.
 	NSRooms Namespace = "rooms"
-	// NSOlmHashes: hash of a pre-key message → when it was used, so that a
-	// replayed pre-key message never creates a second session.
+	// NSOlmHashes: hash of a pre-key message that created an Olm session →
+	// when, so that a replay never creates a second session (one entry per
+	// session created from a pre-key message).
 	NSOlmHashes Namespace = "olm_hashes"
 	// NSValues: single values such as the sync token and backup state.
 	NSValues Namespace = "values"
