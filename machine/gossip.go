@@ -204,7 +204,7 @@ func (t *txn) receiveForwardedKey(ev *ToDeviceEvent, _ *olm.Payload, dev *device
 	if _, err := olm.ParseCurve25519PublicKey(c.SenderKey); err != nil {
 		return nil, fmt.Errorf("%w: m.forwarded_room_key sender_key", ErrMalformedEvent)
 	}
-	s, err := megolm.ImportInboundGroupSession(k)
+	s, err := megolm.ImportInboundGroupSessionFrom(k, megolm.ProvenanceForwarded)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
 	}

@@ -37,7 +37,14 @@ func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.Expor
 		res := &SyncResult{}
 		for i := range sessions {
 			e := &sessions[i]
+			// The primitive records the provenance too (backup or export).
 			s, err := e.InboundGroupSession()
+			if provenance == ProvenanceBackup && err == nil {
+				s, err = e.BackedUpSession.InboundGroupSession()
+				if err == nil && s.SessionID() != e.SessionID {
+					err = fmt.Errorf("session ID %s is not the entry's", s.SessionID())
+				}
+			}
 			if err != nil {
 				out.Errors[i] = fmt.Errorf("%w: %w", ErrMalformedEvent, err)
 				continue
