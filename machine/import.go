@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
 
@@ -38,12 +39,15 @@ func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.Expor
 		for i := range sessions {
 			e := &sessions[i]
 			// The primitive records the provenance too (backup or export).
-			s, err := e.InboundGroupSession()
-			if provenance == ProvenanceBackup && err == nil {
+			var s *megolm.InboundGroupSession
+			var err error
+			if provenance == ProvenanceBackup {
 				s, err = e.BackedUpSession.InboundGroupSession()
 				if err == nil && s.SessionID() != e.SessionID {
 					err = fmt.Errorf("session ID %s is not the entry's", s.SessionID())
 				}
+			} else {
+				s, err = e.InboundGroupSession()
 			}
 			if err != nil {
 				out.Errors[i] = fmt.Errorf("%w: %w", ErrMalformedEvent, err)
