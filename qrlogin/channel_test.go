@@ -370,7 +370,7 @@ func TestCheckCodeMismatch(t *testing.T) {
 	}
 	for _, mode := range []qrlogin.DigitMode{qrlogin.AllowLeadingZero, qrlogin.NoLeadingZero} {
 		want := s.CheckCode().Digits(mode)
-		for _, entered := range []int{(want + 1) % 100, -(want + 1), want + 100, 1 << 40} { // -(want+1): -want is want itself when want is 0 {
+		for _, entered := range []int{(want + 1) % 100, -(want + 1), want + 100, 1 << 40} { // -(want+1): -want is want itself when want is 0
 			if err := s.CheckCode().Verify(entered, mode); !errors.Is(err, qrlogin.ErrCheckCodeMismatch) {
 				t.Errorf("Verify(%d) in mode %d: %v", entered, mode, err)
 			}
