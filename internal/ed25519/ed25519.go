@@ -62,16 +62,21 @@ type PrivateKey struct {
 	a        edwards25519.Scalar // expanded[:32] reduced modulo the group order
 	public   [PublicKeySize]byte
 	ok       bool
+	seed     [SeedSize]byte // the RFC 8032 seed, if hasSeed
+	hasSeed  bool
 }
 
 // NewKeyFromSeed returns the key for an RFC 8032 seed, as libolm creates one
 // from 32 random bytes. It returns an error wrapping [ErrInvalidKey] if seed
-// is not [SeedSize] bytes long. The seed is not retained.
+// is not [SeedSize] bytes long. The seed is kept (see [PrivateKey.Seed]):
+// vodozemac's formats for dehydrated devices and pickles store it.
 func NewKeyFromSeed(seed []byte) (*PrivateKey, error) {
 	if len(seed) != SeedSize {
 		return nil, fmt.Errorf("ed25519: seed length %d: %w", len(seed), ErrInvalidKey)
 	}
 	k := new(PrivateKey)
+	copy(k.seed[:], seed)
+	k.hasSeed = true
 	h := sha512.Sum512(seed)
 	h[0] &= 248
 	h[31] &= 127
@@ -161,6 +166,8 @@ func (k *PrivateKey) init() {
 
 func (k *PrivateKey) zero() {
 	clear(k.expanded[:])
+	clear(k.seed[:])
+	k.hasSeed = false
 	k.a = edwards25519.Scalar{}
 	k.ok = false
 }
@@ -182,6 +189,14 @@ func (k *PrivateKey) Public() [PublicKeySize]byte {
 func (k *PrivateKey) Expanded() [ExpandedSize]byte {
 	k.check()
 	return k.expanded
+}
+
+// Seed returns the RFC 8032 seed the key was made from, and ok is true, for
+// a key made by [NewKeyFromSeed]. Keys made from an expanded key (libolm's
+// pickles) have no seed: ok is false and seed is zero. The result is secret.
+func (k *PrivateKey) Seed() (seed [SeedSize]byte, ok bool) {
+	k.check()
+	return k.seed, k.hasSeed
 }
 
 // Sign returns the RFC 8032 Ed25519 signature of msg. For a key made from a
