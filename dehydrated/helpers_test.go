@@ -23,6 +23,7 @@ type sender struct {
 	user     string
 	account  *olm.Account
 	sessions map[string]*olm.Session // by recipient device ID
+	otk      string                  // the key ID of the one-time key to claim; any if empty
 }
 
 func newSender(t testing.TB, user string) *sender {
@@ -57,7 +58,14 @@ func (s *sender) session(req *dehydrated.UploadRequest) (*olm.Session, olm.Curve
 		return sess, curve, ed
 	}
 	var otk olm.Curve25519PublicKey
-	for _, signed := range req.OneTimeKeys {
+	keys := req.OneTimeKeys
+	if s.otk != "" {
+		keys = map[string]json.RawMessage{s.otk: req.OneTimeKeys[s.otk]}
+		if keys[s.otk] == nil {
+			keys = req.FallbackKeys
+		}
+	}
+	for _, signed := range keys {
 		otk, _, err = olm.VerifySignedKey(signed, owner, req.DeviceID, ed)
 		if err != nil {
 			s.t.Fatal(err)
