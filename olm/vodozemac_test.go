@@ -1,0 +1,299 @@
+package olm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/internal/pickle"
+)
+
+// vzBytes renders b as serde_json renders a byte array.
+func vzBytes(b []byte) json.RawMessage {
+	n := make([]int, len(b))
+	for i, c := range b {
+		n[i] = int(c)
+	}
+	out, _ := json.Marshal(n)
+	return out
+}
+
+// vzMarshalAccount writes an account as vodozemac's AccountPickle JSON
+// (test only: this package reads the format but does not write it).
+func vzMarshalAccount(a *Account) []byte {
+	var signing map[string]any
+	if seed, ok := a.signing.Seed(); ok {
+		signing = map[string]any{"Normal": vzBytes(seed[:])}
+	} else {
+		exp := a.signing.Expanded()
+		signing = map[string]any{"Expanded": vzBytes(exp[:])}
+	}
+	pub, priv := map[string]any{}, map[string]any{}
+	for _, k := range a.oneTimeKeys {
+		id := fmt.Sprint(uint32(k.id))
+		priv[id] = vzBytes(k.key.priv[:])
+		if !k.published {
+			pub[id] = vzBytes(k.key.pub[:])
+		}
+	}
+	fallback := func(i int) any {
+		if i >= a.numFallback {
+			return nil
+		}
+		f := a.fallback[i]
+		return map[string]any{"key_id": uint32(f.id), "key": vzBytes(f.key.priv[:]), "published": f.published}
+	}
+	out, _ := json.Marshal(map[string]any{
+		"signing_key":        signing,
+		"diffie_hellman_key": vzBytes(a.identity.priv[:]),
+		"one_time_keys":      map[string]any{"next_key_id": uint64(a.nextKeyID) + 1, "public_keys": pub, "private_keys": priv},
+		"fallback_keys":      map[string]any{"key_id": uint64(a.nextKeyID) + 1, "fallback_key": fallback(0), "previous_fallback_key": fallback(1)},
+	})
+	return out
+}
+
+// vzMarshalSession writes a session as vodozemac's SessionPickle JSON.
+func vzMarshalSession(s *Session) []byte {
+	var chains []any
+	for i := len(s.receivers) - 1; i >= 0; i-- { // oldest first
+		c := s.receivers[i]
+		var skipped []any
+		for j := len(s.skipped) - 1; j >= 0; j-- {
+			if k := s.skipped[j]; k.ratchetKey == c.ratchetKey {
+				skipped = append(skipped, map[string]any{"key": vzBytes(k.key[:]), "index": k.index})
+			}
+		}
+		if skipped == nil {
+			skipped = []any{}
+		}
+		chains = append(chains, map[string]any{
+			"ratchet_key":          vzBytes(c.ratchetKey[:]),
+			"hkdf_ratchet":         map[string]any{"key": vzBytes(c.chain.key[:]), "index": c.chain.index},
+			"skipped_message_keys": map[string]any{"inner": skipped},
+			"ratchet_count":        map[string]any{"Unknown": nil},
+		})
+	}
+	if chains == nil {
+		chains = []any{}
+	}
+	var ratchet map[string]any
+	if s.sender != nil {
+		ratchet = map[string]any{
+			"type":                  "active",
+			"parent_ratchet_key":    nil,
+			"ratchet_count":         map[string]any{"Known": 1},
+			"active_ratchet":        map[string]any{"root_key": vzBytes(s.rootKey[:]), "ratchet_key": vzBytes(s.sender.ratchet.priv[:])},
+			"symmetric_key_ratchet": map[string]any{"key": vzBytes(s.sender.chain.key[:]), "index": s.sender.chain.index},
+		}
+	} else {
+		ratchet = map[string]any{
+			"type":          "inactive",
+			"root_key":      map[string]any{"key": vzBytes(s.rootKey[:])},
+			"ratchet_key":   vzBytes(s.receivers[0].ratchetKey[:]),
+			"ratchet_count": map[string]any{"Unknown": nil},
+		}
+	}
+	out, _ := json.Marshal(map[string]any{
+		"session_keys": map[string]any{
+			"identity_key": vzBytes(s.aliceIdentity[:]),
+			"base_key":     vzBytes(s.aliceBase[:]),
+			"one_time_key": vzBytes(s.bobOneTime[:]),
+		},
+		"sending_ratchet":  ratchet,
+		"receiving_chains": map[string]any{"inner": chains},
+		"config":           map[string]any{"version": fmt.Sprintf("V%d", s.config.Version())},
+	})
+	return out
+}
+
+var vzKey = [32]byte{0x42}
+
+func vzAccountRoundTrip(t *testing.T, a *Account) *Account {
+	t.Helper()
+	b, err := UnpickleVodozemacAccount(pickle.EncryptVodozemac(&vzKey, vzMarshalAccount(a)), &vzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func vzSessionRoundTrip(t *testing.T, s *Session) *Session {
+	t.Helper()
+	r, err := UnpickleVodozemacSession(pickle.EncryptVodozemac(&vzKey, vzMarshalSession(s)), &vzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVodozemacAccount(t *testing.T) {
+	a := dehydrationAccount(t) // 3 one-time keys and a fallback key
+	a.oneTimeKeys[0].published = true
+	a.generateFallbackKey(bytes.Repeat([]byte{0x78}, 32))
+	a.fallback[0].published = true
+	b := vzAccountRoundTrip(t, a)
+	if b.Curve25519Key() != a.Curve25519Key() || b.Ed25519Key() != a.Ed25519Key() {
+		t.Fatal("identity keys differ")
+	}
+	if b.Sign([]byte("m")) != a.Sign([]byte("m")) {
+		t.Fatal("signatures differ")
+	}
+	if len(b.oneTimeKeys) != 3 || b.numFallback != 2 || b.nextKeyID != a.nextKeyID {
+		t.Fatalf("%d one-time keys, %d fallback keys, next ID %d", len(b.oneTimeKeys), b.numFallback, b.nextKeyID)
+	}
+	for i := range a.oneTimeKeys {
+		if b.oneTimeKeys[i] != a.oneTimeKeys[i] {
+			t.Fatalf("one-time key %d differs", i)
+		}
+	}
+	if b.fallback != a.fallback {
+		t.Fatal("fallback keys differ")
+	}
+	// A seed stays a seed: the account can be dehydrated.
+	if _, _, err := b.Dehydrate(&vzKey); err != nil {
+		t.Fatal(err)
+	}
+	// An expanded key (vodozemac's account taken over from libolm) stays
+	// expanded.
+	p, _ := a.PickleLibolm([]byte("k"))
+	fromLibolm, _ := UnpickleLibolmAccount(p, []byte("k"))
+	c := vzAccountRoundTrip(t, fromLibolm)
+	if c.Ed25519Key() != a.Ed25519Key() || c.Sign([]byte("m")) != a.Sign([]byte("m")) {
+		t.Fatal("expanded key: identity or signature differs")
+	}
+	if _, _, err := c.Dehydrate(&vzKey); !errors.Is(err, ErrNotDehydratable) {
+		t.Fatalf("expanded key dehydrated: %v", err)
+	}
+}
+
+// TestVodozemacSessionConversation runs a conversation in which both sides
+// move their sessions through vodozemac's pickle at every step, with
+// messages delivered out of order so that skipped keys are pickled too.
+func TestVodozemacSessionConversation(t *testing.T) {
+	for _, config := range []SessionConfig{SessionConfigV1(), SessionConfigV2()} {
+		t.Run(fmt.Sprintf("v%d", config.Version()), func(t *testing.T) {
+			alice, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+			bob, _ := newAccount(bytes.Repeat([]byte{2}, 64))
+			bob.generateOneTimeKeys(bytes.Repeat([]byte{3}, 32))
+			var otk Curve25519PublicKey
+			for _, k := range bob.OneTimeKeys() {
+				otk = k
+			}
+			as, err := alice.NewOutboundSessionWithConfig(config, bob.Curve25519Key(), otk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			as = vzSessionRoundTrip(t, as)
+			m0, _ := as.Encrypt([]byte("hello"))
+			bs, plain, err := bob.NewInboundSessionWithConfig(config, alice.Curve25519Key(), m0.(*PreKeyMessage))
+			if err != nil || string(plain) != "hello" {
+				t.Fatal(err)
+			}
+			for round := range 4 {
+				bs = vzSessionRoundTrip(t, bs)
+				// Bob sends three; Alice gets the third first.
+				var ms []Message
+				for i := range 3 {
+					m, err := bs.Encrypt(fmt.Appendf(nil, "bob %d.%d", round, i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ms = append(ms, m)
+				}
+				as = vzSessionRoundTrip(t, as)
+				for _, i := range []int{2, 0} {
+					p, err := as.Decrypt(ms[i])
+					if err != nil || string(p) != fmt.Sprintf("bob %d.%d", round, i) {
+						t.Fatalf("round %d message %d: %q %v", round, i, p, err)
+					}
+				}
+				as = vzSessionRoundTrip(t, as) // holds a skipped key
+				if p, err := as.Decrypt(ms[1]); err != nil || string(p) != fmt.Sprintf("bob %d.1", round) {
+					t.Fatalf("round %d skipped message: %q %v", round, p, err)
+				}
+				m, _ := as.Encrypt([]byte("alice"))
+				bs = vzSessionRoundTrip(t, bs)
+				if p, err := bs.Decrypt(m); err != nil || string(p) != "alice" {
+					t.Fatalf("round %d reply: %v", round, err)
+				}
+			}
+			if as.SessionID() != bs.SessionID() {
+				t.Fatal("session IDs differ")
+			}
+		})
+	}
+}
+
+func TestVodozemacRefuses(t *testing.T) {
+	a := dehydrationAccount(t)
+	acc := string(vzMarshalAccount(a))
+	alice, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+	bob, _ := newAccount(bytes.Repeat([]byte{2}, 64))
+	bob.generateOneTimeKeys(bytes.Repeat([]byte{3}, 32))
+	var otk Curve25519PublicKey
+	for _, k := range bob.OneTimeKeys() {
+		otk = k
+	}
+	as, _ := alice.NewOutboundSession(bob.Curve25519Key(), otk)
+	m, _ := as.Encrypt([]byte("x"))
+	bs, _, _ := bob.NewInboundSession(alice.Curve25519Key(), m.(*PreKeyMessage))
+	active := string(vzMarshalSession(as))
+	inactive := string(vzMarshalSession(bs))
+	otherKey := string(vzBytes(bytes.Repeat([]byte{9}, 32)))
+	pub0 := string(vzBytes(a.oneTimeKeys[0].key.pub[:]))
+
+	accounts := []struct{ name, json string }{
+		{"not JSON", "{"},
+		{"no signing key", strings.Replace(acc, `"signing_key"`, `"x"`, 1)},
+		{"no identity key", strings.Replace(acc, `"diffie_hellman_key"`, `"x"`, 1)},
+		{"no one-time keys", strings.Replace(acc, `"one_time_keys"`, `"x"`, 1)},
+		{"no fallback keys", strings.Replace(acc, `"fallback_keys"`, `"x"`, 1)},
+		{"no next key ID", strings.Replace(acc, `"next_key_id"`, `"x"`, 1)},
+		{"public key of another", strings.Replace(acc, `"public_keys":{"1":`+pub0, `"public_keys":{"1":`+otherKey, 1)},
+		{"public key without private", strings.Replace(acc, `"public_keys":{`, `"public_keys":{"77":`+otherKey+`,`, 1)},
+		{"bad key ID", strings.Replace(acc, `"private_keys":{`, `"private_keys":{"x":`+otherKey+`,`, 1)},
+		{"key ID with leading zero", strings.Replace(acc, `"private_keys":{`, `"private_keys":{"07":`+otherKey+`,`, 1)},
+		{"key ID beyond 2^32", strings.Replace(acc, `"private_keys":{`, `"private_keys":{"4294967296":`+otherKey+`,`, 1)},
+		{"short key", strings.Replace(acc, `"diffie_hellman_key":[`, `"diffie_hellman_key":[1,`, 1)},
+		{"previous fallback only", strings.Replace(strings.Replace(acc, `"fallback_key":{`, `"previous_fallback_key":{`, 1), `"previous_fallback_key":null`, `"fallback_key":null`, 1)},
+	}
+	for _, tc := range accounts {
+		if tc.json == acc {
+			t.Fatalf("account %s: the mutation did not apply", tc.name)
+		}
+		if _, err := ParseVodozemacAccount([]byte(tc.json)); !errors.Is(err, ErrCorruptedPickle) {
+			t.Errorf("account %s: %v", tc.name, err)
+		}
+	}
+	sessions := []struct{ name, json string }{
+		{"not JSON", "["},
+		{"no session keys", strings.Replace(active, `"session_keys"`, `"x"`, 1)},
+		{"no ratchet", strings.Replace(active, `"sending_ratchet"`, `"x"`, 1)},
+		{"no chains", strings.Replace(active, `"receiving_chains"`, `"x"`, 1)},
+		{"unknown ratchet type", strings.Replace(active, `"type":"active"`, `"type":"dormant"`, 1)},
+		{"active without chain", strings.Replace(active, `"symmetric_key_ratchet"`, `"x"`, 1)},
+		{"inactive with a foreign key", strings.Replace(inactive, `"ratchet_key":`+string(vzBytes(bs.receivers[0].ratchetKey[:])), `"ratchet_key":`+otherKey, 1)},
+		{"inactive without root key", strings.Replace(inactive, `"root_key"`, `"x"`, 1)},
+		{"chain index beyond 2^32", strings.Replace(inactive, `"index":1`, `"index":4294967296`, 1)},
+		{"config V3", strings.Replace(active, `"V1"`, `"V3"`, 1)},
+	}
+	for _, tc := range sessions {
+		if tc.json == active || tc.json == inactive {
+			t.Fatalf("session %s: the mutation did not apply", tc.name)
+		}
+		if _, err := ParseVodozemacSession([]byte(tc.json)); !errors.Is(err, ErrCorruptedPickle) {
+			t.Errorf("session %s: %v", tc.name, err)
+		}
+	}
+	wrong := vzKey
+	wrong[31] = 1
+	if _, err := UnpickleVodozemacAccount(pickle.EncryptVodozemac(&vzKey, []byte(acc)), &wrong); !errors.Is(err, ErrBadPickleKey) {
+		t.Errorf("wrong key: %v", err)
+	}
+	if _, err := UnpickleVodozemacSession(pickle.EncryptVodozemac(&vzKey, []byte(active)), nil); !errors.Is(err, ErrPickleKeySize) {
+		t.Errorf("nil key: %v", err)
+	}
+}
