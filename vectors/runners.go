@@ -59,6 +59,11 @@ var operations = map[string]struct {
 	"secret_storage.check":   {},
 	"key_export.encrypt":     {derive: deriveExportBody},
 	"key_export.decrypt":     {},
+	"vodozemac.account":      {},
+	"vodozemac.session":      {},
+	"vodozemac.outbound":     {},
+	"vodozemac.inbound":      {},
+	"dehydrated.rehydrate":   {},
 }
 
 // runners check the kinds of the published vectors (data/spec.json and

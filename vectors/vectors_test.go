@@ -109,8 +109,8 @@ func TestFiles(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"canonical-json-extra", "cipher", "key-export", "libolm-pickles", "megolm-decrypt", "megolm-ratchet",
-		"olm-decrypt", "olm-session-setup", "pk", "qrlogin", "recovery-keys", "sas", "secret-storage", "signatures", "spec"}
+	want := []string{"canonical-json-extra", "cipher", "dehydrated-devices", "key-export", "libolm-pickles", "megolm-decrypt", "megolm-ratchet",
+		"olm-decrypt", "olm-session-setup", "pk", "qrlogin", "recovery-keys", "sas", "secret-storage", "signatures", "spec", "vodozemac-pickles"}
 	if !slices.Equal(families, want) {
 		t.Errorf("families = %q, want %q", families, want)
 	}

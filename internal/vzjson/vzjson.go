@@ -161,6 +161,6 @@ func (k *Ed25519Keypair) PrivateKey() (*ed25519.PrivateKey, error) {
 		pub := new(edwards25519.Point).ScalarBaseMult(s).Bytes()
 		return ed25519.NewKeyFromExpanded(k.Expanded[:], pub)
 	default:
-		return nil, errors.New("Ed25519 key pair is neither Normal nor Expanded")
+		return nil, errors.New("the Ed25519 key pair must be exactly one of Normal and Expanded")
 	}
 }

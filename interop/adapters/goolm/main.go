@@ -63,6 +63,8 @@ var missing = map[string]string{
 	"secret_storage": "goolm has no secret storage",
 	"key_export":     "goolm has no key export files",
 	"qrlogin":        "goolm has no QR login: no ECIES or HPKE channel, no QR code data (vodozemac only)",
+	"vodozemac":      "goolm reads no vodozemac pickles",
+	"dehydrated":     "goolm has no dehydrated devices (MSC3814)",
 }
 
 func (impl) Do(op string, args json.RawMessage) (json.RawMessage, error) {

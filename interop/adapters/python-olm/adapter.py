@@ -231,6 +231,8 @@ MISSING = {
     "secret_storage": "python-olm has no secret storage",
     "key_export": "python-olm has no key export files",
     "qrlogin": "libolm has no QR login: no ECIES or HPKE channel, no QR code data (vodozemac only)",
+    "vodozemac": "libolm reads no vodozemac pickles",
+    "dehydrated": "libolm has no dehydrated devices (MSC3814)",
 }
 
 
