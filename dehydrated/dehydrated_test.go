@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"testing"
 
 	"github.com/souverain/e2ee/dehydrated"
@@ -72,6 +73,13 @@ func TestRehydrateRoomKeys(t *testing.T) {
 			key := dehydrated.GenerateKey()
 			_, req, data := newUploaded(t, key, alg)
 			bob, carol := newSender(t, senderUser), newSender(t, "@carol:example.org")
+			// Each claims its own one-time key, as /keys/claim hands them out.
+			var ids []string
+			for id := range req.OneTimeKeys {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			bob.otk, carol.otk = ids[0], ids[1]
 			var events []json.RawMessage
 			var groups []*megolm.GroupSession
 			for i := range 3 {

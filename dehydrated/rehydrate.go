@@ -133,7 +133,10 @@ type EventError struct {
 	Err error
 }
 
+// Error returns the event's index and the reason.
 func (e EventError) Error() string { return fmt.Sprintf("event %d: %v", e.Index, e.Err) }
+
+// Unwrap returns Err, so that errors.Is finds its sentinel.
 func (e EventError) Unwrap() error { return e.Err }
 
 // Received is what ReceiveEvents found in a batch of to-device events.
@@ -175,7 +178,10 @@ type roomKeyContent struct {
 // returns the room keys they carry. Each event is handled on its own: one
 // that cannot be used is listed in Failed and does not stop the others.
 // Pre-key messages open Olm sessions, which later events of the same
-// sender may use; a failed event changes nothing.
+// sender may use. An event that does not decrypt changes nothing; one that
+// decrypts but whose payload is then refused keeps no new session, though
+// the one-time key it used is spent and an existing session has moved past
+// its message key (as in vodozemac: the message was authentic Olm).
 //
 // Each decrypted payload is checked against its envelope (sender,
 // recipient, the device's Ed25519 key) as olm.ParsePayload does, and each

@@ -297,3 +297,90 @@ func TestVodozemacRefuses(t *testing.T) {
 		t.Errorf("nil key: %v", err)
 	}
 }
+
+// TestVodozemacChainOrder: vodozemac keeps its receiving chains oldest
+// first, but those it took over from a libolm pickle newest first. Either
+// way the inactive ratchet's key names the newest chain, and the session
+// must go on replying with it.
+func TestVodozemacChainOrder(t *testing.T) {
+	alice, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+	bob, _ := newAccount(bytes.Repeat([]byte{2}, 64))
+	bob.generateOneTimeKeys(bytes.Repeat([]byte{3}, 32))
+	var otk Curve25519PublicKey
+	for _, k := range bob.OneTimeKeys() {
+		otk = k
+	}
+	as, _ := alice.NewOutboundSession(bob.Curve25519Key(), otk)
+	m, _ := as.Encrypt([]byte("0"))
+	bs, _, err := bob.NewInboundSession(alice.Curve25519Key(), m.(*PreKeyMessage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three rounds give Bob three receiving chains.
+	for range 2 {
+		r, _ := bs.Encrypt([]byte("r"))
+		as.Decrypt(r)
+		m, _ := as.Encrypt([]byte("m"))
+		if _, err := bs.Decrypt(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(bs.receivers) != 3 || bs.sender != nil {
+		t.Fatalf("%d chains, sender %v", len(bs.receivers), bs.sender != nil)
+	}
+	// Write the chains newest first, as a libolm import leaves them.
+	var p map[string]any
+	json.Unmarshal(vzMarshalSession(bs), &p)
+	inner := p["receiving_chains"].(map[string]any)["inner"].([]any)
+	for i, j := 0, len(inner)-1; i < j; i, j = i+1, j-1 {
+		inner[i], inner[j] = inner[j], inner[i]
+	}
+	b, _ := json.Marshal(p)
+	for name, doc := range map[string][]byte{"oldest first": vzMarshalSession(bs), "newest first": b} {
+		s, err := ParseVodozemacSession(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.receivers[0] != bs.receivers[0] {
+			t.Fatalf("%s: the newest chain is not first", name)
+		}
+		r, _ := s.Encrypt([]byte("reply"))
+		a2 := vzSessionRoundTrip(t, as)
+		if p, err := a2.Decrypt(r); err != nil || string(p) != "reply" {
+			t.Fatalf("%s: reply: %v", name, err)
+		}
+	}
+}
+
+// TestVodozemacSkippedKeyCap: vodozemac keeps 40 skipped keys per chain,
+// this package 40 in all; the newest are kept.
+func TestVodozemacSkippedKeyCap(t *testing.T) {
+	chain := func(ratchet byte, first uint32) map[string]any {
+		var keys []any
+		for i := range uint32(40) {
+			keys = append(keys, map[string]any{"key": vzBytes(bytes.Repeat([]byte{byte(first + i)}, 32)), "index": first + i})
+		}
+		return map[string]any{
+			"ratchet_key":          vzBytes(bytes.Repeat([]byte{ratchet}, 32)),
+			"hkdf_ratchet":         map[string]any{"key": vzBytes(make([]byte, 32)), "index": first + 41},
+			"skipped_message_keys": map[string]any{"inner": keys},
+		}
+	}
+	doc, _ := json.Marshal(map[string]any{
+		"session_keys": map[string]any{"identity_key": vzBytes(make([]byte, 32)), "base_key": vzBytes(make([]byte, 32)), "one_time_key": vzBytes(make([]byte, 32))},
+		"sending_ratchet": map[string]any{"type": "inactive", "root_key": map[string]any{"key": vzBytes(make([]byte, 32))},
+			"ratchet_key": vzBytes(bytes.Repeat([]byte{2}, 32))},
+		"receiving_chains": map[string]any{"inner": []any{chain(1, 0), chain(2, 100)}},
+	})
+	s, err := ParseVodozemacSession(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.skipped) != MaxSkippedMessageKeys {
+		t.Fatalf("%d skipped keys", len(s.skipped))
+	}
+	// Newest first: the newest chain's keys, its last key first.
+	if s.skipped[0].index != 139 || s.skipped[39].index != 100 || s.skipped[0].ratchetKey[0] != 2 {
+		t.Fatalf("kept %d..%d of chain %d", s.skipped[0].index, s.skipped[39].index, s.skipped[0].ratchetKey[0])
+	}
+}
