@@ -35,3 +35,17 @@ func TestHTTPBodies(t *testing.T) {
 		t.Errorf("events as object: %v", err)
 	}
 }
+
+func TestDeviceDataLimit(t *testing.T) {
+	big := make([]byte, dehydrated.MaxDeviceDataSize+1)
+	for i := range big {
+		big[i] = ' '
+	}
+	copy(big, `{"algorithm":"org.matrix.msc3814.v2","device_pickle":"AAAA","nonce":"AAAA"}`)
+	if _, err := dehydrated.ParseDeviceData(big); !errors.Is(err, dehydrated.ErrBadDeviceData) {
+		t.Fatalf("oversized device_data: %v", err)
+	}
+	if _, err := dehydrated.ParseDeviceData(big[:dehydrated.MaxDeviceDataSize]); err != nil {
+		t.Fatalf("device_data at the limit: %v", err)
+	}
+}

@@ -384,3 +384,34 @@ func TestVodozemacSkippedKeyCap(t *testing.T) {
 		t.Fatalf("kept %d..%d of chain %d", s.skipped[0].index, s.skipped[39].index, s.skipped[0].ratchetKey[0])
 	}
 }
+
+// BenchmarkParseVodozemacAccount reads an account with 50 one-time keys
+// and a fallback key, as a store migration does once per account.
+func BenchmarkParseVodozemacAccount(b *testing.B) {
+	a, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+	a.generateOneTimeKeys(seq(1, 32*MaxNumberOfOneTimeKeys))
+	a.generateFallbackKey(seq(9, 32))
+	doc := vzMarshalAccount(a)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseVodozemacAccount(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRehydrateAccount decrypts a dehydrated device with 50 one-time
+// keys and a fallback key.
+func BenchmarkRehydrateAccount(b *testing.B) {
+	a, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+	a.generateOneTimeKeys(seq(1, 32*MaxNumberOfOneTimeKeys))
+	a.generateFallbackKey(seq(9, 32))
+	key := [32]byte{1}
+	ct, nonce, _ := a.dehydrate(&key, [12]byte{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := RehydrateAccount(ct, nonce, &key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
