@@ -20,6 +20,9 @@
 //     of /keys/query responses.
 //   - qrlogin: the secure channels of login with a QR code (MSC4108 ECIES,
 //     MSC4388 HPKE), their check codes, and the QR code data.
+//   - dehydrated: dehydrated devices (MSC3814) in the formats of Element's
+//     crypto stack: creating one, its upload, rehydrating it and taking the
+//     room keys it collected.
 //   - vectors: the conformance vectors and the runner that checks an
 //     implementation against them.
 //
@@ -32,4 +35,11 @@
 // AES, SHA-2, PBKDF2, X25519 and HPKE's key schedule come from the standard
 // library, which has no public ChaCha20-Poly1305; MSC4108 and MSC4388 need
 // it with explicit keys and nonces.
+// Dehydrated devices use ChaCha20-Poly1305 too: olm takes it from
+// internal/chacha20poly1305, written from RFC 8439 and checked against
+// x/crypto's in interop, so that olm does not depend on x/crypto.
+//
+// olm and megolm also read vodozemac's own pickles (UnpickleVodozemac…,
+// ParseVodozemac…), so that a store written by a vodozemac-based client
+// (matrix-rust-sdk, Element) can move here.
 package e2ee
