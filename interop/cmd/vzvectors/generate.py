@@ -15,8 +15,10 @@ Two kinds of vectors, both independent of souverain's code:
   src/megolm/*.rs, src/types/*.rs), so the expected keys, signatures and
   session IDs are the RFCs' and SHA-256's, not souverain's.
 
-Run from the repository root: python3 interop/cmd/vzvectors/generate.py
-It writes the same bytes every time (fixed nonces and keys).
+Run from anywhere: python3 interop/cmd/vzvectors/generate.py [output directory]
+(default: vectors/data). It writes the same bytes every time (fixed nonces and
+keys); interop/cmd/vzvectors/vzvectors_test.go checks that the committed files
+are what it writes.
 """
 
 import base64
@@ -25,6 +27,7 @@ import hmac
 import json
 import os
 import struct
+import sys
 
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
@@ -323,8 +326,11 @@ def dehydrated_vectors():
     return out
 
 
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "vectors", "data")
+
+
 def write(name, family, description, vectors):
-    path = os.path.join(ROOT, "vectors", "data", name)
+    path = os.path.join(OUT, name)
     with open(path, "w") as f:
         json.dump({"family": family, "description": description, "vectors": vectors}, f, indent=2, ensure_ascii=False)
         f.write("\n")
