@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/dehydrated"
@@ -245,5 +246,54 @@ func TestNotDehydratable(t *testing.T) {
 	fromLibolm, _ := olm.UnpickleLibolmAccount(p, []byte("k"))
 	if _, _, err := fromLibolm.Dehydrate(&[32]byte{}); !errors.Is(err, dehydrated.ErrNotDehydratable) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestFormatHidesSecrets prints the secret-bearing values with every verb
+// and looks for their private keys in the output.
+func TestFormatHidesSecrets(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	d, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	r, err := dehydrated.Rehydrate(key, owner, req.DeviceID, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := newSender(t, senderUser).roomKey(req, "!r:x")
+	got := r.ReceiveEvents([]json.RawMessage{ev})
+	secrets := []string{key.Secret(), fmt.Sprintf("%x", key.Bytes())}
+	for _, v := range []any{d, *d, r, *r, got.RoomKeys[0], *key} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+			out := fmt.Sprintf(verb, v)
+			for _, s := range secrets {
+				if strings.Contains(out, s) {
+					t.Fatalf("%s of %T prints a secret: %s", verb, v, out)
+				}
+			}
+		}
+	}
+	// The accounts inside print through their own Format, which shows only
+	// public keys; these values print through theirs.
+	if s := fmt.Sprintf("%#v", d); !strings.HasPrefix(s, "dehydrated.Device{"+owner+" "+req.DeviceID) {
+		t.Errorf("Device prints %s", s)
+	}
+	if s := fmt.Sprintf("%+v", r); !strings.HasPrefix(s, "dehydrated.Rehydrated{"+owner+" "+req.DeviceID) {
+		t.Errorf("Rehydrated prints %s", s)
+	}
+}
+
+// TestReplayAndPlainRoomKey: an event delivered twice gives its key once;
+// an m.room_key that is not Olm-encrypted is ignored (SECURITY.md 18, 21).
+func TestReplayAndPlainRoomKey(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	_, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	ev, g := newSender(t, senderUser).roomKey(req, "!r:x")
+	plain, _ := json.Marshal(map[string]any{"type": "m.room_key", "sender": senderUser, "content": roomKeyContent(g, "!r:x")})
+	r, _ := dehydrated.Rehydrate(key, owner, req.DeviceID, data)
+	got := r.ReceiveEvents([]json.RawMessage{ev, ev, plain})
+	if len(got.RoomKeys) != 1 || len(got.Failed) != 1 || got.Failed[0].Index != 1 || got.Ignored != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	if !errors.Is(got.Failed[0], olm.ErrMessageKeyNotFound) {
+		t.Fatalf("replay: %v", got.Failed[0])
 	}
 }

@@ -214,3 +214,13 @@ func (r *UploadRequest) SignDeviceKeys(userID, keyID string, key crypto.Signer) 
 	r.DeviceKeys = signed
 	return nil
 }
+
+// Format prints the device's user and device IDs and its public identity
+// keys, never its secrets, whatever the verb.
+func (d Device) Format(f fmt.State, verb rune) {
+	if d.account == nil {
+		fmt.Fprint(f, "dehydrated.Device{}")
+		return
+	}
+	fmt.Fprintf(f, "dehydrated.Device{%s %s, Curve25519: %s, Ed25519: %s}", d.userID, d.deviceID, d.account.Curve25519Key(), d.account.Ed25519Key())
+}

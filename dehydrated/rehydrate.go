@@ -329,3 +329,14 @@ func (r *Rehydrated) decrypt(senderKey olm.Curve25519PublicKey, m olm.Message) (
 	}
 	return nil, nil, fmt.Errorf("dehydrated: event: %w", ErrNoSession)
 }
+
+// Format prints the device's IDs and public identity keys, never its
+// secrets, whatever the verb.
+func (r Rehydrated) Format(f fmt.State, verb rune) {
+	if r.account == nil {
+		fmt.Fprint(f, "dehydrated.Rehydrated{}")
+		return
+	}
+	fmt.Fprintf(f, "dehydrated.Rehydrated{%s %s, Curve25519: %s, Ed25519: %s, %d Olm sessions}",
+		r.userID, r.deviceID, r.account.Curve25519Key(), r.account.Ed25519Key(), len(r.sessions))
+}

@@ -1,6 +1,7 @@
 package olm
 
 import (
+	stdcipher "crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"github.com/souverain/e2ee/internal/chacha20poly1305"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/pickle"
+	"github.com/souverain/e2ee/internal/wipe"
 )
 
 // ErrNotDehydratable means the account cannot be written as a dehydrated
@@ -51,16 +53,28 @@ func (a *Account) dehydrate(key *[DehydrationKeySize]byte, nonce [DehydrationNon
 	if key == nil {
 		return "", "", fmt.Errorf("olm: dehydrate: nil key")
 	}
-	body, err := a.marshalDehydrated()
+	var ct []byte
+	var err error
+	// Under GOEXPERIMENT=runtimesecret the plaintext and the cipher state
+	// are erased from the heap and the stack once done.
+	wipe.Do(func() {
+		var body []byte
+		body, err = a.marshalDehydrated()
+		if err != nil {
+			return
+		}
+		defer clear(body)
+		var aead stdcipher.AEAD
+		aead, err = chacha20poly1305.New(key[:])
+		if err != nil {
+			err = fmt.Errorf("olm: dehydrate: %w", err)
+			return
+		}
+		ct = aead.Seal(nil, nonce[:], body, nil)
+	})
 	if err != nil {
 		return "", "", err
 	}
-	defer clear(body)
-	aead, err := chacha20poly1305.New(key[:])
-	if err != nil {
-		return "", "", fmt.Errorf("olm: dehydrate: %w", err)
-	}
-	ct := aead.Seal(nil, nonce[:], body, nil)
 	return b64.Encode(ct), b64.Encode(nonce[:]), nil
 }
 
@@ -111,16 +125,24 @@ func RehydrateAccount(ciphertext, nonce string, key *[DehydrationKeySize]byte) (
 	if err != nil {
 		return nil, fmt.Errorf("olm: rehydrate: %w: %v", ErrCorruptedPickle, err)
 	}
-	aead, err := chacha20poly1305.New(key[:])
-	if err != nil {
-		return nil, fmt.Errorf("olm: rehydrate: %w", err)
-	}
-	body, err := aead.Open(nil, n, ct, nil)
-	if err != nil {
-		return nil, fmt.Errorf("olm: rehydrate: %w", ErrBadPickleKey)
-	}
-	defer clear(body)
-	return unmarshalDehydrated(body)
+	var a *Account
+	wipe.Do(func() {
+		var aead stdcipher.AEAD
+		aead, err = chacha20poly1305.New(key[:])
+		if err != nil {
+			err = fmt.Errorf("olm: rehydrate: %w", err)
+			return
+		}
+		var body []byte
+		body, err = aead.Open(nil, n, ct, nil)
+		if err != nil {
+			err = fmt.Errorf("olm: rehydrate: %w", ErrBadPickleKey)
+			return
+		}
+		defer clear(body)
+		a, err = unmarshalDehydrated(body)
+	})
+	return a, err
 }
 
 // unmarshalDehydrated decodes the plaintext of a dehydrated device.
