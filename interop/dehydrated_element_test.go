@@ -309,3 +309,26 @@ func TestDehydratedSouverainSendsToElementDevice(t *testing.T) {
 		t.Fatalf("Element decrypted %+v", dec)
 	}
 }
+
+// TestDehydratedElementKeySecret: the key Element makes and stores in
+// secret storage (DehydratedDeviceKey.toBase64) is what KeyFromSecret reads.
+func TestDehydratedElementKeySecret(t *testing.T) {
+	e := startNodeHarness(t, "dehydrated.mjs")
+	e.call(nil, "init", map[string]any{"name": "e1", "user": dhUser, "device": "ELEMENT1", "cross_signing": true})
+	var created struct {
+		Body      dehydrated.UploadRequest `json:"body"`
+		KeyBase64 string                   `json:"key_base64"`
+	}
+	e.call(&created, "create_dehydrated", map[string]any{"name": "e1"})
+	key, err := dehydrated.KeyFromSecret(created.KeyBase64)
+	if err != nil {
+		t.Fatalf("Element's secret %q: %v", created.KeyBase64, err)
+	}
+	data, _ := json.Marshal(created.Body.DeviceData)
+	if _, err := dehydrated.Rehydrate(key, dhUser, created.Body.DeviceID, data); err != nil {
+		t.Fatalf("rehydrate with the key from Element's secret: %v", err)
+	}
+	if key.Secret() != created.KeyBase64 {
+		t.Fatalf("Secret() = %q, Element stores %q", key.Secret(), created.KeyBase64)
+	}
+}

@@ -210,10 +210,13 @@ const handlers = {
     async create_dehydrated(msg) {
         const m = machineNamed(msg.name);
         const device = await m.machine.dehydratedDevices().create();
-        const req = await device.keysForUpload(msg.display_name || "Element dehydrated device", keyFrom(msg.key));
+        // Without a key, Element makes one, as it does before storing it in
+        // secret storage; key_base64 is what it stores there.
+        const key = msg.key ? keyFrom(msg.key) : sdk.DehydratedDeviceKey.createRandomKey();
+        const req = await device.keysForUpload(msg.display_name || "Element dehydrated device", key);
         const body = JSON.parse(req.body);
         handlers.put_dehydrated({ user: m.user, body });
-        return { body };
+        return { body, key_base64: key.toBase64() };
     },
     // put_dehydrated is PUT /dehydrated_device.
     put_dehydrated(msg) {
