@@ -14,11 +14,14 @@ import (
 )
 
 // ErrNotDehydratable means the account cannot be written as a dehydrated
-// device: its Ed25519 identity key came from a libolm pickle, which keeps
-// only the expanded key, while the dehydrated device format stores the
-// 32-byte seed. vodozemac refuses such accounts the same way. Create the
-// dehydrated device from a fresh account (NewAccount) instead.
-var ErrNotDehydratable = errors.New("account has no Ed25519 seed (an expanded key from libolm): it cannot be dehydrated")
+// device: its Ed25519 identity key is held only in libolm's expanded form,
+// while the dehydrated device format stores the 32-byte seed. Accounts read
+// from libolm's pickles are such accounts, as are, for now, those read from
+// souverain's own pickle format (which stores the expanded key); vodozemac
+// refuses accounts from libolm the same way. Dehydrated devices are made
+// from a fresh account (NewAccount), or one rehydrated or read from
+// vodozemac's pickle with a seed, which keep their seed.
+var ErrNotDehydratable = errors.New("account has no Ed25519 seed (only an expanded key, as from libolm): it cannot be dehydrated")
 
 // dehydratedVersion is the version of vodozemac's dehydrated device pickle.
 const dehydratedVersion = 1
