@@ -23,11 +23,15 @@ type elementDevice struct {
 	Curve25519 string            `json:"curve25519"`
 	Ed25519    string            `json:"ed25519"`
 	Events     []json.RawMessage `json:"events"`
-	RoomID     string            `json:"room_id"`
-	SessionID  string            `json:"session_id"`
-	SenderKey  string            `json:"sender_key"`
-	Ciphertext string            `json:"ciphertext"`
-	Plaintext  string            `json:"plaintext"`
+	RoomKeys   []struct {
+		Sender        string `json:"sender"`
+		RoomID        string `json:"room_id"`
+		SessionID     string `json:"session_id"`
+		SenderKey     string `json:"sender_key"`
+		SenderEd25519 string `json:"sender_ed25519"`
+		Ciphertext    string `json:"ciphertext"`
+		Plaintext     string `json:"plaintext"`
+	} `json:"room_keys"`
 }
 
 func loadElementDevice(t testing.TB) *elementDevice {
@@ -44,7 +48,8 @@ func loadElementDevice(t testing.TB) *elementDevice {
 }
 
 // TestElementDevice rehydrates the device Element created and decrypts the
-// room message whose key Element sent to it.
+// room messages whose keys Element sent to it, from its owner and from
+// another user.
 func TestElementDevice(t *testing.T) {
 	v := loadElementDevice(t)
 	key, err := dehydrated.KeyFromSecret(v.Key)
@@ -59,17 +64,20 @@ func TestElementDevice(t *testing.T) {
 		t.Fatalf("identity keys %s %s", r.Account().Curve25519Key(), r.Account().Ed25519Key())
 	}
 	got := r.ReceiveEvents(v.Events)
-	if len(got.RoomKeys) != 1 || len(got.Failed) != 0 {
+	if len(got.RoomKeys) != len(v.RoomKeys) || len(got.Failed) != 0 {
 		t.Fatalf("received %+v", got)
 	}
-	rk := got.RoomKeys[0]
-	if rk.RoomID != v.RoomID || rk.SessionID != v.SessionID || rk.SenderKey.String() != v.SenderKey {
-		t.Fatalf("room key %+v", rk)
-	}
-	ct, _ := base64.RawStdEncoding.DecodeString(v.Ciphertext)
-	plain, _, err := rk.Session.Decrypt(ct)
-	if err != nil || string(plain) != v.Plaintext {
-		t.Fatalf("decrypted %q, %v", plain, err)
+	for i, want := range v.RoomKeys {
+		rk := got.RoomKeys[i]
+		if rk.Sender != want.Sender || rk.RoomID != want.RoomID || rk.SessionID != want.SessionID ||
+			rk.SenderKey.String() != want.SenderKey || rk.SenderEd25519.String() != want.SenderEd25519 {
+			t.Fatalf("room key %d: %+v", i, rk)
+		}
+		ct, _ := base64.RawStdEncoding.DecodeString(want.Ciphertext)
+		plain, _, err := rk.Session.Decrypt(ct)
+		if err != nil || string(plain) != want.Plaintext {
+			t.Fatalf("room key %d decrypted %q, %v", i, plain, err)
+		}
 	}
 
 	// Must fail: another key; a changed pickle.

@@ -3,6 +3,7 @@ package dehydrated_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/souverain/e2ee/dehydrated"
@@ -88,9 +89,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	testkit.WriteCorpusEntry(t, "FuzzRehydrate", "element", data)
 	testkit.WriteCorpusEntry(t, "FuzzRehydrate", "truncated", data[:len(data)-20])
 	testkit.WriteCorpusEntry(t, "FuzzRehydrate", "v1", []byte(`{"algorithm":"org.matrix.msc3814.v1.olm","device_pickle":"AAAA"}`))
-	for _, ev := range v.Events {
+	for i, ev := range v.Events {
 		e := compact(ev)
-		testkit.WriteCorpusEntry(t, "FuzzReceiveEvents", "element", e)
-		testkit.WriteCorpusEntry(t, "FuzzReceiveEvents", "truncated", e[:len(e)/2])
+		testkit.WriteCorpusEntry(t, "FuzzReceiveEvents", fmt.Sprintf("element-%d", i), e)
+		testkit.WriteCorpusEntry(t, "FuzzReceiveEvents", fmt.Sprintf("truncated-%d", i), e[:len(e)/2])
 	}
 }

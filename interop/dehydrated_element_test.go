@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/dehydrated"
@@ -82,6 +83,21 @@ func TestDehydratedElementToSouverain(t *testing.T) {
 		} `json:"content"`
 	}
 	e.call(&enc, "encrypt", map[string]any{"name": "e1", "room": room, "type": "m.room.message", "content": map[string]any{"msgtype": "m.text", "body": "sent while you were away"}})
+	// Bob, another user on Element, shares a room with Alice too: his
+	// client sends the key to her dehydrated device because Alice's
+	// self-signing key signed it.
+	var bob dhInit
+	e.call(&bob, "init", map[string]any{"name": "bob", "user": "@bob:example.org", "device": "BOBPHONE"})
+	const bobRoom = "!bob-and-alice:example.org"
+	e.call(nil, "share", map[string]any{"name": "bob", "room": bobRoom, "users": []string{dhUser}})
+	var bobEnc struct {
+		Content struct {
+			Ciphertext string `json:"ciphertext"`
+			SessionID  string `json:"session_id"`
+		} `json:"content"`
+	}
+	e.call(&bobEnc, "encrypt", map[string]any{"name": "bob", "room": bobRoom, "type": "m.room.message", "content": map[string]any{"msgtype": "m.text", "body": "from bob"}})
+
 	var inbox dhEvents
 	e.call(&inbox, "events", map[string]any{"user": dhUser, "device": created.Body.DeviceID})
 	if len(inbox.Events) == 0 {
@@ -109,10 +125,19 @@ func TestDehydratedElementToSouverain(t *testing.T) {
 	if len(got.Failed) != 0 {
 		t.Fatalf("failed events: %v", got.Failed)
 	}
-	if len(got.RoomKeys) != 1 {
+	if len(got.RoomKeys) != 2 {
 		t.Fatalf("%d room keys", len(got.RoomKeys))
 	}
-	rk := got.RoomKeys[0]
+	rk, bobKey := got.RoomKeys[0], got.RoomKeys[1]
+	if bobKey.Sender != "@bob:example.org" || bobKey.RoomID != bobRoom || bobKey.SenderKey.String() != bob.Curve25519 ||
+		bobKey.SenderEd25519.String() != bob.Ed25519 || bobKey.SessionID != bobEnc.Content.SessionID {
+		t.Fatalf("Bob's room key %+v", bobKey)
+	}
+	bobCT, _ := base64.RawStdEncoding.DecodeString(bobEnc.Content.Ciphertext)
+	bobPlain, _, err := bobKey.Session.Decrypt(bobCT)
+	if err != nil || !strings.Contains(string(bobPlain), "from bob") {
+		t.Fatalf("Bob's message: %s, %v", bobPlain, err)
+	}
 	if rk.RoomID != room || rk.SessionID != enc.Content.SessionID || rk.Sender != dhUser ||
 		rk.SenderKey.String() != el.Curve25519 || rk.SenderEd25519.String() != el.Ed25519 {
 		t.Fatalf("room key %+v", rk)
@@ -139,7 +164,7 @@ func TestDehydratedElementToSouverain(t *testing.T) {
 	// without node) when asked to.
 	if os.Getenv("SOUVERAIN_WRITE_VECTORS") != "" {
 		v := map[string]any{
-			"comment":     "A dehydrated device created by Element's crypto stack (DehydratedDevices.create, keysForUpload) under the key, with the identity keys it uploaded and one Megolm session it received afterwards.",
+			"comment":     "A dehydrated device created by Element's crypto stack (DehydratedDevices.create, keysForUpload) under the key, with the identity keys it uploaded, and the Megolm sessions Element's OlmMachine then sent it: one from the same user, one from another user (Bob), each with a room message encrypted in it.",
 			"origin":      "@matrix-org/matrix-sdk-crypto-wasm " + el.Versions.MatrixSDKCrypto + " (matrix-sdk-crypto), vodozemac " + el.Versions.Vodozemac + ", via interop/dehydrated_element_test.go",
 			"user_id":     dhUser,
 			"key":         base64.RawStdEncoding.EncodeToString(dhKey),
@@ -148,11 +173,12 @@ func TestDehydratedElementToSouverain(t *testing.T) {
 			"curve25519":  r.Account().Curve25519Key().String(),
 			"ed25519":     r.Account().Ed25519Key().String(),
 			"events":      inbox.Events,
-			"room_id":     room,
-			"session_id":  rk.SessionID,
-			"sender_key":  el.Curve25519,
-			"ciphertext":  enc.Content.Ciphertext,
-			"plaintext":   string(plain),
+			"room_keys": []map[string]any{
+				{"sender": dhUser, "room_id": room, "session_id": rk.SessionID, "sender_key": el.Curve25519, "sender_ed25519": el.Ed25519,
+					"ciphertext": enc.Content.Ciphertext, "plaintext": string(plain)},
+				{"sender": "@bob:example.org", "room_id": bobRoom, "session_id": bobKey.SessionID, "sender_key": bob.Curve25519, "sender_ed25519": bob.Ed25519,
+					"ciphertext": bobEnc.Content.Ciphertext, "plaintext": string(bobPlain)},
+			},
 		}
 		b, _ := json.MarshalIndent(v, "", "  ")
 		if err := os.WriteFile(filepath.Join("..", "dehydrated", "testdata", "element_device.json"), append(b, '\n'), 0o644); err != nil {

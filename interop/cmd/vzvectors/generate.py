@@ -260,8 +260,8 @@ def dehydrated_vectors():
     add(id="element-dehydrated-device", kind="dehydrated.rehydrate", source=esrc,
         inputs=dict(base, events=el["events"]),
         expected={"curve25519": el["curve25519"], "ed25519": el["ed25519"],
-                  "room_keys": [{"room_id": el["room_id"], "session_id": el["session_id"], "sender": el["user_id"], "sender_key": el["sender_key"]}]},
-        notes="A device Element created (org.matrix.msc3814.v2) and the m.room_key Element's OlmMachine then sent it; rehydrating gives the keys Element uploaded and the room key.")
+                  "room_keys": [{"room_id": k["room_id"], "session_id": k["session_id"], "sender": k["sender"], "sender_key": k["sender_key"]} for k in el["room_keys"]]},
+        notes="A device Element created (org.matrix.msc3814.v2) and the m.room_key events Element's OlmMachine then sent it, from its owner and from another user; rehydrating gives the keys Element uploaded and the room keys.")
     add(id="element-dehydrated-device-wrong-key", kind="dehydrated.rehydrate", source=esrc,
         inputs=dict(base, key=b64(bytes(32))), expected_error="bad-pickle-key")
     dd = dict(el["device_data"])
