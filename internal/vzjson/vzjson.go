@@ -164,3 +164,39 @@ func (k *Ed25519Keypair) PrivateKey() (*ed25519.PrivateKey, error) {
 		return nil, errors.New("the Ed25519 key pair must be exactly one of Normal and Expanded")
 	}
 }
+
+// Bytes renders b as serde_json renders a byte array: [n,n,…].
+type Bytes []byte
+
+// MarshalJSON writes the array of numbers.
+func (b Bytes) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, 2+4*len(b))
+	out = append(out, '[')
+	for i, c := range b {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		switch {
+		case c >= 100:
+			out = append(out, '0'+c/100, '0'+c/10%10, '0'+c%10)
+		case c >= 10:
+			out = append(out, '0'+c/10, '0'+c%10)
+		default:
+			out = append(out, '0'+c)
+		}
+	}
+	return append(out, ']'), nil
+}
+
+// ConfigFor returns the session configuration of version 1 or 2.
+func ConfigFor(version int) Config { return Config{Version: fmt.Sprintf("V%d", version)} }
+
+// KeypairFor renders an Ed25519 key pair: the seed if the key has one, else
+// the expanded key. The result holds secrets.
+func KeypairFor(k *ed25519.PrivateKey) map[string]Bytes {
+	if seed, ok := k.Seed(); ok {
+		return map[string]Bytes{"Normal": seed[:]}
+	}
+	exp := k.Expanded()
+	return map[string]Bytes{"Expanded": exp[:]}
+}

@@ -46,3 +46,18 @@ func TestConfig(t *testing.T) {
 		t.Error("V3 accepted")
 	}
 }
+
+func TestBytesRoundTrip(t *testing.T) {
+	b := make([]byte, 32)
+	for i := range b {
+		b[i] = byte(i * 9)
+	}
+	out, _ := json.Marshal(Bytes(b))
+	var back Bytes32
+	if err := json.Unmarshal(out, &back); err != nil || string(back[:]) != string(b) {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if s, _ := json.Marshal(Bytes{0, 9, 10, 99, 100, 255}); string(s) != "[0,9,10,99,100,255]" {
+		t.Fatalf("%s", s)
+	}
+}
