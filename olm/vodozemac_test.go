@@ -9,103 +9,28 @@ import (
 	"testing"
 
 	"github.com/souverain/e2ee/internal/pickle"
+	"github.com/souverain/e2ee/internal/vzjson"
 )
 
 // vzBytes renders b as serde_json renders a byte array.
 func vzBytes(b []byte) json.RawMessage {
-	n := make([]int, len(b))
-	for i, c := range b {
-		n[i] = int(c)
-	}
-	out, _ := json.Marshal(n)
+	out, _ := json.Marshal(vzjson.Bytes(b))
 	return out
 }
 
-// vzMarshalAccount writes an account as vodozemac's AccountPickle JSON
-// (test only: this package reads the format but does not write it).
 func vzMarshalAccount(a *Account) []byte {
-	var signing map[string]any
-	if seed, ok := a.signing.Seed(); ok {
-		signing = map[string]any{"Normal": vzBytes(seed[:])}
-	} else {
-		exp := a.signing.Expanded()
-		signing = map[string]any{"Expanded": vzBytes(exp[:])}
+	out, err := a.MarshalVodozemac()
+	if err != nil {
+		panic(err)
 	}
-	pub, priv := map[string]any{}, map[string]any{}
-	for _, k := range a.oneTimeKeys {
-		id := fmt.Sprint(uint32(k.id))
-		priv[id] = vzBytes(k.key.priv[:])
-		if !k.published {
-			pub[id] = vzBytes(k.key.pub[:])
-		}
-	}
-	fallback := func(i int) any {
-		if i >= a.numFallback {
-			return nil
-		}
-		f := a.fallback[i]
-		return map[string]any{"key_id": uint32(f.id), "key": vzBytes(f.key.priv[:]), "published": f.published}
-	}
-	out, _ := json.Marshal(map[string]any{
-		"signing_key":        signing,
-		"diffie_hellman_key": vzBytes(a.identity.priv[:]),
-		"one_time_keys":      map[string]any{"next_key_id": uint64(a.nextKeyID) + 1, "public_keys": pub, "private_keys": priv},
-		"fallback_keys":      map[string]any{"key_id": uint64(a.nextKeyID) + 1, "fallback_key": fallback(0), "previous_fallback_key": fallback(1)},
-	})
 	return out
 }
 
-// vzMarshalSession writes a session as vodozemac's SessionPickle JSON.
 func vzMarshalSession(s *Session) []byte {
-	var chains []any
-	for i := len(s.receivers) - 1; i >= 0; i-- { // oldest first
-		c := s.receivers[i]
-		var skipped []any
-		for j := len(s.skipped) - 1; j >= 0; j-- {
-			if k := s.skipped[j]; k.ratchetKey == c.ratchetKey {
-				skipped = append(skipped, map[string]any{"key": vzBytes(k.key[:]), "index": k.index})
-			}
-		}
-		if skipped == nil {
-			skipped = []any{}
-		}
-		chains = append(chains, map[string]any{
-			"ratchet_key":          vzBytes(c.ratchetKey[:]),
-			"hkdf_ratchet":         map[string]any{"key": vzBytes(c.chain.key[:]), "index": c.chain.index},
-			"skipped_message_keys": map[string]any{"inner": skipped},
-			"ratchet_count":        map[string]any{"Unknown": nil},
-		})
+	out, err := s.MarshalVodozemac()
+	if err != nil {
+		panic(err)
 	}
-	if chains == nil {
-		chains = []any{}
-	}
-	var ratchet map[string]any
-	if s.sender != nil {
-		ratchet = map[string]any{
-			"type":                  "active",
-			"parent_ratchet_key":    nil,
-			"ratchet_count":         map[string]any{"Known": 1},
-			"active_ratchet":        map[string]any{"root_key": vzBytes(s.rootKey[:]), "ratchet_key": vzBytes(s.sender.ratchet.priv[:])},
-			"symmetric_key_ratchet": map[string]any{"key": vzBytes(s.sender.chain.key[:]), "index": s.sender.chain.index},
-		}
-	} else {
-		ratchet = map[string]any{
-			"type":          "inactive",
-			"root_key":      map[string]any{"key": vzBytes(s.rootKey[:])},
-			"ratchet_key":   vzBytes(s.receivers[0].ratchetKey[:]),
-			"ratchet_count": map[string]any{"Unknown": nil},
-		}
-	}
-	out, _ := json.Marshal(map[string]any{
-		"session_keys": map[string]any{
-			"identity_key": vzBytes(s.aliceIdentity[:]),
-			"base_key":     vzBytes(s.aliceBase[:]),
-			"one_time_key": vzBytes(s.bobOneTime[:]),
-		},
-		"sending_ratchet":  ratchet,
-		"receiving_chains": map[string]any{"inner": chains},
-		"config":           map[string]any{"version": fmt.Sprintf("V%d", s.config.Version())},
-	})
 	return out
 }
 
@@ -113,7 +38,11 @@ var vzKey = [32]byte{0x42}
 
 func vzAccountRoundTrip(t *testing.T, a *Account) *Account {
 	t.Helper()
-	b, err := UnpickleVodozemacAccount(pickle.EncryptVodozemac(&vzKey, vzMarshalAccount(a)), &vzKey)
+	text, err := a.PickleVodozemac(&vzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := UnpickleVodozemacAccount(text, &vzKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +51,11 @@ func vzAccountRoundTrip(t *testing.T, a *Account) *Account {
 
 func vzSessionRoundTrip(t *testing.T, s *Session) *Session {
 	t.Helper()
-	r, err := UnpickleVodozemacSession(pickle.EncryptVodozemac(&vzKey, vzMarshalSession(s)), &vzKey)
+	text, err := s.PickleVodozemac(&vzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := UnpickleVodozemacSession(text, &vzKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,5 +346,17 @@ func BenchmarkRehydrateAccount(b *testing.B) {
 		if _, err := RehydrateAccount(ct, nonce, &key); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestPickleVodozemacNilKey(t *testing.T) {
+	a := dehydrationAccount(t)
+	if _, err := a.PickleVodozemac(nil); !errors.Is(err, ErrPickleKeySize) {
+		t.Errorf("account: %v", err)
+	}
+	alice, _ := newAccount(bytes.Repeat([]byte{1}, 64))
+	s, _ := alice.NewOutboundSession(a.Curve25519Key(), a.oneTimeKeys[0].key.pub)
+	if _, err := s.PickleVodozemac(nil); !errors.Is(err, ErrPickleKeySize) {
+		t.Errorf("session: %v", err)
 	}
 }
