@@ -31,6 +31,13 @@ func FuzzParseVodozemacInboundGroupSession(f *testing.F) {
 			}
 			return
 		}
+		out, err := s.MarshalVodozemac()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := ParseVodozemacInboundGroupSession(out); err != nil || again.SessionID() != s.SessionID() || again.FirstKnownIndex() != s.FirstKnownIndex() {
+			t.Fatalf("re-reading our own output: %v", err)
+		}
 		s.Decrypt([]byte("\x03\x08\x01\x12\x10AAAAAAAAAAAAAAAA"))
 		s.Export()
 	})
@@ -47,6 +54,13 @@ func FuzzParseVodozemacGroupSession(f *testing.F) {
 				t.Fatalf("error %v wraps no sentinel", err)
 			}
 			return
+		}
+		out, err := s.MarshalVodozemac()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := ParseVodozemacGroupSession(out); err != nil || again.SessionID() != s.SessionID() || again.MessageIndex() != s.MessageIndex() {
+			t.Fatalf("re-reading our own output: %v", err)
 		}
 		if _, err := s.Encrypt([]byte("x")); err != nil && !errors.Is(err, ErrIndexExhausted) {
 			t.Fatal(err)

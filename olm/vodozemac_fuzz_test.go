@@ -66,6 +66,18 @@ func FuzzParseVodozemacAccount(f *testing.F) {
 		}
 		a.Sign([]byte("x"))
 		a.marshal(MaxOneTimeKeys)
+		// What this package writes, it reads back to the same account.
+		out, err := a.MarshalVodozemac()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseVodozemacAccount(out)
+		if err != nil {
+			t.Fatalf("re-reading our own output: %v", err)
+		}
+		if c.Curve25519Key() != a.Curve25519Key() || c.Ed25519Key() != a.Ed25519Key() || c.NumOneTimeKeys() != a.NumOneTimeKeys() {
+			t.Fatal("the account changed through our own output")
+		}
 	})
 }
 
@@ -83,6 +95,11 @@ func FuzzParseVodozemacSession(f *testing.F) {
 		}
 		if len(s.receivers) > MaxReceiverChains || len(s.skipped) > MaxSkippedMessageKeys {
 			t.Fatal("limits exceeded")
+		}
+		if out, err := s.MarshalVodozemac(); err == nil {
+			if again, err := ParseVodozemacSession(out); err != nil || again.SessionID() != s.SessionID() {
+				t.Fatalf("re-reading our own output: %v", err)
+			}
 		}
 		s.encrypt([]byte("x"), seq(1, 32))
 		s.marshalForTest()
