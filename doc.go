@@ -39,7 +39,8 @@
 // internal/chacha20poly1305, written from RFC 8439 and checked against
 // x/crypto's in interop, so that olm does not depend on x/crypto.
 //
-// olm and megolm also read vodozemac's own pickles (UnpickleVodozemac…,
-// ParseVodozemac…), so that a store written by a vodozemac-based client
-// (matrix-rust-sdk, Element) can move here.
+// olm and megolm also read and write vodozemac's own pickles
+// (UnpickleVodozemac…, ParseVodozemac…, PickleVodozemac, MarshalVodozemac),
+// so that a store written by a vodozemac-based client (matrix-rust-sdk,
+// Element) can move here, and back.
 package e2ee
