@@ -279,6 +279,18 @@ def dehydrated_vectors():
     dd = dict(el["device_data"], algorithm="org.matrix.msc3814.v3")
     add(id="element-dehydrated-device-unknown-algorithm", kind="dehydrated.rehydrate", source=esrc,
         inputs=dict(base, device_data=dd), expected_error="bad-format")
+    evs = json.loads(json.dumps(el["events"]))
+    ct = evs[0]["content"]["ciphertext"]
+    (dev_key, msg), = ct.items()
+    msg["body"] = flip(msg["body"], len(msg["body"]) - 5)
+    add(id="element-dehydrated-device-tampered-event", kind="dehydrated.rehydrate", source=esrc,
+        inputs=dict(base, events=evs), expected_error="bad-mac",
+        notes="One character of the first event's Olm message changed (inside its MAC): the event fails, and the operation with it.")
+    evs = json.loads(json.dumps(el["events"]))
+    evs[0]["sender"] = "@mallory:example.org"
+    add(id="element-dehydrated-device-spoofed-sender", kind="dehydrated.rehydrate", source=esrc,
+        inputs=dict(base, events=evs), expected_error="payload-mismatch",
+        notes="The event's envelope names another sender than the Olm payload: refused (the payload binds the sender).")
     add(id="element-dehydrated-device-short-key", kind="dehydrated.rehydrate", source=esrc,
         inputs=dict(base, key=b64(bytes(31))), expected_error="bad-key", notes="The secret in secret storage must be 32 bytes of base64.")
 
