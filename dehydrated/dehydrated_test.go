@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -262,8 +263,23 @@ func TestFormatHidesSecrets(t *testing.T) {
 	got := r.ReceiveEvents([]json.RawMessage{ev})
 	secrets := []string{key.Secret(), fmt.Sprintf("%x", key.Bytes())}
 	for _, v := range []any{d, *d, r, *r, got.RoomKeys[0], *key} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
-			out := fmt.Sprintf(verb, v)
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "json", "slog-json", "slog-text"} {
+			var out string
+			switch verb {
+			case "json":
+				b, _ := json.Marshal(v)
+				out = string(b)
+			case "slog-json", "slog-text":
+				var buf bytes.Buffer
+				h := slog.Handler(slog.NewJSONHandler(&buf, nil))
+				if verb == "slog-text" {
+					h = slog.NewTextHandler(&buf, nil)
+				}
+				slog.New(h).Info("m", "v", v)
+				out = buf.String()
+			default:
+				out = fmt.Sprintf(verb, v)
+			}
 			for _, s := range secrets {
 				if strings.Contains(out, s) {
 					t.Fatalf("%s of %T prints a secret: %s", verb, v, out)

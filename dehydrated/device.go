@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/souverain/e2ee/internal/canonicaljson"
 	"github.com/souverain/e2ee/olm"
@@ -224,3 +225,6 @@ func (d Device) Format(f fmt.State, verb rune) {
 	}
 	fmt.Fprintf(f, "dehydrated.Device{%s %s, Curve25519: %s, Ed25519: %s}", d.userID, d.deviceID, d.account.Curve25519Key(), d.account.Ed25519Key())
 }
+
+// LogValue describes the device for log/slog as Format does.
+func (d Device) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(d)) }

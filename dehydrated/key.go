@@ -3,6 +3,7 @@ package dehydrated
 import (
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 
 	"github.com/souverain/e2ee/internal/b64"
 )
@@ -67,3 +68,6 @@ func (k *Key) Clear() { clear(k.b[:]) }
 
 // Format prints "dehydrated.Key{…}" whatever the verb, never the key.
 func (k Key) Format(f fmt.State, verb rune) { fmt.Fprint(f, "dehydrated.Key{…}") }
+
+// LogValue describes the key for log/slog without its bytes.
+func (k Key) LogValue() slog.Value { return slog.StringValue("dehydrated.Key{…}") }

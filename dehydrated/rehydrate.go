@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/megolm"
@@ -340,3 +341,6 @@ func (r Rehydrated) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "dehydrated.Rehydrated{%s %s, Curve25519: %s, Ed25519: %s, %d Olm sessions}",
 		r.userID, r.deviceID, r.account.Curve25519Key(), r.account.Ed25519Key(), len(r.sessions))
 }
+
+// LogValue describes the device for log/slog as Format does.
+func (r Rehydrated) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(r)) }
