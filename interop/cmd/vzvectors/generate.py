@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 import sys
 
@@ -343,9 +344,11 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "vectors", "data"
 
 def write(name, family, description, vectors):
     path = os.path.join(OUT, name)
+    text = json.dumps({"family": family, "description": description, "vectors": vectors}, indent=2, ensure_ascii=False)
+    # Byte arrays on one line each, as serde_json would print them compactly.
+    text = re.sub(r"\[\s+((?:\d+,\s+)*\d+)\s+\]", lambda m: "[" + ",".join(re.split(r",\s+", m.group(1))) + "]", text)
     with open(path, "w") as f:
-        json.dump({"family": family, "description": description, "vectors": vectors}, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        f.write(text + "\n")
 
 
 write("vodozemac-pickles.json", "vodozemac-pickles",
