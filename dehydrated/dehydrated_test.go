@@ -313,3 +313,30 @@ func TestReplayAndPlainRoomKey(t *testing.T) {
 		t.Fatalf("replay: %v", got.Failed[0])
 	}
 }
+
+// TestRefusedEventKeepsKey: an event whose payload is refused spends no
+// one-time key, so that the genuine message made with it still opens its
+// session.
+func TestRefusedEventKeepsKey(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	_, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	var ids []string
+	for id := range req.OneTimeKeys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	r, _ := dehydrated.Rehydrate(key, owner, req.DeviceID, data)
+	g, _ := megolm.NewGroupSession()
+	// Two senders claim the same key (a homeserver could hand it out
+	// twice): the first sends a payload that names another recipient.
+	mallory := newSender(t, "@mallory:example.org")
+	mallory.otk = ids[0]
+	bad := mallory.eventWith(req, "m.room_key", roomKeyContent(g, "!r:x"), func(p map[string]any) { p["recipient"] = "@someone:else" })
+	bob := newSender(t, senderUser)
+	bob.otk = ids[0]
+	good, _ := bob.roomKey(req, "!r:x")
+	got := r.ReceiveEvents([]json.RawMessage{bad, good})
+	if len(got.Failed) != 1 || !errors.Is(got.Failed[0], olm.ErrPayloadMismatch) || len(got.RoomKeys) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+}

@@ -37,7 +37,7 @@ var eventSentinels = []error{
 	olm.ErrPayloadMismatch, olm.ErrBadMessageFormat, olm.ErrBadMessageMAC, olm.ErrBadMessageVersion,
 	olm.ErrMessageTooLarge, olm.ErrUnknownOneTimeKey, olm.ErrSessionMismatch, olm.ErrBadPublicKey,
 	olm.ErrMessageGap, olm.ErrMessageKeyNotFound, olm.ErrUnknownChain, olm.ErrSessionConfig,
-	megolm.ErrBadSessionKey, megolm.ErrBadSignature,
+	megolm.ErrBadSessionKey, megolm.ErrBadSignature, olm.ErrPreKeyReplay,
 }
 
 func wrapsOneOf(err error, sentinels ...error) bool {

@@ -180,9 +180,9 @@ type roomKeyContent struct {
 // that cannot be used is listed in Failed and does not stop the others.
 // Pre-key messages open Olm sessions, which later events of the same
 // sender may use. An event that does not decrypt changes nothing; one that
-// decrypts but whose payload is then refused keeps no new session, though
-// the one-time key it used is spent and an existing session has moved past
-// its message key (as in vodozemac: the message was authentic Olm).
+// decrypts but whose payload is then refused opens no session and spends no
+// one-time key (though an existing session it decrypted under has moved past
+// that message key).
 //
 // Each decrypted payload is checked against its envelope (sender,
 // recipient, the device's Ed25519 key) as olm.ParsePayload does, and each
@@ -265,10 +265,7 @@ func (r *Rehydrated) receive(raw []byte) (*RoomKey, bool, error) {
 	if payload.Type != "m.room_key" {
 		return nil, false, nil
 	}
-	claimed, err := olm.ParseEd25519PublicKey(payload.Keys.Ed25519)
-	if err != nil {
-		return nil, false, fmt.Errorf("dehydrated: event: %w", err)
-	}
+	claimed := payload.Keys.Ed25519
 	var rk roomKeyContent
 	dec := json.NewDecoder(bytes.NewReader(payload.Content))
 	if err := dec.Decode(&rk); err != nil {
@@ -301,9 +298,8 @@ func (r *Rehydrated) receive(raw []byte) (*RoomKey, bool, error) {
 
 // decrypt decrypts an Olm message from senderKey with an existing session
 // or, for a pre-key message no session matches, a new inbound one. commit
-// keeps a new session; without it the sessions are as before (the one-time
-// key a new session used is gone from the account, as in libolm and
-// vodozemac: the message did decrypt).
+// keeps a new session and removes its one-time key; without it the sessions
+// and the account's keys are as before.
 func (r *Rehydrated) decrypt(senderKey olm.Curve25519PublicKey, m olm.Message) ([]byte, func(), error) {
 	nothing := func() {}
 	sessions := r.sessions[senderKey]
@@ -317,11 +313,16 @@ func (r *Rehydrated) decrypt(senderKey olm.Curve25519PublicKey, m olm.Message) (
 				return p, nothing, nil
 			}
 		}
-		s, p, err := r.account.NewInboundSession(senderKey, pre)
+		// The one-time key is removed only once the payload has passed its
+		// checks, so that a refused event leaves the account as it was.
+		s, p, err := r.account.NewInboundSessionKeepKey(senderKey, pre)
 		if err != nil {
 			return nil, nil, fmt.Errorf("dehydrated: event: %w", err)
 		}
-		return p, func() { r.sessions[senderKey] = append(r.sessions[senderKey], s) }, nil
+		return p, func() {
+			r.sessions[senderKey] = append(r.sessions[senderKey], s)
+			r.account.RemoveOneTimeKeys(s) // a fallback key stays
+		}, nil
 	}
 	for _, s := range sessions {
 		if p, err := s.Decrypt(m); err == nil {

@@ -89,13 +89,16 @@ func ParseVodozemacInboundGroupSession(data []byte) (*InboundGroupSession, error
 	var r ratchet
 	r.setBytes(p.InitialRatchet.Inner[:])
 	r.counter = *p.InitialRatchet.Counter
-	return &InboundGroupSession{
-		config:     config,
-		initial:    r,
-		latest:     r,
-		signingKey: *p.SigningKey,
-		verified:   *p.SigningKeyVerified,
-	}, nil
+	// vodozemac's pickle records whether the signing key was checked, not
+	// where the key came from: the provenance is ProvenanceUnknown, as for
+	// libolm's pickles.
+	return &InboundGroupSession{st: &inboundState{d: inboundData{
+		config:           config,
+		initial:          r,
+		latest:           r,
+		signingKey:       *p.SigningKey,
+		signatureChecked: *p.SigningKeyVerified,
+	}}}, nil
 }
 
 // UnpickleVodozemacGroupSession reads an outbound GroupSession that
@@ -136,10 +139,10 @@ func ParseVodozemacGroupSession(data []byte) (*GroupSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("megolm: vodozemac group session: %w", err)
 	}
-	s := &GroupSession{config: config, signing: signing}
-	s.ratchet.setBytes(p.Ratchet.Inner[:])
-	s.ratchet.counter = *p.Ratchet.Counter
-	return s, nil
+	st := &groupState{config: config, signing: signing}
+	st.ratchet.setBytes(p.Ratchet.Inner[:])
+	st.ratchet.counter = *p.Ratchet.Counter
+	return &GroupSession{st: st}, nil
 }
 
 // vzSigningKey builds the signing key of an Ed25519KeypairPickle.

@@ -106,12 +106,12 @@ func vzMarshalInbound(s *InboundGroupSession) []byte {
 // its seed if expanded.
 func vzMarshalOutbound(s *GroupSession, expanded bool) []byte {
 	if expanded {
-		exp, pub := s.signing.Expanded(), s.signing.Public()
+		exp, pub := s.st.signing.Expanded(), s.st.signing.Public()
 		k, err := ed25519.NewKeyFromExpanded(exp[:], pub[:])
 		if err != nil {
 			panic(err)
 		}
-		s = &GroupSession{config: s.config, ratchet: s.ratchet, signing: k}
+		s = &GroupSession{st: &groupState{config: s.st.config, ratchet: s.st.ratchet, signing: k}}
 	}
 	out, err := s.MarshalVodozemac()
 	if err != nil {
@@ -183,7 +183,7 @@ func TestVodozemacRoundTrip(t *testing.T) {
 			if g2.SessionID() != g.SessionID() || g2.MessageIndex() != 1 || in2.SessionID() != in.SessionID() || g2.Config() != config || in2.Config() != config {
 				t.Fatalf("v%d expanded %v: sessions differ", config.Version(), expanded)
 			}
-			if _, ok := g2.signing.Seed(); ok == expanded {
+			if _, ok := g2.st.signing.Seed(); ok == expanded {
 				t.Fatalf("expanded %v: seed kept %v", expanded, ok)
 			}
 			m, _ := g2.Encrypt([]byte("after migration"))
@@ -220,7 +220,7 @@ func TestVodozemacPickleRefuses(t *testing.T) {
 		{"no signing key", strings.Replace(goodOut, `"signing_key"`, `"x"`, 1)},
 		{"both keys", strings.Replace(goodOut, `"Normal"`, `"Expanded":`+string(vzBytes(make([]byte, 64)))+`,"Normal"`, 1)},
 		{"neither key", strings.Replace(goodOut, `"Normal"`, `"Other"`, 1)},
-		{"zero expanded key", strings.Replace(goodOut, `{"Normal":`+string(vzBytes(func() []byte { s, _ := g.signing.Seed(); return s[:] }())), `{"Expanded":`+string(vzBytes(make([]byte, 64))), 1)},
+		{"zero expanded key", strings.Replace(goodOut, `{"Normal":`+string(vzBytes(func() []byte { s, _ := g.st.signing.Seed(); return s[:] }())), `{"Expanded":`+string(vzBytes(make([]byte, 64))), 1)},
 		{"no ratchet", strings.Replace(goodOut, `"ratchet"`, `"x"`, 1)},
 	}
 	for _, tc := range outbound {

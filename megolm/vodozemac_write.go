@@ -22,14 +22,22 @@ type vzRatchetOut struct {
 // the first known index, the signing key, whether it is verified, and the
 // configuration. The result is secret.
 func (s *InboundGroupSession) MarshalVodozemac() ([]byte, error) {
-	b := s.initial.bytes()
+	st, err := s.lock("vodozemac inbound group session")
+	if err != nil {
+		return nil, err
+	}
+	d := st.d
+	st.mu.Unlock()
+	defer d.initial.clear()
+	defer d.latest.clear()
+	b := d.initial.bytes()
 	defer clear(b[:])
 	out, err := json.Marshal(struct {
 		InitialRatchet     vzRatchetOut  `json:"initial_ratchet"`
 		SigningKey         vzjson.Bytes  `json:"signing_key"`
 		SigningKeyVerified bool          `json:"signing_key_verified"`
 		Config             vzjson.Config `json:"config"`
-	}{vzRatchetOut{b[:], s.initial.counter}, s.signingKey[:], s.verified, vzjson.ConfigFor(s.config.Version())})
+	}{vzRatchetOut{b[:], d.initial.counter}, d.signingKey[:], d.signatureChecked, vzjson.ConfigFor(d.config.Version())})
 	if err != nil {
 		return nil, fmt.Errorf("megolm: vodozemac inbound group session: %w", err)
 	}
@@ -55,9 +63,14 @@ func (s *InboundGroupSession) PickleVodozemac(key *[32]byte) (string, error) {
 // expanded key of a session from libolm) and the configuration. The result
 // is secret.
 func (s *GroupSession) MarshalVodozemac() ([]byte, error) {
-	b := s.ratchet.bytes()
+	st, err := s.lock("vodozemac group session")
+	if err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
+	b := st.ratchet.bytes()
 	defer clear(b[:])
-	kp := vzjson.KeypairFor(s.signing)
+	kp := vzjson.KeypairFor(st.signing)
 	defer func() {
 		for _, v := range kp {
 			clear(v)
@@ -67,7 +80,7 @@ func (s *GroupSession) MarshalVodozemac() ([]byte, error) {
 		Ratchet    vzRatchetOut            `json:"ratchet"`
 		SigningKey map[string]vzjson.Bytes `json:"signing_key"`
 		Config     vzjson.Config           `json:"config"`
-	}{vzRatchetOut{b[:], s.ratchet.counter}, kp, vzjson.ConfigFor(s.config.Version())})
+	}{vzRatchetOut{b[:], st.ratchet.counter}, kp, vzjson.ConfigFor(st.config.Version())})
 	if err != nil {
 		return nil, fmt.Errorf("megolm: vodozemac group session: %w", err)
 	}

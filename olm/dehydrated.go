@@ -56,13 +56,17 @@ func (a *Account) dehydrate(key *[DehydrationKeySize]byte, nonce [DehydrationNon
 	if key == nil {
 		return "", "", fmt.Errorf("olm: dehydrate: nil key")
 	}
+	st, err := a.lock("dehydrate")
+	if err != nil {
+		return "", "", err
+	}
+	defer st.mu.Unlock()
 	var ct []byte
-	var err error
 	// Under GOEXPERIMENT=runtimesecret the plaintext and the cipher state
 	// are erased from the heap and the stack once done.
 	wipe.Do(func() {
 		var body []byte
-		body, err = a.marshalDehydrated()
+		body, err = st.marshalDehydrated()
 		if err != nil {
 			return
 		}
@@ -82,7 +86,7 @@ func (a *Account) dehydrate(key *[DehydrationKeySize]byte, nonce [DehydrationNon
 }
 
 // marshalDehydrated writes the plaintext of a dehydrated device.
-func (a *Account) marshalDehydrated() ([]byte, error) {
+func (a *account) marshalDehydrated() ([]byte, error) {
 	seed, ok := a.signing.Seed()
 	if !ok {
 		return nil, fmt.Errorf("olm: dehydrate: %w", ErrNotDehydratable)
@@ -187,15 +191,15 @@ func unmarshalDehydrated(body []byte) (*Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("olm: rehydrate: %w: %v", ErrCorruptedPickle, err)
 	}
-	identity, err := newCurveKey(curvePriv[:])
+	identity, err := vzCurveKey(curvePriv[:])
 	if err != nil {
 		return nil, fmt.Errorf("olm: rehydrate: %w", err)
 	}
-	a := &Account{signing: signing, identity: identity}
+	a := &account{signing: signing, identity: identity}
 	first := max(0, n-MaxOneTimeKeys)
 	a.oneTimeKeys = make([]oneTimeKey, 0, n-first)
 	for i := first; i < n; i++ {
-		k, err := newCurveKey(privs[i][:])
+		k, err := vzCurveKey(privs[i][:])
 		if err != nil {
 			return nil, fmt.Errorf("olm: rehydrate: %w", err)
 		}
@@ -205,12 +209,12 @@ func unmarshalDehydrated(body []byte) (*Account, error) {
 		a.nextKeyID = uint32(n - 1)
 	}
 	if hasFallback == 1 {
-		k, err := newCurveKey(priv[:])
+		k, err := vzCurveKey(priv[:])
 		if err != nil {
 			return nil, fmt.Errorf("olm: rehydrate: %w", err)
 		}
 		a.fallback[0] = oneTimeKey{id: 0, published: true, key: k}
 		a.numFallback = 1
 	}
-	return a, nil
+	return &Account{st: a}, nil
 }

@@ -22,10 +22,10 @@ func dehydrationAccount(t testing.TB) *Account {
 	for i := range random {
 		random[i] = byte(i)
 	}
-	if err := a.generateOneTimeKeys(random); err != nil {
+	if err := a.st.generateOneTimeKeys(random); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.generateFallbackKey(bytes.Repeat([]byte{0x77}, 32)); err != nil {
+	if err := a.st.generateFallbackKey(bytes.Repeat([]byte{0x77}, 32)); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -45,15 +45,15 @@ func TestDehydrateRoundTrip(t *testing.T) {
 	if b.Curve25519Key() != a.Curve25519Key() || b.Ed25519Key() != a.Ed25519Key() {
 		t.Fatal("identity keys differ after rehydration")
 	}
-	if len(b.oneTimeKeys) != 3 || len(b.OneTimeKeys()) != 0 {
-		t.Fatalf("%d one-time keys, %d unpublished; want 3, 0", len(b.oneTimeKeys), len(b.OneTimeKeys()))
+	if len(b.st.oneTimeKeys) != 3 || len(b.OneTimeKeys()) != 0 {
+		t.Fatalf("%d one-time keys, %d unpublished; want 3, 0", len(b.st.oneTimeKeys), len(b.OneTimeKeys()))
 	}
-	for i := range b.oneTimeKeys {
-		if b.oneTimeKeys[i].key.pub != a.oneTimeKeys[i].key.pub || b.oneTimeKeys[i].id != KeyID(i) {
+	for i := range b.st.oneTimeKeys {
+		if b.st.oneTimeKeys[i].key.pub != a.st.oneTimeKeys[i].key.pub || b.st.oneTimeKeys[i].id != KeyID(i) {
 			t.Fatalf("one-time key %d differs", i)
 		}
 	}
-	if b.numFallback != 1 || b.fallback[0].key.pub != a.fallback[0].key.pub {
+	if b.st.numFallback != 1 || b.st.fallback[0].key.pub != a.st.fallback[0].key.pub {
 		t.Fatal("fallback key lost")
 	}
 	// A rehydrated account is dehydratable again: it has the seed.
@@ -83,11 +83,11 @@ func TestDehydrateLayout(t *testing.T) {
 	}
 	var want []byte
 	want = binary.BigEndian.AppendUint32(want, 1)
-	want = append(want, a.identity.priv[:]...)
+	want = append(want, a.st.identity.priv[:]...)
 	want = append(want, bytes.Repeat([]byte{0x11}, 32)...) // the seed
 	want = binary.BigEndian.AppendUint32(want, 3)
 	for i := range 3 {
-		want = append(want, a.oneTimeKeys[i].key.priv[:]...)
+		want = append(want, a.st.oneTimeKeys[i].key.priv[:]...)
 	}
 	want = append(want, 1)
 	want = append(want, bytes.Repeat([]byte{0x77}, 32)...)
@@ -120,7 +120,7 @@ func TestRehydrateRefuses(t *testing.T) {
 		aead, _ := chacha20poly1305.New(key[:])
 		return b64.Encode(aead.Seal(nil, nonce[:], plain, nil))
 	}
-	good, _ := a.marshalDehydrated()
+	good, _ := a.st.marshalDehydrated()
 	goodCT, n, _ := a.dehydrate(&key, nonce)
 	wrongKey := [32]byte{6}
 	flipped := []byte(goodCT)
@@ -171,24 +171,24 @@ func TestRehydrateKeepsNewestKeys(t *testing.T) {
 	for i := range random {
 		random[i] = byte(i * 7)
 	}
-	if err := a.generateOneTimeKeys(random); err != nil {
+	if err := a.st.generateOneTimeKeys(random); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := a.marshalDehydrated()
+	body, _ := a.st.marshalDehydrated()
 	// Make it MaxOneTimeKeys+3 keys by putting the dropped ones back.
 	extra := dehydrationAccount(t)
 	var b []byte
 	b = append(b, body[:4+64]...)
 	b = binary.BigEndian.AppendUint32(b, MaxOneTimeKeys+3)
 	for i := range 3 {
-		b = append(b, extra.oneTimeKeys[i].key.priv[:]...)
+		b = append(b, extra.st.oneTimeKeys[i].key.priv[:]...)
 	}
 	b = append(b, body[4+64+4:]...)
 	r, err := unmarshalDehydrated(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.oneTimeKeys) != MaxOneTimeKeys || r.oneTimeKeys[MaxOneTimeKeys-1].key.pub != a.oneTimeKeys[MaxOneTimeKeys-1].key.pub {
-		t.Fatalf("%d keys kept", len(r.oneTimeKeys))
+	if len(r.st.oneTimeKeys) != MaxOneTimeKeys || r.st.oneTimeKeys[MaxOneTimeKeys-1].key.pub != a.st.oneTimeKeys[MaxOneTimeKeys-1].key.pub {
+		t.Fatalf("%d keys kept", len(r.st.oneTimeKeys))
 	}
 }

@@ -62,6 +62,13 @@ func (a *vzAccount) clear() {
 	}
 }
 
+// vzCurveKey returns the key pair of 32 private bytes (see curveKey.set).
+func vzCurveKey(priv []byte) (curveKey, error) {
+	var k curveKey
+	err := k.set(priv)
+	return k, err
+}
+
 func vzCorrupted(what string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(what, args...), ErrCorruptedPickle)
 }
@@ -129,11 +136,11 @@ func (p *vzAccount) account() (*Account, error) {
 	if err != nil {
 		return nil, vzCorrupted("signing key: %v", err)
 	}
-	identity, err := newCurveKey(p.DiffieHellmanKey[:])
+	identity, err := vzCurveKey(p.DiffieHellmanKey[:])
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{signing: signing, identity: identity}
+	a := &account{signing: signing, identity: identity}
 
 	otk := p.OneTimeKeys
 	next := otk.NextKeyID
@@ -168,7 +175,7 @@ func (p *vzAccount) account() (*Account, error) {
 	for _, id := range ids {
 		s := strconv.FormatUint(id, 10)
 		priv := otk.PrivateKeys[s]
-		k, err := newCurveKey(priv[:])
+		k, err := vzCurveKey(priv[:])
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +209,7 @@ func (p *vzAccount) account() (*Account, error) {
 		if f.KeyID == nil || f.Key == nil || f.Published == nil {
 			return nil, vzCorrupted("fallback key: missing field")
 		}
-		k, err := newCurveKey(f.Key[:])
+		k, err := vzCurveKey(f.Key[:])
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +226,7 @@ func (p *vzAccount) account() (*Account, error) {
 		return nil, err
 	}
 	a.nextKeyID = uint32(lastID)
-	return a, nil
+	return &Account{st: a}, nil
 }
 
 // vzSession is vodozemac's SessionPickle.
@@ -323,10 +330,10 @@ func UnpickleVodozemacSession(text string, key *[32]byte) (*Session, error) {
 // ParseVodozemacSession reads the JSON of vodozemac's SessionPickle,
 // unencrypted, as matrix-rust-sdk stores it.
 //
-// vodozemac keeps up to 40 skipped message keys per receiving chain, this
-// package up to MaxSkippedMessageKeys in all: if a session holds more, the
-// newest are kept, and messages older still will not decrypt. vodozemac's
-// ratchet counters are not kept (they only serve its debugging output).
+// Both vodozemac and this package keep up to MaxSkippedMessageKeys skipped
+// message keys per receiving chain; if a chain holds more, the newest are
+// kept. vodozemac's ratchet counters are not kept (they only serve its
+// debugging output).
 // Errors wrap ErrCorruptedPickle.
 func ParseVodozemacSession(data []byte) (*Session, error) {
 	var p vzSession
@@ -360,7 +367,7 @@ func (p *vzSession) session() (*Session, error) {
 	if len(chains) > MaxReceiverChains {
 		return nil, vzCorrupted("%d receiving chains", len(chains))
 	}
-	s := &Session{
+	s := &session{
 		config:        config,
 		received:      len(chains) > 0,
 		aliceIdentity: Curve25519PublicKey(*keys.IdentityKey),
@@ -381,7 +388,7 @@ func (p *vzSession) session() (*Session, error) {
 		}
 		s.receivers[i] = receiverChain{ratchetKey: Curve25519PublicKey(*c.RatchetKey), chain: chainKey{key: key, index: index}}
 		skipped := c.SkippedMessageKeys.Inner // oldest first
-		for j := len(skipped) - 1; j >= 0 && len(s.skipped) < MaxSkippedMessageKeys; j-- {
+		for j := len(skipped) - 1; j >= max(0, len(skipped)-MaxSkippedMessageKeys); j-- {
 			key, index, err := skipped[j].get()
 			if err != nil {
 				return nil, err
@@ -399,7 +406,7 @@ func (p *vzSession) session() (*Session, error) {
 		if err != nil {
 			return nil, err
 		}
-		ratchet, err := newCurveKey(r.ActiveRatchet.RatchetKey[:])
+		ratchet, err := vzCurveKey(r.ActiveRatchet.RatchetKey[:])
 		if err != nil {
 			return nil, err
 		}
@@ -431,5 +438,5 @@ func (p *vzSession) session() (*Session, error) {
 	default:
 		return nil, vzCorrupted("ratchet type %q", r.Type)
 	}
-	return s, nil
+	return &Session{st: s}, nil
 }

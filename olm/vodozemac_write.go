@@ -25,6 +25,18 @@ type vzFallbackOut struct {
 // key, every one-time key (with the public halves of the unpublished ones)
 // and the fallback keys, with their key IDs. The result is secret.
 func (a *Account) MarshalVodozemac() ([]byte, error) {
+	st, err := a.lock("vodozemac account")
+	if err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
+	if err := st.checkKeys(); err != nil {
+		return nil, err
+	}
+	return st.marshalVodozemac()
+}
+
+func (a *account) marshalVodozemac() ([]byte, error) {
 	var secrets []vzjson.Bytes
 	keep := func(b []byte) vzjson.Bytes {
 		c := vzjson.Bytes(append([]byte(nil), b...))
@@ -103,6 +115,15 @@ type vzChainKeyOut struct {
 // receiving chains, so a skipped key whose chain this session has already
 // dropped is not written. The result is secret.
 func (s *Session) MarshalVodozemac() ([]byte, error) {
+	st, err := s.lock("vodozemac session")
+	if err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
+	return st.marshalVodozemac()
+}
+
+func (s *session) marshalVodozemac() ([]byte, error) {
 	var secrets []vzjson.Bytes
 	keep := func(b []byte) vzjson.Bytes {
 		c := vzjson.Bytes(append([]byte(nil), b...))
