@@ -29,15 +29,12 @@
 // The command souverain (cmd/souverain) runs the conformance suite. Code that
 // needs cgo or another implementation (libolm) lives in separate modules
 // (interop/), so that depending on this module pulls in nothing beyond the
-// standard library, filippo.io/edwards25519 and, for qrlogin alone,
-// golang.org/x/crypto/chacha20poly1305 (the tests also use
+// standard library, filippo.io/edwards25519 and, for qrlogin and dehydrated
+// devices, golang.org/x/crypto/chacha20poly1305 (the tests also use
 // github.com/stretchr/testify and github.com/google/go-cmp). HKDF, HMAC,
 // AES, SHA-2, PBKDF2, X25519 and HPKE's key schedule come from the standard
 // library, which has no public ChaCha20-Poly1305; MSC4108 and MSC4388 need
-// it with explicit keys and nonces.
-// Dehydrated devices use ChaCha20-Poly1305 too: olm takes it from
-// internal/chacha20poly1305, written from RFC 8439 and checked against
-// x/crypto's in interop, so that olm does not depend on x/crypto.
+// it with explicit keys and nonces, and so do vodozemac's dehydrated devices.
 //
 // olm and megolm also read and write vodozemac's own pickles
 // (UnpickleVodozemac…, ParseVodozemac…, PickleVodozemac, MarshalVodozemac),

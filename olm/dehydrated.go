@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
-	"github.com/souverain/e2ee/internal/chacha20poly1305"
+	"golang.org/x/crypto/chacha20poly1305"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/pickle"
 	"github.com/souverain/e2ee/internal/wipe"

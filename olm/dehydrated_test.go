@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/souverain/e2ee/internal/b64"
-	"github.com/souverain/e2ee/internal/chacha20poly1305"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // dehydrationAccount returns a deterministic account with three one-time
