@@ -1,7 +1,6 @@
 package mautrix
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -252,17 +251,23 @@ func (a *Account) NewInboundSession(oneTimeKeyMsg string) (olm.Session, error) {
 // base64) sent by the device with identity key theirIdentityKey (nil: any
 // identity key, as in goolm).
 //
-// As with libolm, the account is not changed: the one-time key stays until
+// As with libolm, the one-time key stays in the account until
 // RemoveOneTimeKeys. Unlike libolm, the message is authenticated and
 // decrypted here, so a forged or damaged message fails now (with
-// olm.ErrBadMAC and the like) rather than in the session's first Decrypt;
-// the plaintext is kept in the session, and Decrypt of the same message
-// returns it once.
+// olm.ErrBadMAC and the like) and changes nothing, rather than failing in
+// the session's first Decrypt; the plaintext is kept in the session, and
+// Decrypt of the same message returns it once. Also unlike libolm, a
+// pre-key message opens one session only: the account records it, and
+// refuses it again, before RemoveOneTimeKeys as after, with
+// olm.ErrBadMessageKeyID (which is what libolm answers once the key is
+// removed). The record is kept in memory only (libolm's pickle format has
+// no room for it; mautrix-go's store of message hashes covers replays
+// across restarts).
 //
 // Errors wrap olm.ErrEmptyInput, olm.ErrLibolmInvalidBase64,
 // olm.ErrBadMessageFormat, olm.ErrWrongProtocolVersion,
-// olm.ErrBadMessageKeyID (unknown one-time key, or another sender's
-// message), olm.ErrBadMAC or olm.ErrBadInput.
+// olm.ErrBadMessageKeyID (unknown one-time key, a message used already,
+// or another sender's message), olm.ErrBadMAC or olm.ErrBadInput.
 func (a *Account) NewInboundSessionFrom(theirIdentityKey *id.Curve25519, oneTimeKeyMsg string) (olm.Session, error) {
 	return a.newInboundSession(theirIdentityKey, oneTimeKeyMsg)
 }
@@ -291,65 +296,44 @@ func (a *Account) newInboundSession(theirIdentityKey *id.Curve25519, text string
 			return nil, errorf(op+": message from another identity key", olm.ErrBadMessageKeyID)
 		}
 	}
-	// souverain creates an inbound session only together with its first
-	// message, and then drops the one-time key; mautrix-go drops it later
-	// with RemoveOneTimeKeys, once the session is stored. So the session is
-	// made on a copy of the account, and the account keeps its key.
-	clone, err := a.clone()
+	// souverain checks the message and decrypts it now, so that a forged
+	// one fails here; the account keeps the one-time key until
+	// RemoveOneTimeKeys, after mautrix-go has stored the session.
+	s, plaintext, err := a.acc.NewInboundSessionKeepKey(m.IdentityKey(), m)
 	if err != nil {
 		return nil, mapError(op, err)
 	}
-	s, plaintext, err := clone.NewInboundSession(m.IdentityKey(), m)
-	if err != nil {
-		return nil, mapError(op, err)
-	}
-	return &Session{sess: s, prekey: m, pending: &pendingMessage{text: text, plaintext: plaintext}}, nil
+	return &Session{sess: s, pending: &pendingMessage{text: text, plaintext: plaintext}}, nil
 }
 
-// clone returns a copy of the account, every one-time key included, through
-// souverain's own pickle format under a random key.
-func (a *Account) clone() (*solm.Account, error) {
-	var key [32]byte
-	rand.Read(key[:])
-	defer clear(key[:])
-	text, err := a.acc.Pickle(key[:])
-	if err != nil {
-		return nil, err
-	}
-	return solm.UnpickleAccount(text, key[:])
-}
-
-// RemoveOneTimeKeys removes from the account the one-time key that s, a
-// session from NewInboundSession or NewInboundSessionFrom of this driver,
-// was created with. A fallback key stays, and removing it is no error, as in
-// libolm. mautrix-go calls it only once the session's first message has
-// decrypted.
+// RemoveOneTimeKeys removes from the account the one-time key that s, an
+// inbound session of this account, was created with. A fallback key stays,
+// and removing it is no error, as in libolm. mautrix-go calls it once the
+// session's first message has decrypted and the session is stored; the
+// session may have been pickled and unpickled since, as with libolm (it
+// names its key).
 //
-// The driver finds the key again by replaying the session's pre-key message
-// against the account, so a session that has been pickled and unpickled
-// since (or one of another driver) gives an error wrapping
-// olm.ErrBadMessageKeyID, as does a key that is no longer there.
+// Errors wrap olm.ErrBadMessageKeyID when the account does not hold the key
+// (removed already, an outbound session, another account's session, a
+// blank session), as libolm's driver returns, and olm.ErrBadInput for a
+// session of another driver.
 func (a *Account) RemoveOneTimeKeys(s olm.Session) error {
 	const op = "remove one-time keys"
+	sess, ok := s.(*Session)
+	if !ok || sess == nil {
+		return fmt.Errorf("souverain: %s: session of type %T, not of this driver: %w", op, s, olm.ErrBadInput)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.acc == nil {
 		return fmt.Errorf("souverain: %s: %w", op, ErrBlank)
 	}
-	sess, ok := s.(*Session)
-	if !ok || sess == nil {
-		return fmt.Errorf("souverain: %s: session of type %T, not of this driver: %w", op, s, olm.ErrBadInput)
-	}
 	// Lock order: an account, then a session (no Session method locks an
 	// account).
 	sess.mu.Lock()
-	prekey := sess.prekey
-	sess.mu.Unlock()
-	if prekey == nil {
-		return errorf(op+": session was not created from a pre-key message by this account object", olm.ErrBadMessageKeyID)
+	defer sess.mu.Unlock()
+	if sess.sess == nil {
+		return errorf(op+": blank session", olm.ErrBadMessageKeyID)
 	}
-	if _, _, err := a.acc.NewInboundSession(prekey.IdentityKey(), prekey); err != nil {
-		return mapError(op, err)
-	}
-	return nil
+	return mapError(op, a.acc.RemoveOneTimeKeys(sess.sess))
 }

@@ -1,6 +1,7 @@
 package mautrix_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"testing"
@@ -228,66 +229,254 @@ func TestNewOutboundSessionErrors(t *testing.T) {
 	}
 }
 
+// preKeyTo returns the first message (unpadded base64) of a new session
+// from alice to bob's one-time key otk, and that session.
+func preKeyTo(t testing.TB, alice, bob olm.Account, otk id.Curve25519, text string) (olm.Session, string) {
+	t.Helper()
+	out, err := alice.NewOutboundSession(identityKey(t, bob), otk)
+	require.NoError(t, err)
+	msgType, ct, err := out.Encrypt([]byte(text))
+	require.NoError(t, err)
+	require.Equal(t, id.OlmMsgTypePreKey, msgType)
+	return out, string(ct)
+}
+
+// countOneTimeKeys returns the number of a's one-time keys (all of them
+// unpublished in these tests).
+func countOneTimeKeys(t testing.TB, a olm.Account) int {
+	t.Helper()
+	keys, err := a.OneTimeKeys()
+	require.NoError(t, err)
+	return len(keys)
+}
+
 func TestNewInboundSession(t *testing.T) {
 	alice, bob := newAccount(t), newAccount(t)
 	require.NoError(t, bob.GenOneTimeKeys(3))
 	otk := firstOneTimeKey(t, bob)
-	aliceOut, err := alice.NewOutboundSession(identityKey(t, bob), otk)
-	require.NoError(t, err)
-	_, ct, err := aliceOut.Encrypt([]byte("first"))
-	require.NoError(t, err)
 	aliceKey := identityKey(t, alice)
+	before := countOneTimeKeys(t, bob)
 
-	countKeys := func() int {
-		keys, err := bob.OneTimeKeys()
-		require.NoError(t, err)
-		return len(keys)
-	}
-	before := countKeys()
-
-	for name, create := range map[string]func() (olm.Session, error){
-		"NewInboundSession":     func() (olm.Session, error) { return bob.NewInboundSession(string(ct)) },
-		"NewInboundSessionFrom": func() (olm.Session, error) { return bob.NewInboundSessionFrom(&aliceKey, string(ct)) },
-		"NewInboundSessionFrom nil": func() (olm.Session, error) {
-			return bob.NewInboundSessionFrom(nil, string(ct))
+	for name, create := range map[string]func(ct string) (olm.Session, error){
+		"NewInboundSession":     func(ct string) (olm.Session, error) { return bob.NewInboundSession(ct) },
+		"NewInboundSessionFrom": func(ct string) (olm.Session, error) { return bob.NewInboundSessionFrom(&aliceKey, ct) },
+		"NewInboundSessionFrom nil": func(ct string) (olm.Session, error) {
+			return bob.NewInboundSessionFrom(nil, ct)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, err := create()
+			// A session of its own on the same one-time key, which stays.
+			aliceOut, ct := preKeyTo(t, alice, bob, otk, "first")
+			s, err := create(ct)
 			require.NoError(t, err)
 			assert.Equal(t, aliceOut.ID(), s.ID())
-			assert.Equal(t, before, countKeys(), "the one-time key stays until RemoveOneTimeKeys")
-			ok, err := s.MatchesInboundSession(string(ct))
+			assert.Equal(t, before, countOneTimeKeys(t, bob), "the one-time key stays until RemoveOneTimeKeys")
+			ok, err := s.MatchesInboundSession(ct)
 			require.NoError(t, err)
 			assert.True(t, ok)
 
-			pt, err := s.Decrypt(string(ct), id.OlmMsgTypePreKey)
+			pt, err := s.Decrypt(ct, id.OlmMsgTypePreKey)
 			require.NoError(t, err)
 			assert.Equal(t, "first", string(pt))
 			// A second decryption of the same message fails, as in libolm:
 			// its key is used up.
-			_, err = s.Decrypt(string(ct), id.OlmMsgTypePreKey)
+			_, err = s.Decrypt(ct, id.OlmMsgTypePreKey)
 			assert.ErrorIs(t, err, olm.ErrBadMAC)
 			assert.ErrorIs(t, err, solm.ErrMessageKeyNotFound)
 		})
 	}
 
 	t.Run("RemoveOneTimeKeys", func(t *testing.T) {
-		s, err := bob.NewInboundSessionFrom(&aliceKey, string(ct))
+		_, ct := preKeyTo(t, alice, bob, otk, "first")
+		s, err := bob.NewInboundSessionFrom(&aliceKey, ct)
 		require.NoError(t, err)
-		_, err = s.Decrypt(string(ct), id.OlmMsgTypePreKey)
+		_, err = s.Decrypt(ct, id.OlmMsgTypePreKey)
 		require.NoError(t, err)
 		require.NoError(t, bob.RemoveOneTimeKeys(s))
-		assert.Equal(t, before-1, countKeys())
+		assert.Equal(t, before-1, countOneTimeKeys(t, bob))
+		assert.NotContains(t, oneTimeKeyValues(t, bob), otk)
 		// The key is gone: once more is an error, as in libolm, and a new
 		// session from the same message cannot be made.
 		assert.ErrorIs(t, bob.RemoveOneTimeKeys(s), olm.ErrBadMessageKeyID)
-		_, err = bob.NewInboundSession(string(ct))
+		assert.ErrorIs(t, bob.RemoveOneTimeKeys(s), solm.ErrUnknownOneTimeKey)
+		_, err = bob.NewInboundSession(ct)
 		assert.ErrorIs(t, err, olm.ErrBadMessageKeyID)
 		assert.ErrorIs(t, err, solm.ErrUnknownOneTimeKey)
 	})
 }
 
+// oneTimeKeyValues returns a's unpublished one-time keys.
+func oneTimeKeyValues(t testing.TB, a olm.Account) []id.Curve25519 {
+	t.Helper()
+	keys, err := a.OneTimeKeys()
+	require.NoError(t, err)
+	var out []id.Curve25519
+	for _, k := range keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// A pre-key message opens one session: met again between
+// NewInboundSessionFrom and RemoveOneTimeKeys (mautrix-go's three steps),
+// or after, it is refused, and the account keeps the one-time key until
+// RemoveOneTimeKeys of the first session, which still works.
+func TestPreKeyReplay(t *testing.T) {
+	alice, bob := newAccount(t), newAccount(t)
+	require.NoError(t, bob.GenOneTimeKeys(2))
+	otk := firstOneTimeKey(t, bob)
+	aliceKey := identityKey(t, alice)
+	_, ct := preKeyTo(t, alice, bob, otk, "once")
+
+	s, err := bob.NewInboundSessionFrom(&aliceKey, ct)
+	require.NoError(t, err)
+	for _, replay := range []func() (olm.Session, error){
+		func() (olm.Session, error) { return bob.NewInboundSessionFrom(&aliceKey, ct) },
+		func() (olm.Session, error) { return bob.NewInboundSession(ct) },
+	} {
+		again, err := replay()
+		assert.Nil(t, again, "no second session from one pre-key message")
+		assert.ErrorIs(t, err, olm.ErrBadMessageKeyID)
+		assert.ErrorIs(t, err, solm.ErrPreKeyReplay)
+	}
+	assert.Contains(t, oneTimeKeyValues(t, bob), otk, "the replay burns nothing")
+	pt, err := s.Decrypt(ct, id.OlmMsgTypePreKey)
+	require.NoError(t, err)
+	assert.Equal(t, "once", string(pt))
+	require.NoError(t, bob.RemoveOneTimeKeys(s))
+	assert.NotContains(t, oneTimeKeyValues(t, bob), otk)
+	_, err = bob.NewInboundSessionFrom(&aliceKey, ct)
+	assert.ErrorIs(t, err, olm.ErrBadMessageKeyID)
+	assert.ErrorIs(t, err, solm.ErrUnknownOneTimeKey)
+}
+
+// A forged or damaged pre-key message on a key the account holds changes
+// nothing: the one-time key stays (the account pickles to the same bytes),
+// and the genuine message, which the forgery copies (same session ID),
+// still opens its session afterwards.
+func TestForgedPreKeyBurnsNothing(t *testing.T) {
+	alice, bob, eve := newAccount(t), newAccount(t), newAccount(t)
+	require.NoError(t, bob.GenOneTimeKeys(2))
+	otk := firstOneTimeKey(t, bob)
+	aliceKey := identityKey(t, alice)
+	_, ct := preKeyTo(t, alice, bob, otk, "genuine")
+	raw, err := base64.RawStdEncoding.DecodeString(ct)
+	require.NoError(t, err)
+	enc := base64.RawStdEncoding.EncodeToString
+
+	// Eve's message to the same key, under Alice's identity key: a pre-key
+	// message carries the sender's identity key in clear.
+	_, evesCT := preKeyTo(t, eve, bob, otk, "forged")
+	evesRaw, err := base64.RawStdEncoding.DecodeString(evesCT)
+	require.NoError(t, err)
+	eveKey, aliceRaw := identityKey(t, eve).Bytes(), aliceKey.Bytes()
+	asAlice := bytes.Replace(evesRaw, eveKey, aliceRaw, 1)
+	require.NotEqual(t, evesRaw, asAlice)
+
+	flip := func(i int) string {
+		b := bytes.Clone(raw)
+		b[i] ^= 1
+		return enc(b)
+	}
+	before, err := bob.Pickle(pickleKey)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		msg  string
+		want error
+	}{
+		{"bad MAC", flip(len(raw) - 1), olm.ErrBadMAC},
+		{"ciphertext changed", flip(len(raw) - 12), olm.ErrBadMAC},
+		{"base key changed", enc(bytes.Replace(raw, baseKeyOf(t, raw), make([]byte, 32), 1)), olm.ErrBadInput},
+		{"Eve as Alice", enc(asAlice), olm.ErrBadMAC},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := bob.NewInboundSessionFrom(&aliceKey, tc.msg)
+			assert.Nil(t, s)
+			assert.ErrorIs(t, err, tc.want)
+			after, err := bob.Pickle(pickleKey)
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "the account is unchanged")
+		})
+	}
+	s, err := bob.NewInboundSessionFrom(&aliceKey, ct)
+	require.NoError(t, err, "the genuine message after the forgeries")
+	pt, err := s.Decrypt(ct, id.OlmMsgTypePreKey)
+	require.NoError(t, err)
+	assert.Equal(t, "genuine", string(pt))
+	require.NoError(t, bob.RemoveOneTimeKeys(s))
+	assert.NotContains(t, oneTimeKeyValues(t, bob), otk)
+}
+
+// baseKeyOf returns the base key inside a pre-key message (the 32 bytes of
+// its field 2).
+func baseKeyOf(t testing.TB, raw []byte) []byte {
+	t.Helper()
+	m, err := solm.ParsePreKeyMessage(raw)
+	require.NoError(t, err)
+	k := m.BaseKey()
+	i := bytes.Index(raw, k[:])
+	require.Positive(t, i)
+	return raw[i : i+32]
+}
+
+// RemoveOneTimeKeys works on a session pickled and unpickled since it was
+// created (by this driver, or by goolm's or libolm's, which mautrix-go may
+// have stored before switching), as libolm's does: the session names its
+// one-time key.
+func TestRemoveOneTimeKeysAfterPickle(t *testing.T) {
+	for _, d := range append([]driver{souverainDriver}, otherDrivers...) {
+		t.Run("session read by "+d.name, func(t *testing.T) {
+			alice, bob := newAccount(t), newAccount(t)
+			require.NoError(t, bob.GenOneTimeKeys(3))
+			otk := firstOneTimeKey(t, bob)
+			aliceKey := identityKey(t, alice)
+			_, ct := preKeyTo(t, alice, bob, otk, "stored first")
+			s, err := bob.NewInboundSessionFrom(&aliceKey, ct)
+			require.NoError(t, err)
+			pt, err := s.Decrypt(ct, id.OlmMsgTypePreKey)
+			require.NoError(t, err)
+			require.Equal(t, "stored first", string(pt))
+
+			// The session goes through the store (possibly another
+			// driver's objects) and comes back as this driver's.
+			p, err := s.Pickle(pickleKey)
+			require.NoError(t, err)
+			theirs, err := d.sessionFromPickled(bytes.Clone(p), pickleKey)
+			require.NoError(t, err)
+			p, err = theirs.Pickle(pickleKey)
+			require.NoError(t, err)
+			restored, err := souverain.SessionFromPickled(p, pickleKey)
+			require.NoError(t, err)
+
+			require.NoError(t, bob.RemoveOneTimeKeys(restored))
+			assert.NotContains(t, oneTimeKeyValues(t, bob), otk)
+			assert.Len(t, oneTimeKeyValues(t, bob), 2, "only that key is removed")
+			assert.ErrorIs(t, bob.RemoveOneTimeKeys(restored), olm.ErrBadMessageKeyID)
+		})
+	}
+	t.Run("account pickled too", func(t *testing.T) {
+		alice, bob := newAccount(t), newAccount(t)
+		require.NoError(t, bob.GenOneTimeKeys(2))
+		otk := firstOneTimeKey(t, bob)
+		aliceKey := identityKey(t, alice)
+		_, ct := preKeyTo(t, alice, bob, otk, "x")
+		s, err := bob.NewInboundSessionFrom(&aliceKey, ct)
+		require.NoError(t, err)
+		// mautrix-go backs the account up before the inbound session
+		// and saves it after; a restart in between reads it back.
+		p, err := bob.Pickle(pickleKey)
+		require.NoError(t, err)
+		restarted, err := souverain.AccountFromPickled(p, pickleKey)
+		require.NoError(t, err)
+		sp, err := s.Pickle(pickleKey)
+		require.NoError(t, err)
+		restored, err := souverain.SessionFromPickled(sp, pickleKey)
+		require.NoError(t, err)
+		require.NoError(t, restarted.RemoveOneTimeKeys(restored))
+		assert.NotContains(t, oneTimeKeyValues(t, restarted), otk)
+	})
+}
 func TestNewInboundSessionErrors(t *testing.T) {
 	alice, bob, eve := newAccount(t), newAccount(t), newAccount(t)
 	aliceOut, err := alice.NewOutboundSession(identityKey(t, bob), firstOneTimeKey(t, bob))
@@ -336,27 +525,23 @@ func TestNewInboundSessionErrors(t *testing.T) {
 
 func TestRemoveOneTimeKeysErrors(t *testing.T) {
 	alice, bob := newAccount(t), newAccount(t)
-	aliceOut, bobIn := newSessionPair(t, alice, bob)
+	aliceOut, _ := newSessionPair(t, alice, bob)
 
-	assert.ErrorIs(t, alice.RemoveOneTimeKeys(aliceOut), olm.ErrBadMessageKeyID, "an outbound session has no pre-key message")
-
-	p, err := bobIn.Pickle([]byte("k"))
-	require.NoError(t, err)
-	unpickled, err := souverain.SessionFromPickled(p, []byte("k"))
-	require.NoError(t, err)
-	assert.ErrorIs(t, bob.RemoveOneTimeKeys(unpickled), olm.ErrBadMessageKeyID, "the pre-key message is not pickled")
+	assert.ErrorIs(t, alice.RemoveOneTimeKeys(aliceOut), olm.ErrBadMessageKeyID, "an outbound session uses none of its own account's keys")
+	assert.ErrorIs(t, alice.RemoveOneTimeKeys(souverain.NewBlankSession()), olm.ErrBadMessageKeyID, "a blank session has no key")
 
 	other, err := goolmDriver.newAccount()
 	require.NoError(t, err)
 	_, goolmSession := newSessionPair(t, alice, other)
 	assert.ErrorIs(t, bob.RemoveOneTimeKeys(goolmSession), olm.ErrBadInput)
 	assert.ErrorIs(t, bob.RemoveOneTimeKeys(nil), olm.ErrBadInput)
+	assert.ErrorIs(t, souverain.NewBlankAccount().RemoveOneTimeKeys(souverain.NewBlankSession()), souverain.ErrBlank)
 }
 
 func TestFallbackKey(t *testing.T) {
 	alice, bob := newAccount(t), newAccount(t)
 	require.NoError(t, bob.Inner().GenerateFallbackKey())
-	_, fallback, ok := bob.Inner().FallbackKey()
+	_, fallback, ok := bob.Inner().UnpublishedFallbackKey()
 	require.True(t, ok)
 
 	for i := range 2 {

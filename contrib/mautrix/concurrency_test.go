@@ -43,7 +43,7 @@ type preKeyMessage struct {
 // preKeyMessages makes n pre-key messages to bob, each on a new session
 // from a new account through one of bob's one-time keys, so that each
 // creates a session and uses up a key.
-func preKeyMessages(t *testing.T, bob olm.Account, n int) []preKeyMessage {
+func preKeyMessages(t testing.TB, bob olm.Account, n int) []preKeyMessage {
 	t.Helper()
 	require.NoError(t, bob.GenOneTimeKeys(uint(n)))
 	keys, err := bob.OneTimeKeys()

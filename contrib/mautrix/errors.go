@@ -41,6 +41,11 @@ var errorMap = []struct{ ours, theirs error }{
 	{solm.ErrMessageKeyNotFound, olm.ErrBadMAC},
 	{solm.ErrUnknownChain, olm.ErrBadMAC},
 	{solm.ErrUnknownOneTimeKey, olm.ErrBadMessageKeyID},
+	// A pre-key message that opened a session already, met again before
+	// RemoveOneTimeKeys (or on a fallback key): libolm would open a second
+	// session from it, and refuses it with BAD_MESSAGE_KEY_ID only once
+	// the one-time key is removed. The replay gets that error throughout.
+	{solm.ErrPreKeyReplay, olm.ErrBadMessageKeyID},
 	{solm.ErrSessionMismatch, olm.ErrBadMessageKeyID},
 	{solm.ErrBadPublicKey, olm.ErrBadInput},
 	{solm.ErrBadSignature, olm.ErrBadSignature},

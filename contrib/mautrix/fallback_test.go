@@ -24,7 +24,7 @@ func TestCrossFallbackKeys(t *testing.T) {
 			for range n {
 				require.NoError(t, ours.Inner().GenerateFallbackKey())
 			}
-			keyID, key, ok := ours.Inner().FallbackKey()
+			keyID, key, ok := ours.Inner().UnpublishedFallbackKey()
 			require.True(t, ok)
 			p, err := ours.Pickle(pickleKey)
 			require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestCrossFallbackKeys(t *testing.T) {
 			require.NoError(t, err)
 			ours, err := souverain.AccountFromPickled(bytes.Clone(p), pickleKey)
 			require.NoError(t, err)
-			_, got, ok := ours.Inner().FallbackKey()
+			_, got, ok := ours.Inner().UnpublishedFallbackKey()
 			require.True(t, ok)
 			assert.Equal(t, key, id.Curve25519(got.String()))
 			again, err := ours.Pickle(pickleKey)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/crypto/libolm"
 	"maunium.net/go/mautrix/crypto/olm"
+	"maunium.net/go/mautrix/id"
 
 	souverain "github.com/souverain/e2ee/contrib/mautrix"
 )
@@ -164,6 +165,25 @@ func TestErrorsLikeLibolm(t *testing.T) {
 			_, ct, err := out.Encrypt([]byte("x"))
 			require.NoError(t, err)
 			_, err = eve.NewInboundSession(string(ct))
+			return err
+		}},
+		{"one-time key removed twice", func(d driver) error {
+			bob := mustAccount(t, d)
+			_, in := newSessionPair(t, mustAccount(t, d), bob)
+			return bob.RemoveOneTimeKeys(in)
+		}},
+		{"pre-key message again once its one-time key is removed", func(d driver) error {
+			alice, bob := mustAccount(t, d), mustAccount(t, d)
+			out, err := alice.NewOutboundSession(identityKey(t, bob), firstOneTimeKey(t, bob))
+			require.NoError(t, err)
+			_, ct, err := out.Encrypt([]byte("x"))
+			require.NoError(t, err)
+			in, err := bob.NewInboundSession(string(ct))
+			require.NoError(t, err)
+			_, err = in.Decrypt(string(ct), id.OlmMsgTypePreKey)
+			require.NoError(t, err)
+			require.NoError(t, bob.RemoveOneTimeKeys(in))
+			_, err = bob.NewInboundSession(string(ct))
 			return err
 		}},
 		{"group message with a bad signature", func(d driver) error {

@@ -27,11 +27,9 @@ import (
 type Session struct {
 	mu   sync.Mutex
 	sess *solm.Session // nil while blank
-	// prekey is the message an inbound session was created from, kept for
-	// Account.RemoveOneTimeKeys.
-	prekey *solm.PreKeyMessage
-	// pending is that message's plaintext, decrypted when the session was
-	// created, until Decrypt asks for it.
+	// pending is the plaintext of the pre-key message an inbound session
+	// was created from, decrypted when the session was created, until
+	// Decrypt asks for it.
 	pending *pendingMessage
 }
 
@@ -132,12 +130,12 @@ func (s *Session) Unpickle(pickled, key []byte) error {
 	return nil
 }
 
-// replace makes s the session sess (nil: blank), forgetting the pre-key
-// message it was created from.
+// replace makes s the session sess (nil: blank), forgetting the plaintext
+// of the pre-key message it was created from.
 func (s *Session) replace(sess *solm.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sess, s.prekey, s.pending = sess, nil, nil
+	s.sess, s.pending = sess, nil
 }
 
 // ID returns the session ID, the same on both ends and in every driver.
