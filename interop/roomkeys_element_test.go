@@ -461,13 +461,14 @@ func (w *rkWorld) open(ev rkToDevice, wantType string) (rkPayload, olm.MessageTy
 			w.t.Fatalf("session ID %s, pre-key message says %s", s.SessionID(), pkm.SessionID())
 		}
 		// A one-time key is gone: the same message cannot open a second
-		// session. A fallback key stays.
+		// session. A fallback key stays, but the account remembers the
+		// pre-key message and refuses it again (SECURITY 18).
 		_, _, err = w.account.NewInboundSession(w.elemCurve, pkm)
 		if w.goFallback == nil && !errors.Is(err, olm.ErrUnknownOneTimeKey) {
 			w.t.Fatalf("a second NewInboundSession with a used one-time key: %v", err)
 		}
-		if w.goFallback != nil && err != nil {
-			w.t.Fatalf("a second NewInboundSession with the fallback key: %v", err)
+		if w.goFallback != nil && !errors.Is(err, olm.ErrPreKeyReplay) {
+			w.t.Fatalf("a second NewInboundSession with the fallback key: %v, want ErrPreKeyReplay", err)
 		}
 		w.session, pt = s, p
 	} else {
