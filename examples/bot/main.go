@@ -148,4 +148,3 @@ func decodeKey(s string) ([]byte, error) {
 	}
 	return k, nil
 }
-
