@@ -111,9 +111,12 @@ func echo(ctx context.Context, c *botkit.Client, m botkit.Message) {
 		},
 	}
 	txn := "echo." + strings.NewReplacer("$", "", "/", "_", "+", "-").Replace(m.EventID)
-	if _, err := c.SendEvent(ctx, m.RoomID, "m.room.message", content, txn); err != nil {
+	id, err := c.SendEvent(ctx, m.RoomID, "m.room.message", content, txn)
+	if err != nil {
 		slog.Default().Warn("echo failed", "event", m.EventID, "err", err)
+		return
 	}
+	slog.Default().Info("echoed", "event", m.EventID, "echo", id)
 }
 
 // pickleKey reads the pickle key from an environment variable, or from a

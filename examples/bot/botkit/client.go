@@ -134,6 +134,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.store, c.Machine = st, m
+	// Our own devices get room keys and verify each other: track them.
+	if err := m.UpdateTrackedUsers(ctx, []string{c.sess.UserID}); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
