@@ -87,6 +87,7 @@ type echoBot struct {
 	cmd                 *exec.Cmd
 	done                chan struct{}
 	starts              int
+	devices             []string // device ID at each start
 }
 
 func buildBot(t *testing.T) string {
@@ -130,11 +131,12 @@ func (b *echoBot) start() {
 		once := sync.Once{}
 		for sc.Scan() {
 			var l struct {
-				Msg, Event, Err string
+				Msg, Event, Err, Device string
 			}
 			json.Unmarshal(sc.Bytes(), &l)
 			switch l.Msg {
 			case "started":
+				b.devices = append(b.devices, l.Device)
 				once.Do(func() { close(started) })
 			case "echoed":
 				b.tally.mu.Lock()
@@ -235,7 +237,7 @@ func (m *mautrixBot) send(ctx context.Context, roomID, body string) error {
 // examples/bot subprocess that echoes) and a mautrix-go bot in one encrypted
 // room on a real Dendrite: alice (machine) and carol (mautrix-go) each send
 // messages, bob (examples/bot) echoes every one of them and is killed with
-// SIGKILL and restarted in the middle. Everyone must decrypt everything:
+// SIGKILL three times in the middle, each time started again on its store. Everyone must decrypt everything:
 // alice carol's messages and all echoes, carol alice's and all echoes, bob
 // every message; zero failures.
 func TestThreeBotsOneRoom(t *testing.T) {
@@ -314,13 +316,13 @@ func TestThreeBotsOneRoom(t *testing.T) {
 		tc.sent++
 		aliceBodies, carolBodies = append(aliceBodies, a), append(carolBodies, c)
 		echoes = append(echoes, "echo: "+a, "echo: "+c)
-		if i == n/2 {
-			// Messages are in flight: kill bob without warning, send two
-			// rounds while it is down, and start it again on its store.
+		switch i {
+		case 3, 7, 10:
+			// Messages are in flight: kill bob without warning, send
+			// while it is down, and start it again on its store.
 			bob.kill(syscall.SIGKILL)
 			t.Logf("bob killed with SIGKILL after round %d", i)
-		}
-		if i == n/2+2 {
+		case 4, 9, 11:
 			bob.start()
 			t.Logf("bob restarted after round %d", i)
 		}
@@ -359,6 +361,12 @@ func TestThreeBotsOneRoom(t *testing.T) {
 			t.Errorf("carol got %q %d times", body, k)
 		}
 	}
+	for _, d := range bob.devices {
+		if d != bob.devices[0] {
+			t.Errorf("bob's device changed across restarts: %q", bob.devices)
+		}
+	}
+	t.Logf("bob started %d times, device %q each time", len(bob.devices), bob.devices[0])
 	if len(tb.events) < 2*n {
 		t.Errorf("bob decrypted %d distinct events, want at least %d", len(tb.events), 2*n)
 	}

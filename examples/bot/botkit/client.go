@@ -88,7 +88,11 @@ type Client struct {
 	store   *filestore.Store
 	Machine *machine.Machine
 
-	mu      sync.Mutex // serialises sends (room key shares) per client
+	mu sync.Mutex // serialises room sends (room key share, then encrypt)
+	// reqMu serialises sending the machine's requests: OutgoingRequests
+	// also returns the to-device requests of a ShareRoomKey in progress,
+	// and a request must be sent and marked by one goroutine only.
+	reqMu   sync.Mutex
 	pmu     sync.Mutex
 	pending map[string]pendingEvent // events that failed for want of a key
 	seen    map[string]sas.State    // verification flow → last state acted on
@@ -256,6 +260,8 @@ func (c *Client) doRaw(ctx context.Context, method, path string, body any, out a
 // flush sends every request the machine has queued, in order, and reports
 // each answer. A failed request stays queued for the next flush.
 func (c *Client) flush(ctx context.Context) error {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	for range 10 { // answers can queue more (claims after queries)
 		reqs, err := c.Machine.OutgoingRequests(ctx)
 		if err != nil {
@@ -349,6 +355,8 @@ func (c *Client) shareRoomKey(ctx context.Context, roomID string) error {
 	if err := c.Machine.UpdateTrackedUsers(ctx, members); err != nil {
 		return err
 	}
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	for range 10 {
 		reqs, err := c.Machine.ShareRoomKey(ctx, roomID, members)
 		if err != nil {
