@@ -259,7 +259,9 @@ func TestThreeBotsOneRoom(t *testing.T) {
 	bob := &echoBot{t: t, bin: buildBot(t), hs: hs.URL, user: "bob", pass: "password-bob", store: filepath.Join(dir, "bob-store"), tally: tb}
 	bob.start()
 	t.Cleanup(func() {
-		if bob.cmd.ProcessState == nil {
+		select {
+		case <-bob.done:
+		default:
 			bob.kill(syscall.SIGTERM)
 		}
 	})
