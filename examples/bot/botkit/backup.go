@@ -43,14 +43,11 @@ func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress
 	if err != nil {
 		return nil, err
 	}
-	key, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey)
+	key, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey, ad.PublicKey)
 	if err != nil {
-		return nil, err
-	}
-	defer key.Close()
-	if err := key.Matches(ad.PublicKey); err != nil {
 		return nil, fmt.Errorf("botkit: the recovery key is not the key of backup version %s: %w", ver.Version, err)
 	}
+	defer key.Close()
 	body, err := c.doRaw(ctx, "GET", "/_matrix/client/v3/room_keys/keys?version="+url.QueryEscape(ver.Version), nil, nil)
 	if err != nil {
 		return nil, err
@@ -82,6 +79,51 @@ func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress
 		c.retry(ctx, r.RoomID, r.EventID)
 	}
 	return res, nil
+}
+
+// CreateBackup creates a server-side key backup version with a new key,
+// keeps the key in the machine (secret m.megolm_backup.v1, so that the
+// machine trusts the version: SECURITY 45) and switches the machine's
+// backup on: from now on every flush uploads the room keys not yet backed
+// up. It returns the recovery key, for the user to keep.
+//
+// The auth_data is not signed: the machine does not expose its device key
+// for signing (AuthData.Sign needs a signer).
+func (c *Client) CreateBackup(ctx context.Context) (string, error) {
+	key, err := keybackup.GenerateBackupKey()
+	if err != nil {
+		return "", err
+	}
+	defer key.Close()
+	var resp struct {
+		Version string `json:"version"`
+	}
+	if err := c.do(ctx, "POST", "/_matrix/client/v3/room_keys/version", map[string]any{
+		"algorithm": keybackup.BackupAlgorithm, "auth_data": keybackup.NewAuthData(key.PublicKey()),
+	}, &resp); err != nil {
+		return "", err
+	}
+	if err := c.Machine.SetSecret(ctx, keybackup.SecretMegolmBackup, key.Encode()); err != nil {
+		return "", err
+	}
+	if err := c.UseBackup(ctx); err != nil {
+		return "", err
+	}
+	c.log.Info("backup created", "version", resp.Version)
+	return key.RecoveryKey(), nil
+}
+
+// UseBackup reads the current backup version and hands it to the machine,
+// which accepts it only if it trusts it (see machine.SetBackupVersion).
+func (c *Client) UseBackup(ctx context.Context) error {
+	body, err := c.doRaw(ctx, "GET", "/_matrix/client/v3/room_keys/version", nil, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.Machine.SetBackupVersion(ctx, body); err != nil {
+		return err
+	}
+	return c.flush(ctx)
 }
 
 // Do sends a client-server API request (path below the homeserver's base

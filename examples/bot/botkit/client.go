@@ -196,6 +196,7 @@ func (c *Client) login(ctx context.Context) error {
 // HTTPError is a non-200 answer of the homeserver.
 type HTTPError struct {
 	Status  int
+	Body    []byte // the answer, for user-interactive authentication
 	ErrCode string `json:"errcode"`
 	Message string `json:"error"`
 	Path    string
@@ -245,7 +246,7 @@ func (c *Client) doRaw(ctx context.Context, method, path string, body any, out a
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		he := &HTTPError{Status: resp.StatusCode, Path: method + " " + strings.SplitN(path, "?", 2)[0]}
+		he := &HTTPError{Status: resp.StatusCode, Body: rb, Path: method + " " + strings.SplitN(path, "?", 2)[0]}
 		json.Unmarshal(rb, he)
 		return nil, he
 	}
@@ -268,9 +269,19 @@ func (c *Client) flush(ctx context.Context) error {
 			return err
 		}
 		if len(reqs) == 0 {
-			return nil
+			break
 		}
 		if err := c.send(ctx, reqs); err != nil {
+			return err
+		}
+	}
+	// Room keys not yet in the backup, if a backup is set.
+	for range 100 {
+		r, err := c.Machine.BackupRequest(ctx, 100)
+		if err != nil || r == nil {
+			return err
+		}
+		if err := c.send(ctx, []machine.Request{*r}); err != nil {
 			return err
 		}
 	}
