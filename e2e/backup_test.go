@@ -49,37 +49,7 @@ func TestBackupRestoreNewDevice(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	newMachine := func(user, name string, run bool, onMsg func(botkit.Message)) *botkit.Client {
-		logf, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			logf.Close()
-			if t.Failed() {
-				tail(t, filepath.Join(dir, name+".log"), 30)
-			}
-		})
-		c, err := botkit.New(ctx, botkit.Config{
-			Homeserver: hs.URL, User: user, Password: "password-" + user, DeviceName: name,
-			StoreDir: filepath.Join(dir, name), PickleKey: randBytes(32),
-			Log: slog.New(slog.NewTextHandler(logf, nil)),
-			OnMessage: func(ctx context.Context, c *botkit.Client, m botkit.Message) {
-				if onMsg != nil {
-					onMsg(m)
-				}
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if run {
-			wg.Add(1)
-			go func() { defer wg.Done(); c.Run(runCtx) }()
-		}
-		return c
-	}
+	newMachine := machineFactory(t, ctx, runCtx, &wg, hs, dir)
 	alice := newMachine("alice", "alice", true, nil)
 	tc := newTally("carol")
 	carol := newMautrixBot(runCtx, t, hs.URL, "carol", "password-carol", dir, tc)
@@ -147,26 +117,76 @@ func TestBackupRestoreNewDevice(t *testing.T) {
 	recoveryKey := utils.EncodeBase58RecoveryKey(bk.Bytes())
 	t.Logf("carol backed up %d session(s) in version %s", len(sessions), ver.Version)
 
-	// A new machine device of carol: the history does not decrypt...
+	// A new machine device of carol restores the history.
 	carol2 := newMachine("carol", "carol-new-device", false, nil)
-	if err := carol2.SyncOnce(ctx, 0); err != nil {
+	restoreHistory(t, ctx, carol2, room, ids["alice"], bodies, recoveryKey, len(sessions))
+
+	// A wrong recovery key is refused before anything is downloaded.
+	other, _ := backup.NewMegolmBackupKey()
+	if _, err := carol2.RestoreBackup(ctx, utils.EncodeBase58RecoveryKey(other.Bytes()), nil); err == nil {
+		t.Error("RestoreBackup accepted the recovery key of another backup")
+	}
+}
+
+// machineFactory returns a function that logs a user in on a new machine
+// device (botkit), optionally running its sync loop until runCtx ends.
+func machineFactory(t *testing.T, ctx, runCtx context.Context, wg *sync.WaitGroup, hs *homeserver, dir string) func(user, name string, run bool, onMsg func(botkit.Message)) *botkit.Client {
+	return func(user, name string, run bool, onMsg func(botkit.Message)) *botkit.Client {
+		logf, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			logf.Close()
+			if t.Failed() {
+				tail(t, filepath.Join(dir, name+".log"), 30)
+			}
+		})
+		c, err := botkit.New(ctx, botkit.Config{
+			Homeserver: hs.URL, User: user, Password: "password-" + user, DeviceName: name,
+			StoreDir: filepath.Join(dir, name), PickleKey: randBytes(32),
+			Log: slog.New(slog.NewTextHandler(logf, nil)),
+			OnMessage: func(ctx context.Context, c *botkit.Client, m botkit.Message) {
+				if onMsg != nil {
+					onMsg(m)
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if run {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Run(runCtx) }()
+		}
+		return c
+	}
+}
+
+// restoreHistory checks that dev, a new device, cannot decrypt the history
+// of sender in room, then restores the backup with recoveryKey and
+// decrypts every one of bodies, each marked as restored from backup.
+func restoreHistory(t *testing.T, ctx context.Context, dev *botkit.Client, room, sender string, bodies []string, recoveryKey string, wantSessions int) {
+	t.Helper()
+	if err := dev.SyncOnce(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	history := func() (got map[string]*machine.DecryptedEvent, failed []error) {
 		var resp struct {
 			Chunk []json.RawMessage `json:"chunk"`
 		}
-		if err := carol2.Do(ctx, "GET", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages?dir=b&limit=100", nil, &resp); err != nil {
+		if err := dev.Do(ctx, "GET", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages?dir=b&limit=100", nil, &resp); err != nil {
 			t.Fatal(err)
 		}
 		got = map[string]*machine.DecryptedEvent{}
 		for _, raw := range resp.Chunk {
 			var ev struct{ Type, Sender string }
 			json.Unmarshal(raw, &ev)
-			if ev.Type != "m.room.encrypted" || ev.Sender != ids["alice"] {
+			if ev.Type != "m.room.encrypted" || ev.Sender != sender {
 				continue
 			}
-			d, err := carol2.Machine.DecryptRoomEvent(ctx, room, raw)
+			d, err := dev.Machine.DecryptRoomEvent(ctx, room, raw)
 			if err != nil {
 				failed = append(failed, err)
 				continue
@@ -178,8 +198,8 @@ func TestBackupRestoreNewDevice(t *testing.T) {
 		return got, failed
 	}
 	got, failed := history()
-	if len(got) != 0 || len(failed) != n {
-		t.Fatalf("before restoring: %d decrypted, %d failed; want 0 and %d", len(got), len(failed), n)
+	if len(got) != 0 || len(failed) != len(bodies) {
+		t.Fatalf("before restoring: %d decrypted, %d failed; want 0 and %d", len(got), len(failed), len(bodies))
 	}
 	for _, err := range failed {
 		if !errors.Is(err, machine.ErrNoSession) {
@@ -189,13 +209,13 @@ func TestBackupRestoreNewDevice(t *testing.T) {
 
 	// ...until it restores the backup with the recovery key.
 	var progress int
-	res, err := carol2.RestoreBackup(ctx, recoveryKey, func(done, total int) { progress = done })
+	res, err := dev.RestoreBackup(ctx, recoveryKey, func(done, total int) { progress = done })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("restored: %+v (progress reported up to %d)", *res, progress)
-	if res.Failed != 0 || res.Imported != len(sessions) || progress != res.Entries {
-		t.Errorf("restore: %+v, progress %d; want %d imported, no failure", *res, progress, len(sessions))
+	if res.Failed != 0 || res.Imported != wantSessions || progress != res.Entries {
+		t.Errorf("restore: %+v, progress %d; want %d imported, no failure", *res, progress, wantSessions)
 	}
 	got, failed = history()
 	for _, err := range failed {
@@ -211,11 +231,79 @@ func TestBackupRestoreNewDevice(t *testing.T) {
 			t.Errorf("%q: provenance %s, want backup (unauthenticated)", b, d.Provenance)
 		}
 	}
-	t.Logf("new device decrypted %d/%d messages of the history from the backup, %d failures", len(got), n, len(failed))
+	t.Logf("new device decrypted %d/%d messages of the history from the backup, %d failures", len(got), len(bodies), len(failed))
+}
 
-	// A wrong recovery key is refused before anything is downloaded.
-	other, _ := backup.NewMegolmBackupKey()
-	if _, err := carol2.RestoreBackup(ctx, utils.EncodeBase58RecoveryKey(other.Bytes()), nil); err == nil {
-		t.Error("RestoreBackup accepted the recovery key of another backup")
+// TestMachineBackupRestore: erin's machine device creates a server-side
+// key backup (botkit.CreateBackup: the machine's SetBackupVersion and
+// BackupRequest upload every room key it receives), receives alice's
+// messages; a new machine device of erin restores them with the recovery
+// key and decrypts the history.
+func TestMachineBackupRestore(t *testing.T) {
+	hs := startDendrite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ids := map[string]string{}
+	for _, u := range []string{"alice", "erin"} {
+		uid, err := hs.register(ctx, u, "password-"+u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = uid
 	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	newMachine := machineFactory(t, ctx, runCtx, &wg, hs, dir)
+	te := newTally("erin")
+	alice := newMachine("alice", "alice", true, nil)
+	erin := newMachine("erin", "erin", false, func(m botkit.Message) { te.decrypted(m.EventID, m.Body) })
+	if err := erin.SyncOnce(ctx, 0); err != nil { // keys uploaded
+		t.Fatal(err)
+	}
+	recoveryKey, err := erin.CreateBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); erin.Run(runCtx) }()
+
+	room, err := alice.CreateRoom(ctx, "history", []string{ids["erin"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erinJoined := func() bool {
+		var resp struct {
+			Joined map[string]json.RawMessage `json:"joined"`
+		}
+		err := erin.Do(ctx, "GET", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/joined_members", nil, &resp)
+		return err == nil && len(resp.Joined) == 2
+	}
+	if err := erin.Do(ctx, "POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", json.RawMessage(`{}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "erin to join", erinJoined)
+	var bodies []string
+	for i := range 5 {
+		b := fmt.Sprintf("history %d", i)
+		if _, err := alice.SendText(ctx, room, b, ""); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	waitFor(t, ctx, "erin to decrypt the history", func() bool { return len(te.has(bodies)) == 0 })
+	waitFor(t, ctx, "erin's machine to back the room key up", func() bool {
+		var resp struct {
+			Rooms map[string]struct {
+				Sessions map[string]json.RawMessage `json:"sessions"`
+			} `json:"rooms"`
+		}
+		if err := erin.Do(ctx, "GET", "/_matrix/client/v3/room_keys/keys?version=1", nil, &resp); err != nil {
+			return false
+		}
+		return len(resp.Rooms[room].Sessions) >= 1
+	})
+	erin2 := newMachine("erin", "erin-new-device", false, nil)
+	restoreHistory(t, ctx, erin2, room, ids["alice"], bodies, recoveryKey, 1)
 }
