@@ -144,7 +144,7 @@ func machineFactory(t *testing.T, ctx, runCtx context.Context, wg *sync.WaitGrou
 		})
 		c, err := botkit.New(ctx, botkit.Config{
 			Homeserver: hs.URL, User: user, Password: "password-" + user, DeviceName: name,
-			StoreDir: filepath.Join(dir, name), PickleKey: randBytes(32),
+			StoreDir: filepath.Join(dir, name), PickleKey: randBytes(32), AutoConfirmSAS: true,
 			Log: slog.New(slog.NewTextHandler(logf, nil)),
 			OnMessage: func(ctx context.Context, c *botkit.Client, m botkit.Message) {
 				if onMsg != nil {

@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 
 	"github.com/souverain/e2ee/examples/bot/botkit"
 	"github.com/souverain/e2ee/machine"
@@ -88,4 +92,123 @@ func TestSASSecondDevice(t *testing.T) {
 		return a != nil && b != nil && a.Verification == machine.VerificationVerified && b.Verification == machine.VerificationVerified
 	})
 	t.Logf("%s and %s verified each other by SAS", first.DeviceID(), second.DeviceID())
+}
+
+// TestCrossSignedSecondDevice: dave bootstraps cross-signing on his first
+// machine device (botkit.BootstrapCrossSigning: keys generated with
+// crossign, kept as machine secrets, uploaded with password UIA, this
+// device signed), then logs in a second device and verifies it from the
+// first by SAS. The first device, holding the self-signing key, signs the
+// second (the machine queues /keys/signatures/upload when the verification
+// is done). Then the others see the second device cross-signed by dave's
+// identity: alice (machine) as "unverified identity" rather than
+// "unsigned", carol (mautrix-go, an independent check of the signatures
+// on the wire) as cross-signed.
+//
+// Seeing it as *verified* would need alice and carol to verify dave's
+// identity, which a machine device cannot offer yet: its SAS never MACs
+// the master key (sas.Config.MasterKey is not set from the held keys).
+func TestCrossSignedSecondDevice(t *testing.T) {
+	hs := startDendrite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ids := map[string]string{}
+	for _, u := range []string{"alice", "carol", "dave"} {
+		uid, err := hs.register(ctx, u, "password-"+u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = uid
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	newMachine := machineFactory(t, ctx, runCtx, &wg, hs, dir)
+	tc := newTally("carol")
+	carol := newMautrixBot(runCtx, t, hs.URL, "carol", "password-carol", dir, tc)
+	defer func() { stop(); wg.Wait(); <-carol.done; carol.helper.Close() }()
+
+	alice := newMachine("alice", "alice", true, nil)
+	first := newMachine("dave", "dave-first", false, nil)
+	if err := first.SyncOnce(ctx, 0); err != nil { // device keys uploaded
+		t.Fatal(err)
+	}
+	if err := first.BootstrapCrossSigning(ctx, "password-dave"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); first.Run(runCtx) }()
+
+	// alice shares a room with dave, so that she tracks his devices.
+	room, err := alice.CreateRoom(ctx, "trust", []string{ids["dave"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Do(ctx, "POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", json.RawMessage(`{}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	second := newMachine("dave", "dave-second", true, nil)
+	known := func(c *botkit.Client, user, device string) *machine.Device {
+		ds, _ := c.Machine.Devices(ctx, user)
+		for _, d := range ds {
+			if d.DeviceID == device {
+				return d
+			}
+		}
+		return nil
+	}
+	waitFor(t, ctx, "alice and dave's devices to know each other", func() bool {
+		return known(first, ids["dave"], second.DeviceID()) != nil && known(second, ids["dave"], first.DeviceID()) != nil &&
+			known(alice, ids["dave"], second.DeviceID()) != nil
+	})
+	if v := known(alice, ids["dave"], first.DeviceID()).Verification; v != machine.VerificationUnverifiedIdentity {
+		t.Errorf("alice sees dave's first device (self-signed at bootstrap) as %v, want %v", v, machine.VerificationUnverifiedIdentity)
+	}
+	if v := known(alice, ids["dave"], second.DeviceID()).Verification; v != machine.VerificationUnsigned {
+		t.Errorf("before the verification, alice sees dave's second device as %v, want %v", v, machine.VerificationUnsigned)
+	}
+	mautrixTrust := func(device string) id.TrustState {
+		devs, err := carol.helper.Machine().FetchKeys(ctx, []id.UserID{id.UserID(ids["dave"])}, true)
+		if err != nil {
+			t.Logf("carol: fetch keys: %v", err)
+		}
+		d := devs[id.UserID(ids["dave"])][id.DeviceID(device)]
+		if d == nil {
+			return id.TrustStateUnset
+		}
+		ts, err := carol.helper.Machine().ResolveTrustContext(ctx, d)
+		if err != nil {
+			t.Logf("carol: resolve trust: %v", err)
+		}
+		return ts
+	}
+	if ts := mautrixTrust(second.DeviceID()); ts >= id.TrustStateCrossSignedUntrusted {
+		t.Errorf("before the verification, carol sees dave's second device as %v", ts)
+	}
+
+	v, err := second.RequestVerification(ctx, ids["dave"], first.DeviceID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the SAS verification to finish", func() bool {
+		if v.State() == sas.StateCancelled {
+			t.Fatalf("verification cancelled: %v", v.Cancellation())
+		}
+		return v.State() == sas.StateDone
+	})
+	waitFor(t, ctx, "dave's first device to see the second as verified", func() bool {
+		d := known(first, ids["dave"], second.DeviceID())
+		return d != nil && d.Verification == machine.VerificationVerified
+	})
+	waitFor(t, ctx, "alice to see dave's second device cross-signed", func() bool {
+		d := known(alice, ids["dave"], second.DeviceID())
+		return d != nil && d.Verification == machine.VerificationUnverifiedIdentity
+	})
+	var ts id.TrustState
+	waitFor(t, ctx, "carol (mautrix-go) to see dave's second device cross-signed", func() bool {
+		ts = mautrixTrust(second.DeviceID())
+		return ts >= id.TrustStateCrossSignedUntrusted
+	})
+	t.Logf("dave's second device %s: verified for dave's first device, %v for alice (machine), %v for carol (mautrix-go)",
+		second.DeviceID(), known(alice, ids["dave"], second.DeviceID()).Verification, ts)
 }
