@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,4 +213,82 @@ func TestCrossSignedSecondDevice(t *testing.T) {
 	})
 	t.Logf("dave's second device %s: verified for dave's first device, %v for alice (machine), %v for carol (mautrix-go)",
 		second.DeviceID(), known(alice, ids["dave"], second.DeviceID()).Verification, ts)
+}
+
+// TestInRoomVerificationWithEchoBot: alice (machine) verifies the echo bot
+// (examples/bot, run with -auto-confirm-sas) in their encrypted room, as
+// Element verifies another user: request, ready, start, keys and MACs are
+// encrypted room events. Both must end done, alice with bob's device
+// verified.
+func TestInRoomVerificationWithEchoBot(t *testing.T) {
+	hs := startDendrite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ids := map[string]string{}
+	for _, u := range []string{"alice", "bob"} {
+		uid, err := hs.register(ctx, u, "password-"+u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = uid
+	}
+	tb := newTally("bob")
+	bob := &echoBot{t: t, bin: buildBot(t), hs: hs.URL, user: "bob", pass: "password-bob", store: filepath.Join(dir, "bob-store"), tally: tb, echoes: map[string][]string{}}
+	bob.start()
+	t.Cleanup(func() {
+		select {
+		case <-bob.done:
+		default:
+			bob.kill(syscall.SIGTERM)
+		}
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	alice := machineFactory(t, ctx, runCtx, &wg, hs, dir)("alice", "alice", true, nil)
+	room, err := alice.CreateRoom(ctx, "verify", []string{ids["bob"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "bob to join", func() bool {
+		m, err := alice.JoinedMembers(ctx, room)
+		return err == nil && len(m) == 2
+	})
+	v, err := alice.RequestVerificationInRoom(ctx, room, ids["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the in-room SAS verification to finish", func() bool {
+		if v.State() == sas.StateCancelled {
+			t.Fatalf("verification cancelled: %v", v.Cancellation())
+		}
+		return v.State() == sas.StateDone
+	})
+	res, _ := v.Result()
+	if res.DeviceKey == nil {
+		t.Fatalf("verification done without the device key: %+v", res)
+	}
+	waitFor(t, ctx, "alice to see bob's device as verified", func() bool {
+		ds, _ := alice.Machine.Devices(ctx, ids["bob"])
+		return len(ds) == 1 && ds[0].Verification == machine.VerificationVerified
+	})
+	waitFor(t, ctx, "the echo bot to log the verification done", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "bob.log"))
+		return strings.Contains(string(b), `"msg":"verification done"`)
+	})
+	// Both sides showed the same 7 emojis.
+	b, _ := os.ReadFile(filepath.Join(dir, "bob.log"))
+	a, _ := os.ReadFile(filepath.Join(dir, "alice.log"))
+	var emojis string
+	for _, l := range strings.Split(string(b), "\n") {
+		var line struct{ Msg, Emojis string }
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "compare these emojis" {
+			emojis = line.Emojis
+		}
+	}
+	if emojis == "" || !strings.Contains(string(a), emojis) {
+		t.Errorf("the echo bot showed %q; alice's log does not show the same emojis", emojis)
+	}
+	t.Logf("both sides compared: %s", emojis)
 }

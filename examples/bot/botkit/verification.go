@@ -113,3 +113,18 @@ func (c *Client) verifications(ctx context.Context) {
 		}
 	}
 }
+
+// RequestVerificationInRoom starts an in-room verification with a user (the
+// way Element verifies other users): the request is an m.room.message sent
+// encrypted in the room; the flow goes on in later syncs.
+func (c *Client) RequestVerificationInRoom(ctx context.Context, roomID, userID string) (*sas.Verification, error) {
+	v, ev, err := c.Machine.Verifications().RequestInRoom(roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.SendEvent(ctx, roomID, ev.Type, ev.Content, "")
+	if err != nil {
+		return nil, err
+	}
+	return v, v.RequestSent(id)
+}
