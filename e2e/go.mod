@@ -9,6 +9,7 @@ replace (
 
 require (
 	github.com/rs/zerolog v1.35.1
+	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000
 	github.com/souverain/e2ee/examples/bot v0.0.0-00010101000000-000000000000
 	gopkg.in/yaml.v3 v3.0.1
 	maunium.net/go/mautrix v0.33.0
@@ -20,7 +21,6 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/mattn/go-sqlite3 v1.14.53 // indirect
 	github.com/petermattis/goid v0.0.0-20261109124353-7cfa343ad0ab // indirect
-	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.3.0 // indirect
