@@ -46,6 +46,10 @@ type Config struct {
 	// PickleKey encrypts the machine's records (machine.PickleKeySize
 	// bytes, the same at every start).
 	PickleKey []byte
+	// OpenStore opens the machine's store in the store directory; nil
+	// means the journal file of package filestore (dir/machine.journal).
+	// A SQL store plugs in here (sqlstore.OpenSQLite(ctx, dir+"/machine.db")).
+	OpenStore func(ctx context.Context, dir string) (machine.Store, error)
 	// AutoJoin joins every room the bot is invited to.
 	AutoJoin bool
 	// AutoConfirmSAS confirms the emojis of a verification without a
@@ -85,7 +89,7 @@ type Client struct {
 	log     *slog.Logger
 	http    *http.Client
 	sess    session
-	store   *filestore.Store
+	store   machine.Store
 	Machine *machine.Machine
 
 	mu sync.Mutex // serialises room sends (room key share, then encrypt)
@@ -128,7 +132,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	} else {
 		return nil, err
 	}
-	st, err := filestore.Open(ctx, filepath.Join(cfg.StoreDir, "machine.journal"))
+	if cfg.OpenStore == nil {
+		cfg.OpenStore = func(ctx context.Context, dir string) (machine.Store, error) {
+			return filestore.Open(ctx, filepath.Join(dir, "machine.journal"))
+		}
+	}
+	st, err := cfg.OpenStore(ctx, cfg.StoreDir)
 	if err != nil {
 		return nil, err
 	}
