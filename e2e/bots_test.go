@@ -83,6 +83,7 @@ func (t *tally) summary() string {
 type echoBot struct {
 	t                   *testing.T
 	bin, hs, user, pass string
+	token               string // log in with -token instead of the password
 	store               string
 	tally               *tally
 	cmd                 *exec.Cmd
@@ -107,7 +108,9 @@ func (b *echoBot) start() {
 	b.t.Helper()
 	b.starts++
 	args := []string{"-store", b.store, "-json", "-auto-confirm-sas"}
-	if b.starts == 1 {
+	if b.starts == 1 && b.token != "" {
+		args = append(args, "-homeserver", b.hs, "-token", b.token)
+	} else if b.starts == 1 {
 		args = append(args, "-homeserver", b.hs, "-user", b.user, "-password", b.pass)
 	}
 	cmd := exec.Command(b.bin, args...)

@@ -216,7 +216,7 @@ func TestCrossSignedSecondDevice(t *testing.T) {
 }
 
 // TestInRoomVerificationWithEchoBot: alice (machine) verifies the echo bot
-// (examples/bot, run with -auto-confirm-sas) in their encrypted room, as
+// (examples/bot, run with -auto-confirm-sas, logged in with -token) in their encrypted room, as
 // Element verifies another user: request, ready, start, keys and MACs are
 // encrypted room events. Both must end done, alice with bob's device
 // verified.
@@ -234,8 +234,21 @@ func TestInRoomVerificationWithEchoBot(t *testing.T) {
 		ids[u] = uid
 	}
 	tb := newTally("bob")
-	bob := &echoBot{t: t, bin: buildBot(t), hs: hs.URL, user: "bob", pass: "password-bob", store: filepath.Join(dir, "bob-store"), tally: tb, echoes: map[string][]string{}}
+	// The echo bot logs in with an access token this time (-token).
+	var login struct {
+		AccessToken string `json:"access_token"`
+		DeviceID    string `json:"device_id"`
+	}
+	if err := httpJSON(ctx, "POST", hs.URL+"/_matrix/client/v3/login", map[string]any{
+		"type": "m.login.password", "identifier": map[string]string{"type": "m.id.user", "user": "bob"}, "password": "password-bob",
+	}, &login); err != nil {
+		t.Fatal(err)
+	}
+	bob := &echoBot{t: t, bin: buildBot(t), hs: hs.URL, user: "bob", token: login.AccessToken, store: filepath.Join(dir, "bob-store"), tally: tb, echoes: map[string][]string{}}
 	bob.start()
+	if bob.devices[0] != login.DeviceID {
+		t.Fatalf("the bot started with the token runs device %q, want the token's %q", bob.devices[0], login.DeviceID)
+	}
 	t.Cleanup(func() {
 		select {
 		case <-bob.done:
