@@ -299,7 +299,7 @@ func (c *Client) dispatch(ctx context.Context, roomID string, d *machine.Decrypt
 		c.roomVerification(ctx, roomID, d.Type, d.Content, rawEvent{Sender: d.Sender, EventID: d.EventID, TS: d.Timestamp})
 		return
 	}
-	c.log.Info("decrypted", "room", roomID, "sender", d.Sender, "event", d.EventID,
+	c.log.Info("decrypted", "room", roomID, "sender", d.Sender, "event", d.EventID, "msgtype", msg.MsgType,
 		"device_trust", d.Verification.String(), "key", string(d.Provenance))
 	if history || c.cfg.OnMessage == nil {
 		return
