@@ -1,0 +1,34 @@
+module github.com/souverain/e2ee/e2e
+
+go 1.26.0
+
+replace (
+	github.com/souverain/e2ee => ../
+	github.com/souverain/e2ee/examples/bot => ../examples/bot
+)
+
+require (
+	github.com/rs/zerolog v1.35.1
+	github.com/souverain/e2ee v0.0.0-00010101000000-000000000000
+	github.com/souverain/e2ee/examples/bot v0.0.0-00010101000000-000000000000
+	gopkg.in/yaml.v3 v3.0.1
+	maunium.net/go/mautrix v0.33.0
+)
+
+require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-sqlite3 v1.14.53 // indirect
+	github.com/petermattis/goid v0.0.0-20261109124353-7cfa343ad0ab // indirect
+	github.com/tidwall/gjson v1.20.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.3.0 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
+	go.mau.fi/util v0.11.1 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/exp v0.0.0-20261113113407-e3970619a1a4 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+)
