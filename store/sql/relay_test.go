@@ -253,7 +253,7 @@ func (r *relay) serve(method string, u *url.URL, user, dev string, body []byte) 
 			"origin_server_ts": 1700000000000 + int64(n), "content": q.Content,
 		})
 		r.timeline = append(r.timeline, relayEvent{Room: q.Room, Sender: user, EventID: id, SessionID: c.SessionID, Index: idx, Event: ev})
-		return json.Marshal(map[string]string{"event_id": id})
+		return json.Marshal(map[string]any{"event_id": id, "event": json.RawMessage(ev)})
 	case path == "/test/timeline":
 		return json.Marshal(r.timeline)
 	case path == "/test/ack":
@@ -397,7 +397,7 @@ func (p *peer) share(room string, members ...string) {
 }
 
 // post encrypts a message and posts it to the room; it returns the event.
-func (p *peer) post(room, text string) string {
+func (p *peer) post(room, text string) json.RawMessage {
 	p.t.Helper()
 	content, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": text})
 	ct, err := p.m.EncryptRoomEvent(ctx, room, "m.room.message", content)
@@ -406,10 +406,10 @@ func (p *peer) post(room, text string) string {
 	}
 	body, _ := json.Marshal(map[string]any{"room": room, "content": ct})
 	var res struct {
-		EventID string `json:"event_id"`
+		Event json.RawMessage `json:"event"`
 	}
 	json.Unmarshal(p.call("POST", "/test/send", body), &res)
-	return res.EventID
+	return res.Event
 }
 
 func (p *peer) timeline() []relayEvent {
