@@ -44,7 +44,7 @@
 // # Bulk paths and replay records
 //
 // Inbound group sessions are looked up by their primary key (account, room
-// ID, session ID). Puts of inbound sessions are batched, 50 rows per
+// ID, session ID). Puts of inbound sessions are batched, 100 rows per
 // prepared statement, so a key backup restore of 10,000 sessions in one
 // transaction takes well under a second on SQLite. Replay records (one per
 // Megolm message index decrypted) are kept as long as their session and

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,18 @@ type Config struct {
 	// LockWait is how long Open waits for another holder of the database
 	// or account; zero means DefaultLockWait.
 	LockWait time.Duration
+	// SQLiteSynchronous is SQLite's synchronous setting: "FULL" (the
+	// default) or "NORMAL". FULL syncs the WAL at every commit, so a commit
+	// that returned survives a power loss or OS crash. NORMAL syncs only at
+	// checkpoints: every commit still survives the process being killed
+	// (the crash test passes either way) and the database stays consistent,
+	// but a power loss can roll back the last commits, and with them an
+	// outbound Megolm ratchet whose ciphertext already left (a message index
+	// handed out twice), a one-time key already uploaded, or a sync token
+	// whose to-device events the server then deleted. Choose NORMAL only
+	// where the disk's sync cost matters more than that (mautrix-go's usual
+	// SQLite setting is NORMAL).
+	SQLiteSynchronous string
 }
 
 // Store is a machine.Store over SQLite or PostgreSQL. It is safe for
@@ -130,12 +143,20 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 	// SQLITE_BUSY (ErrLocked) after busy_timeout. synchronous FULL syncs
 	// the WAL at every commit, so a commit that returned survives a power
 	// loss, not only a process crash.
+	sync := strings.ToUpper(cfg.SQLiteSynchronous)
+	switch sync {
+	case "":
+		sync = "FULL"
+	case "FULL", "NORMAL":
+	default:
+		return fmt.Errorf("sqlstore: SQLiteSynchronous %q: want FULL or NORMAL", cfg.SQLiteSynchronous)
+	}
 	q := url.Values{}
 	for _, p := range []string{
 		fmt.Sprintf("busy_timeout(%d)", cfg.LockWait.Milliseconds()),
 		"locking_mode(EXCLUSIVE)",
 		"journal_mode(WAL)",
-		"synchronous(FULL)",
+		"synchronous(" + sync + ")",
 		"foreign_keys(1)",
 	} {
 		q.Add("_pragma", p)
@@ -303,36 +324,30 @@ func (s *Store) Begin(ctx context.Context) (machine.Tx, error) {
 		<-s.txLock
 		return nil, fmt.Errorf("sqlstore: begin: %w", ErrClosed)
 	}
-	tx, err := s.begin(ctx)
+	sqlTx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		<-s.txLock
-		return nil, err
-	}
-	return tx, nil
-}
-
-func (s *Store) begin(ctx context.Context) (*Tx, error) {
-	// ctx bounds Begin only: callers (storetest among them) cancel it once
-	// Begin returns, and database/sql would roll the transaction back.
-	ctx = context.WithoutCancel(ctx)
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
 		return nil, fmt.Errorf("sqlstore: begin: %w", s.mapErr(err))
 	}
+	// On error, begin has rolled back and released the lock.
+	return s.begin(ctx, sqlTx)
+}
+
+// begin checks the owner of a new transaction. ctx bounds Begin only:
+// callers (storetest among them) cancel it once Begin returns, and
+// database/sql would roll the transaction back.
+func (s *Store) begin(ctx context.Context, sqlTx *sql.Tx) (*Tx, error) {
+	ctx = context.WithoutCancel(ctx)
 	t := &Tx{s: s, tx: sqlTx, ctx: ctx}
 	// Lock the account's owner row for the transaction (PostgreSQL: other
 	// transactions of the account wait) and check it is still ours.
-	q := `SELECT token FROM e2ee_owner WHERE acct = ?`
-	if s.d == dialectPostgres {
-		q += ` FOR UPDATE`
-	}
 	var token []byte
-	if err := sqlTx.QueryRowContext(ctx, s.d.query(q), s.acct).Scan(&token); err != nil {
-		sqlTx.Rollback()
-		return nil, fmt.Errorf("sqlstore: begin: checking the owner: %w", s.mapErr(err))
+	if err := t.row("checking the owner", qOwner, nil, &token); err != nil {
+		t.Rollback()
+		return nil, fmt.Errorf("sqlstore: begin: %w", err)
 	}
 	if string(token) != string(s.token) {
-		sqlTx.Rollback()
+		t.Rollback()
 		return nil, fmt.Errorf("%w: another process opened the account since", ErrLocked)
 	}
 	return t, nil

@@ -64,3 +64,17 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+func TestSQLiteSynchronous(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crypto.db")
+	if _, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: path, SQLiteSynchronous: "OFF"}); err == nil {
+		t.Fatal("SQLiteSynchronous OFF accepted")
+	}
+	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: path, SQLiteSynchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSome(t, s)
+	checkSome(t, s)
+	s.Close()
+}

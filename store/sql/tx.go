@@ -15,7 +15,8 @@ import (
 // The queries, written with ? placeholders; the first argument of each is
 // the account.
 const (
-	qAccount = iota
+	qOwner = iota
+	qAccount
 	qPutAccount
 	qOlmSessions
 	qPutOlm
@@ -43,9 +44,10 @@ const (
 
 // inboundBatch is the number of inbound sessions written by one statement
 // when many are put in a row (a backup restore).
-const inboundBatch = 50
+const inboundBatch = 100
 
 var queries = [numQueries]string{
+	qOwner: `SELECT token FROM e2ee_owner WHERE acct = ?`,
 	qAccount:    `SELECT user_id, device_id, pickle FROM e2ee_account WHERE acct = ?`,
 	qPutAccount: `INSERT INTO e2ee_account (acct, user_id, device_id, pickle) VALUES (?, ?, ?, ?) ON CONFLICT (acct) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id, pickle = excluded.pickle`,
 
@@ -144,7 +146,11 @@ func (t *Tx) query(q int, args ...any) (*sql.Rows, error) {
 	if st := t.stmt(q); st != nil {
 		rows, err = st.QueryContext(t.ctx, t.args(args)...)
 	} else {
-		rows, err = t.tx.QueryContext(t.ctx, t.s.d.query(queries[q]), t.args(args)...)
+		text := t.s.d.query(queries[q])
+		if q == qOwner && t.s.d == dialectPostgres {
+			text += " FOR UPDATE"
+		}
+		rows, err = t.tx.QueryContext(t.ctx, text, t.args(args)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", t.s.mapErr(err))
