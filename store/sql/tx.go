@@ -47,7 +47,7 @@ const (
 const inboundBatch = 100
 
 var queries = [numQueries]string{
-	qOwner: `SELECT token FROM e2ee_owner WHERE acct = ?`,
+	qOwner:      `SELECT token FROM e2ee_owner WHERE acct = ?`,
 	qAccount:    `SELECT user_id, device_id, pickle FROM e2ee_account WHERE acct = ?`,
 	qPutAccount: `INSERT INTO e2ee_account (acct, user_id, device_id, pickle) VALUES (?, ?, ?, ?) ON CONFLICT (acct) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id, pickle = excluded.pickle`,
 
