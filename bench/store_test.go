@@ -35,7 +35,8 @@ import (
 )
 
 const (
-	implSQLStoreSQLite   = "souverain-sqlite"
+	implSQLStoreSQLite   = "souverain-sqlite-full"
+	implSQLStoreNormal   = "souverain-sqlite-normal"
 	implSQLStorePostgres = "souverain-postgres"
 	implMautrixNormal    = "mautrix-sqlite3-normal"
 	implMautrixFull      = "mautrix-sqlite3-full"
@@ -51,6 +52,11 @@ func souverainStores(b *testing.B) map[string]func(b *testing.B) *sqlstore.Store
 	m := map[string]func(b *testing.B) *sqlstore.Store{
 		implSQLStoreSQLite: func(b *testing.B) *sqlstore.Store {
 			s, err := sqlstore.OpenSQLite(storeCtx, filepath.Join(b.TempDir(), "crypto.db"))
+			must(b, err)
+			return s
+		},
+		implSQLStoreNormal: func(b *testing.B) *sqlstore.Store {
+			s, err := sqlstore.Open(storeCtx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "crypto.db"), SQLiteSynchronous: "NORMAL"})
 			must(b, err)
 			return s
 		},

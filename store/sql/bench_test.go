@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
+	sqlstore "github.com/souverain/e2ee/store/sql"
 )
 
 // BenchmarkDecryptSyncBatch decrypts a /sync batch of 1,000 room events
@@ -18,10 +20,17 @@ import (
 // mautrix-go's OlmMachine over its SQLCryptoStore.
 func BenchmarkDecryptSyncBatch(b *testing.B) {
 	const batch = 1000
-	stores := append(backends(), struct {
+	type backend = struct {
 		name string
 		open func(t testing.TB) machine.Store
-	}{"Memory", func(testing.TB) machine.Store { return memstore.New() }})
+	}
+	stores := append(backends(), backend{"SQLite-NORMAL", func(t testing.TB) machine.Store {
+		s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "crypto.db"), SQLiteSynchronous: "NORMAL"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}}, backend{"Memory", func(testing.TB) machine.Store { return memstore.New() }})
 	for _, st := range stores {
 		b.Run("store="+st.name, func(b *testing.B) {
 			srv := httptest.NewServer(newRelay())
