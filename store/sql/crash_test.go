@@ -16,13 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/megolm"
+	"github.com/souverain/e2ee/olm"
 	sqlstore "github.com/souverain/e2ee/store/sql"
 )
 
 // The crash test: a helper process runs a scripted conversation between
-// Alice and Bob (Olm, Megolm, key rotation, restarts, and backup-restore
-// bulk inserts of restoreSize sessions in one transaction), each over its
+// Alice and Bob (Olm, Megolm, key rotation, restarts, and key backup
+// restores of restoreSize sessions through ImportRoomKeys), each over its
 // own store, talking to a relay in the test process. The test kills it with
 // SIGKILL at a random moment, again and again, and restarts it. After each
 // restart the helper checks that every room key it had acknowledged (the
@@ -234,8 +237,8 @@ func helperCrash() {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, i := range []int{0, restoreSize - 1} {
-				if _, err := tx.InboundGroupSession(k.Room, fmt.Sprintf("%s-%d", k.Session, i)); err != nil {
+			for _, id := range strings.Fields(k.Session) {
+				if _, err := tx.InboundGroupSession(k.Room, id); err != nil {
 					tx.Rollback()
 					violation("%s: restore %s acknowledged and lost: %v", p.user, k.Session, err)
 				}
@@ -295,26 +298,14 @@ func helperCrash() {
 			}
 		}
 		if n%restoreEvery == restoreEvery-1 {
-			// A key backup restore: restoreSize sessions in one
-			// transaction (opaque pickles: the machine never opens them).
-			gen := fmt.Sprintf("%s-%d-%d", room, n, time.Now().UnixNano())
-			tx, err := stores[to].Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
+			// A key backup restore: restoreSize sessions through
+			// ImportRoomKeys, one transaction.
+			sessions := backupSessions(t, restoreSize)
+			res, err := to.m.ImportRoomKeys(ctx, sessions, machine.ProvenanceBackup)
+			if err != nil || res.Imported != restoreSize {
+				t.Fatalf("ImportRoomKeys: %+v, %v", res, err)
 			}
-			pickle := bytes.Repeat([]byte{0x5a}, 400)
-			for i := 0; i < restoreSize; i++ {
-				if err := tx.PutInboundGroupSession(machine.InboundGroupSessionRecord{
-					RoomID: "!restore:x", SessionID: fmt.Sprintf("%s-%d", gen, i), SenderKey: "k",
-					Provenance: machine.ProvenanceBackup, BackedUp: true, Pickle: pickle,
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			ack(to, "!restore:x", gen)
+			ack(to, "!restore:x", sessions[0].SessionID+" "+sessions[restoreSize-1].SessionID)
 		}
 		if n%restartEvery == restartEvery-1 {
 			for _, p := range peers {
@@ -333,4 +324,27 @@ func helperCrash() {
 		p.m.Close()
 		stores[p].Close()
 	}
+}
+
+// backupSessions returns n sessions as a key backup holds them, from a
+// sender device of its own.
+func backupSessions(t testing.TB, n int) []keybackup.ExportedSession {
+	acct, err := olm.NewAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	curve, ed := acct.IdentityKeys()
+	out := make([]keybackup.ExportedSession, n)
+	for i := range out {
+		g, err := megolm.NewGroupSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := megolm.NewInboundGroupSession(g.SessionKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = keybackup.NewExportedSession("!restore:x", in, curve, ed, nil)
+	}
+	return out
 }

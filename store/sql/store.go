@@ -158,6 +158,9 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 		"journal_mode(WAL)",
 		"synchronous(" + sync + ")",
 		"foreign_keys(1)",
+		// A 10,000-session restore fits in the page cache, so a large
+		// transaction is written once, at commit, not spilled before.
+		"cache_size(-65536)",
 	} {
 		q.Add("_pragma", p)
 	}

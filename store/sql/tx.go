@@ -102,8 +102,8 @@ type Tx struct {
 	// stmts are the SQLite statements bound to this transaction.
 	stmts [numQueries]*sql.Stmt
 	// pending holds inbound sessions put and not yet written, so that a
-	// backup restore writes them inboundBatch at a time. Every read or
-	// delete of inbound sessions or replay records writes them first.
+	// backup restore writes them inboundBatch at a time. A lookup sees
+	// them here; a delete, a scan and Commit write them first.
 	pending    []machine.InboundGroupSessionRecord
 	pendingIdx map[[2]string]int
 }
@@ -281,8 +281,15 @@ func (t *Tx) DeleteOlmSession(senderKey, sessionID string) error {
 // InboundGroupSession returns an inbound Megolm session, looked up by the
 // primary key (account, room, session ID).
 func (t *Tx) InboundGroupSession(roomID, sessionID string) (machine.InboundGroupSessionRecord, error) {
-	if err := t.flush(); err != nil {
+	if err := t.check(); err != nil {
 		return machine.InboundGroupSessionRecord{}, err
+	}
+	// A session put in this transaction and not yet written is the
+	// newest version; no other record can be.
+	if i, ok := t.pendingIdx[[2]string{roomID, sessionID}]; ok {
+		r := t.pending[i]
+		r.Pickle = bytes.Clone(r.Pickle)
+		return r, nil
 	}
 	var sk, prov, p []byte
 	var backedUp int64
@@ -296,8 +303,8 @@ func (t *Tx) InboundGroupSession(roomID, sessionID string) (machine.InboundGroup
 }
 
 // PutInboundGroupSession creates or replaces an inbound Megolm session. It
-// is written with the next read, delete or Commit, in statements of
-// inboundBatch sessions.
+// is written with the next delete, scan or Commit, in statements of
+// inboundBatch sessions (a lookup finds it before).
 func (t *Tx) PutInboundGroupSession(r machine.InboundGroupSessionRecord) error {
 	if err := t.check(); err != nil {
 		return err
@@ -412,9 +419,6 @@ func (t *Tx) InboundGroupSessionsNotBackedUp(limit int) ([]machine.InboundGroupS
 
 // ReplayRecord returns the replay record of a Megolm message index.
 func (t *Tx) ReplayRecord(roomID, sessionID string, index uint32) (machine.ReplayRecord, error) {
-	if err := t.flush(); err != nil {
-		return machine.ReplayRecord{}, err
-	}
 	var ev []byte
 	var ts int64
 	if err := t.row("replay record", qReplay, []any{[]byte(roomID), []byte(sessionID), int64(index)}, &ev, &ts); err != nil {
