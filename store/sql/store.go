@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/souverain/e2ee/machine"
@@ -166,10 +168,7 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: cfg.DSN}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return fmt.Errorf("sqlstore: open %s: %w", cfg.DSN, err)
-	}
+	db := sql.OpenDB(&sqliteConnector{dsn: dsn})
 	s.db = db
 	// One connection: it holds the lock, and the statements are prepared
 	// on it.
@@ -342,6 +341,11 @@ func (s *Store) Begin(ctx context.Context) (machine.Tx, error) {
 func (s *Store) begin(ctx context.Context, sqlTx *sql.Tx) (*Tx, error) {
 	ctx = context.WithoutCancel(ctx)
 	t := &Tx{s: s, tx: sqlTx, ctx: ctx}
+	if s.d == dialectSQLite {
+		// The one connection holds the file's exclusive lock since Open;
+		// sqliteConnector refuses to open another.
+		return t, nil
+	}
 	// Lock the account's owner row for the transaction (PostgreSQL: other
 	// transactions of the account wait) and check it is still ours.
 	var token []byte
@@ -355,3 +359,21 @@ func (s *Store) begin(ctx context.Context, sqlTx *sql.Tx) (*Tx, error) {
 	}
 	return t, nil
 }
+
+// sqliteConnector opens the store's one SQLite connection, and refuses a
+// second: the first holds the file's exclusive lock, and a replacement
+// (if database/sql ever dropped it) would hold nothing another process
+// could not have taken since.
+type sqliteConnector struct {
+	dsn    string
+	opened atomic.Int32
+}
+
+func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.opened.Add(1) > 1 {
+		return nil, fmt.Errorf("%w: the connection that held the SQLite file was lost", ErrLocked)
+	}
+	return c.Driver().Open(c.dsn)
+}
+
+func (c *sqliteConnector) Driver() driver.Driver { return &sqlite.Driver{} }

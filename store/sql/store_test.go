@@ -78,3 +78,14 @@ func TestSQLiteSynchronous(t *testing.T) {
 	checkSome(t, s)
 	s.Close()
 }
+
+// TestMachineScenarios runs the machine's own scenario tests
+// (storetest.RunMachine: conversations with restarts, rotation, replay
+// refusal, and a store failure injected at every write) on each store.
+func TestMachineScenarios(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.RunMachine(t, func(t *testing.T) machine.Store { return b.open(t) })
+		})
+	}
+}
