@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,6 +87,41 @@ func TestMachineScenarios(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			storetest.RunMachine(t, func(t *testing.T) machine.Store { return b.open(t) })
+		})
+	}
+}
+
+// TestEmptyNamespaceCache: after many Gets that find nothing, a Put in the
+// same transaction (or a value another transaction wrote) is still found.
+func TestEmptyNamespaceCache(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			defer s.Close()
+			tx, err := s.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 20; i++ {
+				if _, err := tx.Get(machine.NSKeyRequests, fmt.Sprint(i)); !errors.Is(err, machine.ErrNotFound) {
+					t.Fatalf("Get of a missing key: %v", err)
+				}
+			}
+			if err := tx.Put(machine.NSKeyRequests, "k", []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := tx.Get(machine.NSKeyRequests, "k"); err != nil || string(v) != "v" {
+				t.Fatalf("Get after Put in a namespace found empty: %q, %v", v, err)
+			}
+			for i := 0; i < 20; i++ {
+				tx.Get(machine.NSKeyRequests, fmt.Sprint(i))
+			}
+			if v, err := tx.Get(machine.NSKeyRequests, "k"); err != nil || string(v) != "v" {
+				t.Fatalf("Get after more misses: %q, %v", v, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

@@ -39,6 +39,7 @@ const (
 	qPut
 	qDelete
 	qList
+	qNamespaceUsed
 	numQueries
 )
 
@@ -77,6 +78,8 @@ var queries = [numQueries]string{
 	qPut:    `INSERT INTO e2ee_kv (acct, ns, k, v) VALUES (?, ?, ?, ?) ON CONFLICT (acct, ns, k) DO UPDATE SET v = excluded.v`,
 	qDelete: `DELETE FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
 	qList:   `SELECT k, v FROM e2ee_kv WHERE acct = ? AND ns = ?`,
+
+	qNamespaceUsed: `SELECT 1 FROM e2ee_kv WHERE acct = ? AND ns = ? LIMIT 1`,
 }
 
 // putInboundSQL is the upsert of n inbound sessions in one statement.
@@ -106,7 +109,18 @@ type Tx struct {
 	// them here; a delete, a scan and Commit write them first.
 	pending    []machine.InboundGroupSessionRecord
 	pendingIdx map[[2]string]int
+	// misses counts the Gets of each namespace that found nothing; after
+	// a few, one query tells whether the namespace is empty, and then
+	// (until a Put to it) Get answers without the database. A restore of
+	// 10,000 sessions asks as many times for a key request that is not
+	// there.
+	misses  map[machine.Namespace]int
+	emptyNS map[machine.Namespace]bool
 }
+
+// missesBeforeProbe is the number of Gets finding nothing in a namespace
+// before Get checks whether the namespace is empty.
+const missesBeforeProbe = 8
 
 var _ machine.Tx = (*Tx)(nil)
 
@@ -484,8 +498,31 @@ func (t *Tx) DeleteDevice(userID, deviceID string) error {
 
 // Get returns a value of a namespace.
 func (t *Tx) Get(ns machine.Namespace, key string) ([]byte, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if t.emptyNS[ns] {
+		return nil, fmt.Errorf("sqlstore: get %s: %w", ns, machine.ErrNotFound)
+	}
 	var v []byte
-	if err := t.row("get "+string(ns), qGet, []any{[]byte(ns), []byte(key)}, &v); err != nil {
+	err := t.row("get "+string(ns), qGet, []any{[]byte(ns), []byte(key)}, &v)
+	if errors.Is(err, machine.ErrNotFound) {
+		if t.misses == nil {
+			t.misses, t.emptyNS = map[machine.Namespace]int{}, map[machine.Namespace]bool{}
+		}
+		t.misses[ns]++
+		if t.misses[ns] == missesBeforeProbe {
+			var one int64
+			perr := t.row("probe "+string(ns), qNamespaceUsed, []any{[]byte(ns)}, &one)
+			switch {
+			case errors.Is(perr, machine.ErrNotFound):
+				t.emptyNS[ns] = true
+			case perr != nil:
+				return nil, perr
+			}
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return nonNil(v), nil
@@ -493,7 +530,12 @@ func (t *Tx) Get(ns machine.Namespace, key string) ([]byte, error) {
 
 // Put creates or replaces a value of a namespace.
 func (t *Tx) Put(ns machine.Namespace, key string, value []byte) error {
-	return t.exec(qPut, []byte(ns), []byte(key), nonNil(value))
+	if err := t.exec(qPut, []byte(ns), []byte(key), nonNil(value)); err != nil {
+		return err
+	}
+	delete(t.emptyNS, ns)
+	delete(t.misses, ns)
+	return nil
 }
 
 // Delete deletes a value of a namespace.
