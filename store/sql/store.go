@@ -78,8 +78,9 @@ type Store struct {
 	d    dialect
 	acct []byte
 	// token is written in e2ee_owner at Open and checked by every
-	// transaction: a Store whose account was taken over by another
-	// process fails with ErrLocked instead of writing beside it.
+	// PostgreSQL transaction: a Store whose account was taken over by
+	// another process fails with ErrLocked instead of writing beside it.
+	// (SQLite's one connection holds the file's lock instead.)
 	token []byte
 	// lockConn holds the PostgreSQL session advisory lock of the account.
 	lockConn *sql.Conn
