@@ -1,0 +1,574 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/souverain/e2ee/machine"
+)
+
+// The queries, written with ? placeholders; the first argument of each is
+// the account.
+const (
+	qOwner = iota
+	qAccount
+	qPutAccount
+	qOlmSessions
+	qPutOlm
+	qDeleteOlm
+	qInbound
+	qPutInbound
+	qPutInboundBatch
+	qDeleteInbound
+	qDeleteReplayOfSession
+	qNotBackedUp
+	qReplay
+	qPutReplay
+	qOutbound
+	qPutOutbound
+	qDeleteOutbound
+	qDevices
+	qPutDevice
+	qDeleteDevice
+	qGet
+	qPut
+	qDelete
+	qList
+	qNamespaceUsed
+	numQueries
+)
+
+// inboundBatch is the number of inbound sessions written by one statement
+// when many are put in a row (a backup restore).
+const inboundBatch = 100
+
+var queries = [numQueries]string{
+	qOwner:      `SELECT token FROM e2ee_owner WHERE acct = ?`,
+	qAccount:    `SELECT user_id, device_id, pickle FROM e2ee_account WHERE acct = ?`,
+	qPutAccount: `INSERT INTO e2ee_account (acct, user_id, device_id, pickle) VALUES (?, ?, ?, ?) ON CONFLICT (acct) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id, pickle = excluded.pickle`,
+
+	qOlmSessions: `SELECT session_id, pickle FROM e2ee_olm_session WHERE acct = ? AND sender_key = ?`,
+	qPutOlm:      `INSERT INTO e2ee_olm_session (acct, sender_key, session_id, pickle) VALUES (?, ?, ?, ?) ON CONFLICT (acct, sender_key, session_id) DO UPDATE SET pickle = excluded.pickle`,
+	qDeleteOlm:   `DELETE FROM e2ee_olm_session WHERE acct = ? AND sender_key = ? AND session_id = ?`,
+
+	qInbound:               `SELECT sender_key, provenance, backed_up, pickle FROM e2ee_inbound_session WHERE acct = ? AND room_id = ? AND session_id = ?`,
+	qPutInbound:            putInboundSQL(1),
+	qPutInboundBatch:       putInboundSQL(inboundBatch),
+	qDeleteInbound:         `DELETE FROM e2ee_inbound_session WHERE acct = ? AND room_id = ? AND session_id = ?`,
+	qDeleteReplayOfSession: `DELETE FROM e2ee_replay WHERE acct = ? AND room_id = ? AND session_id = ?`,
+	qNotBackedUp:           `SELECT room_id, session_id, sender_key, provenance, pickle FROM e2ee_inbound_session WHERE acct = ? AND backed_up = 0 LIMIT ?`,
+
+	qReplay:    `SELECT event_id, ts FROM e2ee_replay WHERE acct = ? AND room_id = ? AND session_id = ? AND message_index = ?`,
+	qPutReplay: `INSERT INTO e2ee_replay (acct, room_id, session_id, message_index, event_id, ts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (acct, room_id, session_id, message_index) DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts`,
+
+	qOutbound:       `SELECT session_id, pickle FROM e2ee_outbound_session WHERE acct = ? AND room_id = ?`,
+	qPutOutbound:    `INSERT INTO e2ee_outbound_session (acct, room_id, session_id, pickle) VALUES (?, ?, ?, ?) ON CONFLICT (acct, room_id) DO UPDATE SET session_id = excluded.session_id, pickle = excluded.pickle`,
+	qDeleteOutbound: `DELETE FROM e2ee_outbound_session WHERE acct = ? AND room_id = ?`,
+
+	qDevices:      `SELECT device_id, curve25519, pickle FROM e2ee_device WHERE acct = ? AND user_id = ?`,
+	qPutDevice:    `INSERT INTO e2ee_device (acct, user_id, device_id, curve25519, pickle) VALUES (?, ?, ?, ?, ?) ON CONFLICT (acct, user_id, device_id) DO UPDATE SET curve25519 = excluded.curve25519, pickle = excluded.pickle`,
+	qDeleteDevice: `DELETE FROM e2ee_device WHERE acct = ? AND user_id = ? AND device_id = ?`,
+
+	qGet:    `SELECT v FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
+	qPut:    `INSERT INTO e2ee_kv (acct, ns, k, v) VALUES (?, ?, ?, ?) ON CONFLICT (acct, ns, k) DO UPDATE SET v = excluded.v`,
+	qDelete: `DELETE FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
+	qList:   `SELECT k, v FROM e2ee_kv WHERE acct = ? AND ns = ?`,
+
+	qNamespaceUsed: `SELECT 1 FROM e2ee_kv WHERE acct = ? AND ns = ? LIMIT 1`,
+}
+
+// putInboundSQL is the upsert of n inbound sessions in one statement.
+func putInboundSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO e2ee_inbound_session (acct, room_id, session_id, sender_key, provenance, backed_up, pickle) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (acct, room_id, session_id) DO UPDATE SET sender_key = excluded.sender_key, provenance = excluded.provenance, backed_up = excluded.backed_up, pickle = excluded.pickle`)
+	return b.String()
+}
+
+// Tx is a transaction of a Store (machine.Tx).
+type Tx struct {
+	s    *Store
+	tx   *sql.Tx
+	ctx  context.Context
+	done bool
+	// stmts are the SQLite statements bound to this transaction.
+	stmts [numQueries]*sql.Stmt
+	// pending holds inbound sessions put and not yet written, so that a
+	// backup restore writes them inboundBatch at a time. A lookup sees
+	// them here; a delete, a scan and Commit write them first.
+	pending    []machine.InboundGroupSessionRecord
+	pendingIdx map[[2]string]int
+	// misses counts the Gets of each namespace that found nothing; after
+	// a few, one query tells whether the namespace is empty, and then
+	// (until a Put to it) Get answers without the database. A restore of
+	// 10,000 sessions asks as many times for a key request that is not
+	// there.
+	misses  map[machine.Namespace]int
+	emptyNS map[machine.Namespace]bool
+}
+
+// missesBeforeProbe is the number of Gets finding nothing in a namespace
+// before Get checks whether the namespace is empty.
+const missesBeforeProbe = 8
+
+var _ machine.Tx = (*Tx)(nil)
+
+func (t *Tx) check() error {
+	if t.done {
+		return fmt.Errorf("sqlstore: %w", machine.ErrTxDone)
+	}
+	return nil
+}
+
+func (t *Tx) args(args []any) []any {
+	return append([]any{t.s.acct}, args...)
+}
+
+func (t *Tx) exec(q int, args ...any) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var err error
+	if st := t.stmt(q); st != nil {
+		_, err = st.ExecContext(t.ctx, t.args(args)...)
+	} else {
+		_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[q]), t.args(args)...)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", t.s.mapErr(err))
+	}
+	return nil
+}
+
+func (t *Tx) query(q int, args ...any) (*sql.Rows, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	var rows *sql.Rows
+	var err error
+	if st := t.stmt(q); st != nil {
+		rows, err = st.QueryContext(t.ctx, t.args(args)...)
+	} else {
+		text := t.s.d.query(queries[q])
+		if q == qOwner && t.s.d == dialectPostgres {
+			text += " FOR UPDATE"
+		}
+		rows, err = t.tx.QueryContext(t.ctx, text, t.args(args)...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", t.s.mapErr(err))
+	}
+	return rows, nil
+}
+
+// row runs a query for one row and scans it; no row is ErrNotFound.
+func (t *Tx) row(what string, q int, args []any, dest ...any) error {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: %s: %w", what, err)
+		}
+		return fmt.Errorf("sqlstore: %s: %w", what, machine.ErrNotFound)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	return rows.Close()
+}
+
+// stmt returns the prepared SQLite statement of q bound to the
+// transaction, nil on PostgreSQL (pgx prepares and caches statements per
+// connection by itself).
+func (t *Tx) stmt(q int) *sql.Stmt {
+	if t.s.stmts[q] == nil {
+		return nil
+	}
+	if t.stmts[q] == nil {
+		t.stmts[q] = t.tx.StmtContext(t.ctx, t.s.stmts[q])
+	}
+	return t.stmts[q]
+}
+
+func (t *Tx) end() {
+	t.done = true
+	for _, st := range t.stmts {
+		if st != nil {
+			st.Close()
+		}
+	}
+	t.pending, t.pendingIdx = nil, nil
+	<-t.s.txLock
+}
+
+// Commit writes what is pending and commits.
+func (t *Tx) Commit() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
+		t.tx.Rollback()
+		t.end()
+		return err
+	}
+	err := t.tx.Commit()
+	t.end()
+	if err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", t.s.mapErr(err))
+	}
+	return nil
+}
+
+// Rollback discards the transaction; after Commit or Rollback it does
+// nothing.
+func (t *Tx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	err := t.tx.Rollback()
+	t.end()
+	if err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("sqlstore: rollback: %w", err)
+	}
+	return nil
+}
+
+// Account returns the account record.
+func (t *Tx) Account() (machine.AccountRecord, error) {
+	var u, d, p []byte
+	if err := t.row("account", qAccount, nil, &u, &d, &p); err != nil {
+		return machine.AccountRecord{}, err
+	}
+	return machine.AccountRecord{UserID: string(u), DeviceID: string(d), Pickle: nonNil(p)}, nil
+}
+
+// PutAccount creates or replaces the account record.
+func (t *Tx) PutAccount(r machine.AccountRecord) error {
+	return t.exec(qPutAccount, []byte(r.UserID), []byte(r.DeviceID), nonNil(r.Pickle))
+}
+
+// OlmSessions returns the Olm sessions with a sender key.
+func (t *Tx) OlmSessions(senderKey string) ([]machine.OlmSessionRecord, error) {
+	rows, err := t.query(qOlmSessions, []byte(senderKey))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []machine.OlmSessionRecord
+	for rows.Next() {
+		var id, p []byte
+		if err := rows.Scan(&id, &p); err != nil {
+			return nil, fmt.Errorf("sqlstore: olm sessions: %w", err)
+		}
+		out = append(out, machine.OlmSessionRecord{SenderKey: senderKey, SessionID: string(id), Pickle: nonNil(p)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: olm sessions: %w", err)
+	}
+	return out, nil
+}
+
+// PutOlmSession creates or replaces an Olm session.
+func (t *Tx) PutOlmSession(r machine.OlmSessionRecord) error {
+	return t.exec(qPutOlm, []byte(r.SenderKey), []byte(r.SessionID), nonNil(r.Pickle))
+}
+
+// DeleteOlmSession deletes an Olm session.
+func (t *Tx) DeleteOlmSession(senderKey, sessionID string) error {
+	return t.exec(qDeleteOlm, []byte(senderKey), []byte(sessionID))
+}
+
+// InboundGroupSession returns an inbound Megolm session, looked up by the
+// primary key (account, room, session ID).
+func (t *Tx) InboundGroupSession(roomID, sessionID string) (machine.InboundGroupSessionRecord, error) {
+	if err := t.check(); err != nil {
+		return machine.InboundGroupSessionRecord{}, err
+	}
+	// A session put in this transaction and not yet written is the
+	// newest version; no other record can be.
+	if i, ok := t.pendingIdx[[2]string{roomID, sessionID}]; ok {
+		r := t.pending[i]
+		r.Pickle = bytes.Clone(r.Pickle)
+		return r, nil
+	}
+	var sk, prov, p []byte
+	var backedUp int64
+	if err := t.row("inbound group session", qInbound, []any{[]byte(roomID), []byte(sessionID)}, &sk, &prov, &backedUp, &p); err != nil {
+		return machine.InboundGroupSessionRecord{}, err
+	}
+	return machine.InboundGroupSessionRecord{
+		RoomID: roomID, SessionID: sessionID, SenderKey: string(sk),
+		Provenance: machine.Provenance(prov), BackedUp: backedUp != 0, Pickle: nonNil(p),
+	}, nil
+}
+
+// PutInboundGroupSession creates or replaces an inbound Megolm session. It
+// is written with the next delete, scan or Commit, in statements of
+// inboundBatch sessions (a lookup finds it before).
+func (t *Tx) PutInboundGroupSession(r machine.InboundGroupSessionRecord) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	r.Pickle = bytes.Clone(nonNil(r.Pickle))
+	k := [2]string{r.RoomID, r.SessionID}
+	if t.pendingIdx == nil {
+		t.pendingIdx = map[[2]string]int{}
+	}
+	if i, ok := t.pendingIdx[k]; ok {
+		t.pending[i] = r
+		return nil
+	}
+	t.pendingIdx[k] = len(t.pending)
+	t.pending = append(t.pending, r)
+	if len(t.pending) >= inboundBatch {
+		return t.flush()
+	}
+	return nil
+}
+
+// flush writes the pending inbound sessions.
+func (t *Tx) flush() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	p := t.pending
+	t.pending = t.pending[:0]
+	clear(t.pendingIdx)
+	for len(p) >= inboundBatch {
+		args := make([]any, 0, 7*inboundBatch)
+		for _, r := range p[:inboundBatch] {
+			args = append(args, inboundArgs(t.s.acct, r)...)
+		}
+		if err := t.execRaw(qPutInboundBatch, args); err != nil {
+			return err
+		}
+		p = p[inboundBatch:]
+	}
+	for _, r := range p {
+		if err := t.execRaw(qPutInbound, inboundArgs(t.s.acct, r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func inboundArgs(acct []byte, r machine.InboundGroupSessionRecord) []any {
+	var b int64
+	if r.BackedUp {
+		b = 1
+	}
+	return []any{acct, []byte(r.RoomID), []byte(r.SessionID), []byte(r.SenderKey), []byte(r.Provenance), b, r.Pickle}
+}
+
+// execRaw runs q with args that already hold the account.
+func (t *Tx) execRaw(q int, args []any) error {
+	var err error
+	if st := t.stmt(q); st != nil {
+		_, err = st.ExecContext(t.ctx, args...)
+	} else {
+		_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[q]), args...)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: put inbound group sessions: %w", t.s.mapErr(err))
+	}
+	return nil
+}
+
+// DeleteInboundGroupSession deletes an inbound session and its replay
+// records.
+func (t *Tx) DeleteInboundGroupSession(roomID, sessionID string) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := t.exec(qDeleteReplayOfSession, []byte(roomID), []byte(sessionID)); err != nil {
+		return err
+	}
+	return t.exec(qDeleteInbound, []byte(roomID), []byte(sessionID))
+}
+
+// InboundGroupSessionsNotBackedUp returns up to limit sessions not backed
+// up, through the (account, backed_up) index.
+func (t *Tx) InboundGroupSessionsNotBackedUp(limit int) ([]machine.InboundGroupSessionRecord, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := t.query(qNotBackedUp, int64(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []machine.InboundGroupSessionRecord
+	for rows.Next() {
+		var room, id, sk, prov, p []byte
+		if err := rows.Scan(&room, &id, &sk, &prov, &p); err != nil {
+			return nil, fmt.Errorf("sqlstore: sessions not backed up: %w", err)
+		}
+		out = append(out, machine.InboundGroupSessionRecord{
+			RoomID: string(room), SessionID: string(id), SenderKey: string(sk),
+			Provenance: machine.Provenance(prov), Pickle: nonNil(p),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: sessions not backed up: %w", err)
+	}
+	return out, nil
+}
+
+// ReplayRecord returns the replay record of a Megolm message index.
+func (t *Tx) ReplayRecord(roomID, sessionID string, index uint32) (machine.ReplayRecord, error) {
+	var ev []byte
+	var ts int64
+	if err := t.row("replay record", qReplay, []any{[]byte(roomID), []byte(sessionID), int64(index)}, &ev, &ts); err != nil {
+		return machine.ReplayRecord{}, err
+	}
+	return machine.ReplayRecord{RoomID: roomID, SessionID: sessionID, Index: index, EventID: string(ev), Timestamp: ts}, nil
+}
+
+// PutReplayRecord creates or replaces a replay record.
+func (t *Tx) PutReplayRecord(r machine.ReplayRecord) error {
+	return t.exec(qPutReplay, []byte(r.RoomID), []byte(r.SessionID), int64(r.Index), []byte(r.EventID), r.Timestamp)
+}
+
+// OutboundGroupSession returns a room's outbound session.
+func (t *Tx) OutboundGroupSession(roomID string) (machine.OutboundGroupSessionRecord, error) {
+	var id, p []byte
+	if err := t.row("outbound group session", qOutbound, []any{[]byte(roomID)}, &id, &p); err != nil {
+		return machine.OutboundGroupSessionRecord{}, err
+	}
+	return machine.OutboundGroupSessionRecord{RoomID: roomID, SessionID: string(id), Pickle: nonNil(p)}, nil
+}
+
+// PutOutboundGroupSession creates or replaces a room's outbound session.
+func (t *Tx) PutOutboundGroupSession(r machine.OutboundGroupSessionRecord) error {
+	return t.exec(qPutOutbound, []byte(r.RoomID), []byte(r.SessionID), nonNil(r.Pickle))
+}
+
+// DeleteOutboundGroupSession deletes a room's outbound session.
+func (t *Tx) DeleteOutboundGroupSession(roomID string) error {
+	return t.exec(qDeleteOutbound, []byte(roomID))
+}
+
+// Devices returns the devices of a user.
+func (t *Tx) Devices(userID string) ([]machine.DeviceRecord, error) {
+	rows, err := t.query(qDevices, []byte(userID))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []machine.DeviceRecord
+	for rows.Next() {
+		var id, ck, p []byte
+		if err := rows.Scan(&id, &ck, &p); err != nil {
+			return nil, fmt.Errorf("sqlstore: devices: %w", err)
+		}
+		out = append(out, machine.DeviceRecord{UserID: userID, DeviceID: string(id), Curve25519Key: string(ck), Pickle: nonNil(p)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: devices: %w", err)
+	}
+	return out, nil
+}
+
+// PutDevice creates or replaces a device record.
+func (t *Tx) PutDevice(r machine.DeviceRecord) error {
+	return t.exec(qPutDevice, []byte(r.UserID), []byte(r.DeviceID), []byte(r.Curve25519Key), nonNil(r.Pickle))
+}
+
+// DeleteDevice deletes a device record.
+func (t *Tx) DeleteDevice(userID, deviceID string) error {
+	return t.exec(qDeleteDevice, []byte(userID), []byte(deviceID))
+}
+
+// Get returns a value of a namespace.
+func (t *Tx) Get(ns machine.Namespace, key string) ([]byte, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if t.emptyNS[ns] {
+		return nil, fmt.Errorf("sqlstore: get %s: %w", ns, machine.ErrNotFound)
+	}
+	var v []byte
+	err := t.row("get "+string(ns), qGet, []any{[]byte(ns), []byte(key)}, &v)
+	if errors.Is(err, machine.ErrNotFound) {
+		if t.misses == nil {
+			t.misses, t.emptyNS = map[machine.Namespace]int{}, map[machine.Namespace]bool{}
+		}
+		t.misses[ns]++
+		if t.misses[ns] == missesBeforeProbe {
+			var one int64
+			perr := t.row("probe "+string(ns), qNamespaceUsed, []any{[]byte(ns)}, &one)
+			switch {
+			case errors.Is(perr, machine.ErrNotFound):
+				t.emptyNS[ns] = true
+			case perr != nil:
+				return nil, perr
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(v), nil
+}
+
+// Put creates or replaces a value of a namespace.
+func (t *Tx) Put(ns machine.Namespace, key string, value []byte) error {
+	if err := t.exec(qPut, []byte(ns), []byte(key), nonNil(value)); err != nil {
+		return err
+	}
+	delete(t.emptyNS, ns)
+	delete(t.misses, ns)
+	return nil
+}
+
+// Delete deletes a value of a namespace.
+func (t *Tx) Delete(ns machine.Namespace, key string) error {
+	return t.exec(qDelete, []byte(ns), []byte(key))
+}
+
+// List returns the entries of a namespace sorted by key in byte order.
+func (t *Tx) List(ns machine.Namespace) ([]machine.KeyValue, error) {
+	rows, err := t.query(qList, []byte(ns))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []machine.KeyValue
+	for rows.Next() {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("sqlstore: list %s: %w", ns, err)
+		}
+		out = append(out, machine.KeyValue{Key: string(k), Value: nonNil(v)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list %s: %w", ns, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// nonNil returns b, or an empty slice for nil: blob columns are NOT NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
