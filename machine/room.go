@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/souverain/e2ee/megolm"
@@ -358,6 +359,9 @@ func (m *Machine) EncryptRoomEvent(ctx context.Context, roomID, eventType string
 		case o.state.DeviceGen != t.m.deviceGen || o.state.NeedsShare:
 			return fmt.Errorf("%w: devices changed since the share", ErrShareRequired)
 		}
+		if err := t.checkRecipients(r, o); err != nil {
+			return err
+		}
 		plain, err := json.Marshal(megolmPayload{Type: eventType, Content: content, RoomID: roomID})
 		if err != nil {
 			return err
@@ -388,6 +392,35 @@ func (m *Machine) EncryptRoomEvent(ctx context.Context, roomID, eventType string
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkRecipients refuses with ErrShareRequired when a device that holds
+// the session's key no longer passes the sharing policy (the room turned
+// OnlyVerified, a device lost its verification, was blacklisted, flagged or
+// deleted): ShareRoomKey then rotates the session before the next message.
+func (t *txn) checkRecipients(r *roomState, o *outboundSession) error {
+	admitted := map[string]bool{}
+	loaded := map[string]bool{}
+	for k, sh := range o.state.Shared {
+		if sh.Withheld != "" {
+			continue
+		}
+		user, _, _ := strings.Cut(k, "\x00")
+		if !loaded[user] {
+			loaded[user] = true
+			ds, err := t.devices(user)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				admitted[d.key()] = !d.Deleted && d.Curve == o.state.Shared[d.key()].Curve25519 && t.policy(r, d) == ""
+			}
+		}
+		if !admitted[k] {
+			return fmt.Errorf("%w: a device holding the room key is no longer admitted", ErrShareRequired)
+		}
+	}
+	return nil
 }
 
 // DecryptedEvent is a decrypted room event and what is known of its

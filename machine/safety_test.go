@@ -731,3 +731,43 @@ func TestEncryptAfterRestartWithoutShare(t *testing.T) {
 	w.bob.sync()
 	w.bob.decrypt(w.room, ev)
 }
+
+// Turning on OnlyVerified after a share stops EncryptRoomEvent from using
+// the key an unverified device already holds (review F1).
+func TestEncryptRefusesAfterOnlyVerifiedTurnedOn(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.alice.encrypt(w.room, `{}`)
+	w.bob.sync()
+	if err := w.alice.m.SetRoomOnlyVerified(ctx, w.room, true); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := w.alice.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{"body":"secret"}`))
+	if err != nil {
+		return // refused: fine
+	}
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
+		t.Fatal("after SetRoomOnlyVerified(true), EncryptRoomEvent still encrypts with the key an unverified device holds")
+	}
+}
+
+// Withdrawing a device's verification under OnlyVerified stops
+// EncryptRoomEvent from using the key that device holds (review F1).
+func TestEncryptRefusesAfterDeviceUnverified(t *testing.T) {
+	w := newWorld(t)
+	w.alice.m.SetRoomOnlyVerified(ctx, w.room, true)
+	w.alice.m.UpdateTrackedUsers(ctx, []string{w.bob.user})
+	w.alice.flush()
+	ds, _ := w.alice.m.Devices(ctx, w.bob.user)
+	w.alice.m.SetDeviceVerified(ctx, w.bob.user, w.bob.dev, ds[0].Ed25519, true)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.bob.sync()
+	w.alice.m.SetDeviceVerified(ctx, w.bob.user, w.bob.dev, ds[0].Ed25519, false)
+	ct, err := w.alice.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{"body":"secret"}`))
+	if err != nil {
+		return
+	}
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
+		t.Fatal("after un-verifying Bob's device with OnlyVerified, EncryptRoomEvent still encrypts to him")
+	}
+}
