@@ -49,6 +49,15 @@ const (
 	// VerificationVerified: the device is cross-signed by an identity we
 	// verified, or we verified the device itself.
 	VerificationVerified
+	// VerificationUnauthenticated: the device is verified, but the room
+	// key did not come from it over Olm (DecryptedEvent.Provenance is not
+	// ProvenanceDirect: a key backup, a forwarded key, a key export), so
+	// nothing proves that the device made the session: anyone who can
+	// write to the backup or forward a key can claim any sender.
+	// DecryptRoomEvent reports it in place of VerificationVerified for such
+	// sessions (matrix-rust-sdk's "authenticity not guaranteed"). Device
+	// records never have this level.
+	VerificationUnauthenticated
 )
 
 // String returns the level in words, such as "verified".
@@ -62,6 +71,8 @@ func (v Verification) String() string {
 		return "identity changed"
 	case VerificationVerified:
 		return "verified"
+	case VerificationUnauthenticated:
+		return "unauthenticated"
 	}
 	return "unknown device"
 }

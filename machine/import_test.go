@@ -90,3 +90,32 @@ func TestImportBulk(t *testing.T) {
 		t.Fatalf("bulk import: %d of %d, %v", res.Imported, n, err)
 	}
 }
+
+// A session forged into the backup (anyone can encrypt to the backup's
+// public key) claiming a verified device's keys decrypts as
+// VerificationUnauthenticated, not VerificationVerified (review F5).
+func TestImportedSessionNeverReportsVerified(t *testing.T) {
+	w := newWorld(t)
+	w.bob.m.UpdateTrackedUsers(ctx, []string{w.alice.user})
+	w.bob.flush()
+	ds, _ := w.bob.m.Devices(ctx, w.alice.user)
+	if err := w.bob.m.SetDeviceVerified(ctx, w.alice.user, w.alice.dev, ds[0].Ed25519, true); err != nil {
+		t.Fatal(err)
+	}
+	aliceCurve, aliceEd, _ := w.alice.m.IdentityKeys(ctx)
+	g, _ := megolm.NewGroupSession() // the attacker's
+	in, _ := megolm.NewInboundGroupSession(g.SessionKey())
+	ex := keybackup.NewExportedSession(w.room, in, aliceCurve, aliceEd, nil)
+	if _, err := w.bob.m.ImportRoomKeys(ctx, []keybackup.ExportedSession{ex}, machine.ProvenanceBackup); err != nil {
+		t.Fatal(err)
+	}
+	r := &rogue{t: t}
+	ev := r.megolmEvent(g, w.room, w.alice.user, map[string]any{"type": "m.room.message", "content": map[string]any{"body": "forged"}, "room_id": w.room})
+	d, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verification == machine.VerificationVerified {
+		t.Fatalf("forged backup session: sender %s, device %s, verification %s, provenance %s", d.Sender, d.SenderDevice.DeviceID, d.Verification, d.Provenance)
+	}
+}

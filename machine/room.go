@@ -439,7 +439,11 @@ type DecryptedEvent struct {
 	// /keys/query (nil otherwise).
 	SenderKey    olm.Curve25519PublicKey
 	SenderDevice *Device
-	// Verification is the trust in SenderDevice.
+	// Verification is the trust in SenderDevice. For a session that did
+	// not come from the sender over Olm (Provenance other than
+	// ProvenanceDirect) it is at most VerificationUnauthenticated, never
+	// VerificationVerified: a backup, forwarded key or export can name
+	// any sender.
 	Verification Verification
 	// Provenance is how the room key reached us.
 	Provenance Provenance
@@ -625,6 +629,11 @@ func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []b
 		}
 		out.SenderDevice = d.public()
 		out.Verification = d.verification()
+		if s.state.Provenance != ProvenanceDirect && out.Verification == VerificationVerified {
+			// Nothing proves the verified device made a session that
+			// reached us another way.
+			out.Verification = VerificationUnauthenticated
+		}
 	}
 	rec, err := t.tx.ReplayRecord(roomID, c.SessionID, idx)
 	switch {
