@@ -315,3 +315,121 @@ func crashAtEveryWrite(t *testing.T, keep bool) {
 		}
 	}
 }
+
+// A failed store write does not leave the device generation bumped in
+// memory: otherwise a share records that generation, a restart reads back
+// one lower, a later blacklist bumps the stored counter to the same value
+// and EncryptRoomEvent no longer notices (review F7).
+func TestDeviceGenRestoredOnFailedWrite(t *testing.T) {
+	w := newWorld(t)
+	f := &failer{}
+	// Alice again, on a failing store.
+	c := &client{t: t, hs: w.hs, user: "@carla:x", dev: "CARLA", store: &failStore{Store: memstore.New(), f: f}, key: pickleKey(9), clock: w.clock}
+	c.opts = machine.Options{UserID: c.user, DeviceID: c.dev, Store: c.store, PickleKey: c.key, Clock: w.clock.now}
+	c.open()
+	c.flush()
+	c.setEncrypted(w.room)
+	c.m.UpdateTrackedUsers(ctx, []string{w.bob.user})
+	c.flush()
+	c.share(w.room, c.user, w.bob.user)
+	w.bob.sync()
+	// 1. A blacklist (of Bob, say) fails at its first write.
+	f.at = f.n + 1
+	if err := c.m.SetDeviceBlacklisted(ctx, w.bob.user, w.bob.dev, true); !errors.Is(err, errInjected) {
+		t.Fatalf("want injected failure, got %v", err)
+	}
+	f.at = 0
+	// 2. A share records the in-memory generation.
+	c.share(w.room, c.user, w.bob.user)
+	// 3. Restart: the generation is read back, one lower.
+	c.restart()
+	// 4. Now Bob is blacklisted for real.
+	if err := c.m.SetDeviceBlacklisted(ctx, w.bob.user, w.bob.dev, true); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := c.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{"body":"after blacklist"}`))
+	if err != nil {
+		return // refused: fine
+	}
+	w.bob.sync()
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, c.user, ct)); err == nil {
+		t.Fatal("blacklisted device decrypts the next message: deviceGen diverged after a failed store write")
+	}
+}
+
+// devFailStore fails the first PutDevice after *fail is set.
+type devFailStore struct {
+	machine.Store
+	fail *bool
+}
+
+func (s *devFailStore) Begin(ctx context.Context) (machine.Tx, error) {
+	tx, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &devFailTx{Tx: tx, fail: s.fail}, nil
+}
+
+type devFailTx struct {
+	machine.Tx
+	fail *bool
+}
+
+func (t *devFailTx) PutDevice(r machine.DeviceRecord) error {
+	if *t.fail {
+		*t.fail = false
+		return errInjected
+	}
+	return t.Tx.PutDevice(r)
+}
+
+// A store failure while a finished verification is applied does not lose
+// the verification: the retried sync applies it (review F8).
+func TestVerificationAppliedAfterFailedWrite(t *testing.T) {
+	w := newWorld(t)
+	fail := false
+	c := &client{t: t, hs: w.hs, user: "@carla:x", dev: "CARLA", store: &devFailStore{Store: memstore.New(), fail: &fail}, key: pickleKey(9), clock: w.clock}
+	c.opts = machine.Options{UserID: c.user, DeviceID: c.dev, Store: c.store, PickleKey: c.key, Clock: w.clock.now}
+	c.open()
+	c.flush()
+	a, b := c, w.bob
+	for _, x := range []*client{a, b} {
+		x.m.UpdateTrackedUsers(ctx, []string{a.user, b.user})
+		x.m.MarkAllTrackedUsersOutdated(ctx)
+		x.flush()
+	}
+	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
+	a.sendVerif(out, err)
+	b.sync()
+	vb := b.m.Verifications().Verifications()[0]
+	b.sendVerif(vb.Accept())
+	a.sync()
+	a.sendVerif(va.StartSAS())
+	for i := 0; i < 3; i++ {
+		b.sync()
+		a.sync()
+	}
+	b.sendVerif(vb.Confirm())
+	a.sync()
+	a.sendVerif(va.Confirm())
+	b.sync() // Bob gets Alice's MAC and sends done
+	// Alice's sync carrying the end of the flow fails at its device write;
+	// she retries the same response, as ReceiveSync's doc says.
+	sc := w.hs.Sync(a.user, a.dev)
+	fail = true
+	_, err = a.m.ReceiveSync(ctx, sc)
+	t.Logf("first ReceiveSync: %v (still armed: %v)", err, fail)
+	fail = false
+	if _, err := a.m.ReceiveSync(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	a.flush()
+	if _, ok := va.Result(); !ok {
+		t.Fatalf("flow not done: %s", va.State())
+	}
+	ds, _ := a.m.Devices(ctx, b.user)
+	if ds[0].Verification != machine.VerificationVerified {
+		t.Fatalf("verification finished but Bob's device is %s after a failed store write and a retry", ds[0].Verification)
+	}
+}

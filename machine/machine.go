@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -246,10 +247,12 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 		return storeErr(err)
 	}
 	t := &txn{m: m, tx: tx, now: m.clock(), dirtyOlm: map[*olmSession]bool{}}
+	snap := m.snapshot()
 	defer func() {
 		if r := recover(); r != nil {
 			tx.Rollback()
 			m.c = newCache()
+			m.restore(snap)
 			for _, id := range t.added {
 				delete(m.inflight, id)
 			}
@@ -265,12 +268,43 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 	if err != nil {
 		tx.Rollback()
 		m.c = newCache()
+		m.restore(snap)
 		for _, id := range t.added {
 			delete(m.inflight, id)
 		}
 		return err
 	}
 	return nil
+}
+
+// memState is the machine's in-memory state outside the cache that a
+// transaction may change before its store writes: a rolled-back
+// transaction puts it back, so that memory never runs ahead of the store
+// (a device generation the store does not have, a verification marked
+// applied whose device write was lost).
+type memState struct {
+	deviceGen     uint64
+	applied       map[string]bool
+	unwedge       map[string]string
+	needOlm       map[string][2]string
+	failedQueries map[string]bool
+}
+
+func (m *Machine) snapshot() memState {
+	s := memState{deviceGen: m.deviceGen, unwedge: maps.Clone(m.unwedge),
+		needOlm: maps.Clone(m.needOlm), failedQueries: maps.Clone(m.failedQueries)}
+	if m.verif != nil {
+		s.applied = maps.Clone(m.verif.applied)
+	}
+	return s
+}
+
+func (m *Machine) restore(s memState) {
+	m.deviceGen = s.deviceGen
+	m.unwedge, m.needOlm, m.failedQueries = s.unwedge, s.needOlm, s.failedQueries
+	if m.verif != nil {
+		m.verif.applied = s.applied
+	}
 }
 
 // view is update for transactions that change nothing.
