@@ -334,11 +334,15 @@ func TestDeviceGenRestoredOnFailedWrite(t *testing.T) {
 	c.share(w.room, c.user, w.bob.user)
 	w.bob.sync()
 	// 1. A blacklist (of Bob, say) fails at its first write.
+	gen := machine.DeviceGen(c.m)
 	f.at = f.n + 1
 	if err := c.m.SetDeviceBlacklisted(ctx, w.bob.user, w.bob.dev, true); !errors.Is(err, errInjected) {
 		t.Fatalf("want injected failure, got %v", err)
 	}
 	f.at = 0
+	if got := machine.DeviceGen(c.m); got != gen {
+		t.Fatalf("device generation %d in memory after a failed write, %d stored", got, gen)
+	}
 	// 2. A share records the in-memory generation.
 	c.share(w.room, c.user, w.bob.user)
 	// 3. Restart: the generation is read back, one lower.
