@@ -423,6 +423,33 @@ func (t *txn) checkRecipients(r *roomState, o *outboundSession) error {
 	return nil
 }
 
+// withheldFor returns the withheld notice recorded for the event's
+// session as a *WithheldError, or nil if there is none or it is not from
+// the device expected to send the session: its sender_key must be the
+// event's sender_key (when the event names one) and a device of the
+// event's sender (when the sender's devices are known).
+func (t *txn) withheldFor(roomID, sender string, c *megolmContent) (*WithheldError, error) {
+	var w withheldState
+	ok, err := t.getValue(NSWithheld, roomID+"\x00"+c.SessionID, &w)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if c.SenderKey != "" && w.Sender != c.SenderKey {
+		return nil, nil
+	}
+	ds, err := t.devices(sender)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) > 0 {
+		d, err := t.deviceByCurve(sender, w.Sender)
+		if err != nil || d == nil {
+			return nil, err
+		}
+	}
+	return &WithheldError{Code: w.Code, Reason: w.Reason}, nil
+}
+
 // DecryptedEvent is a decrypted room event and what is known of its
 // sender. Show an event as trusted only if Provenance is ProvenanceDirect
 // and Verification is VerificationVerified.
@@ -469,7 +496,9 @@ const maxCiphertext = (megolm.MaxMessageSize*4)/3 + 4
 // DecryptRoomEvent decrypts an m.room.encrypted event received in roomID.
 // Errors (each a refusal, with the event left undecrypted): ErrNoSession
 // (the key is requested from our other devices, and the event is reported
-// in SyncResult.Retry when the key arrives), *WithheldError, ErrUnknownIndex,
+// in SyncResult.Retry when the key arrives), *WithheldError (the sender's
+// device said it withholds the key; requested and retried all the same,
+// since anyone can send that notice), ErrUnknownIndex,
 // ErrReplay (another event already used this message index), ErrWrongRoom,
 // ErrSenderMismatch, ErrMegolmDecrypt, ErrUnknownAlgorithm,
 // ErrMalformedEvent.
@@ -563,19 +592,21 @@ func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []b
 		return nil, err
 	}
 	if s == nil {
-		var w withheldState
-		ok, err := t.getValue(NSWithheld, roomID+"\x00"+c.SessionID, &w)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return nil, &WithheldError{Code: w.Code, Reason: w.Reason}
-		}
+		// The event is retried when the key arrives, and the key is
+		// requested, even if a withheld notice came: anyone can send one
+		// in the clear, so it only explains the failure.
 		if err := t.recordFailure(roomID, c.SessionID, ev.EventID); err != nil {
 			return nil, err
 		}
 		if err := t.requestKey(roomID, c.SessionID, c.SenderKey); err != nil {
 			return nil, err
+		}
+		w, err := t.withheldFor(roomID, ev.Sender, c)
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			return nil, w
 		}
 		return nil, fmt.Errorf("%w: session %s", ErrNoSession, c.SessionID)
 	}

@@ -771,3 +771,43 @@ func TestEncryptRefusesAfterDeviceUnverified(t *testing.T) {
 		t.Fatal("after un-verifying Bob's device with OnlyVerified, EncryptRoomEvent still encrypts to him")
 	}
 }
+
+// A plaintext m.room_key.withheld from anyone does not stop the event from
+// being retried when the real key arrives (review F2).
+func TestForgedWithheldDoesNotSuppressRetry(t *testing.T) {
+	w := newWorld(t)
+	hs := w.hs
+	// Alice makes a session but Bob's copy is delayed.
+	var held []json.RawMessage
+	hs.Tamper = func(to, dev string, ev json.RawMessage) []json.RawMessage {
+		if to == w.bob.user {
+			held = append(held, ev)
+			return nil
+		}
+		return []json.RawMessage{ev}
+	}
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{}`))
+	hs.Tamper = nil
+	// Mallory (not even in the room) sends a plaintext withheld for Alice's session.
+	var c struct{ SessionID string `json:"session_id"` }
+	var env struct{ Content json.RawMessage `json:"content"` }
+	json.Unmarshal(ev, &env)
+	json.Unmarshal(env.Content, &c)
+	wh, _ := json.Marshal(map[string]any{"type": "m.room_key.withheld", "sender": "@mallory:evil",
+		"content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "room_id": w.room, "session_id": c.SessionID, "code": "m.unverified", "sender_key": "x"}})
+	hs.Inject(w.bob.user, w.bob.dev, wh)
+	w.bob.sync()
+	_, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev)
+	t.Logf("decrypt before key: %v", err)
+	for _, e := range held {
+		hs.Inject(w.bob.user, w.bob.dev, e)
+	}
+	res := w.bob.sync()
+	if len(res.RoomKeys) != 1 {
+		t.Fatalf("key not received: %+v", res.RoomKeys)
+	}
+	if len(res.Retry) == 0 {
+		t.Fatal("a plaintext withheld from an unrelated user suppressed the Retry of the event")
+	}
+}
