@@ -121,7 +121,10 @@ func (t *txn) devices(userID string) ([]*deviceState, error) {
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
-	t.m.c.devices[userID] = out
+	if len(out) > 0 {
+		// Empty lists are not cached: events name any user.
+		t.m.c.devices[userID] = out
+	}
 	return out, nil
 }
 

@@ -58,8 +58,8 @@ type Machine struct {
 	// deviceGen counts device deletions and users leaving; an outbound
 	// session shared at an older generation is shared again first.
 	deviceGen uint64
-	// unwedge holds sender keys whose Olm session is wedged, for a new
-	// session and m.dummy.
+	// unwedge holds sender keys of known devices whose Olm session is
+	// wedged, for a new session and m.dummy; at most maxUnwedge.
 	unwedge map[string]string // curve25519 → user ID
 	// needOlm holds devices (user, device ID) that asked for a key or
 	// secret while we had no Olm session with them.

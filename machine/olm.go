@@ -20,6 +20,26 @@ import (
 // matrix-rust-sdk: one hour).
 const unwedgeInterval = time.Hour
 
+// maxUnwedge bounds the devices waiting for a new Olm session because
+// their session is wedged; more are dropped until OutgoingRequests runs.
+const maxUnwedge = 100
+
+// markWedged records that no session with a device decrypted its normal
+// message, for a new session and m.dummy. Only a device we already know
+// by its Curve25519 key counts: anyone can send an undecryptable message
+// naming any user and key, and that must not make us track or query them.
+func (t *txn) markWedged(sender, sk string) error {
+	if _, ok := t.m.unwedge[sk]; ok || len(t.m.unwedge) >= maxUnwedge {
+		return nil
+	}
+	d, err := t.deviceByCurve(sender, sk)
+	if err != nil || d == nil || d.Deleted {
+		return err
+	}
+	t.m.unwedge[sk] = sender
+	return nil
+}
+
 // olmSessions returns the Olm sessions with a device, most recently used
 // first.
 func (t *txn) olmSessions(senderKey string) ([]*olmSession, error) {
@@ -51,7 +71,10 @@ func (t *txn) olmSessions(senderKey string) ([]*olmSession, error) {
 		ss = append(ss, &olmSession{s: s, state: st})
 	}
 	sortOlm(ss)
-	c.olm[senderKey] = ss
+	if len(ss) > 0 {
+		// Empty entries are not cached: anyone can name any sender key.
+		c.olm[senderKey] = ss
+	}
 	return ss, nil
 }
 
@@ -224,7 +247,9 @@ func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.
 			}
 		}
 		if used == nil {
-			t.m.unwedge[sk] = sender
+			if err := t.markWedged(sender, sk); err != nil {
+				return nil, senderKey, nil, err
+			}
 			return nil, senderKey, nil, fmt.Errorf("%w: no session with %s decrypts it", ErrOlmDecrypt, sk)
 		}
 	case *olm.PreKeyMessage:

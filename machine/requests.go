@@ -225,10 +225,7 @@ func (t *txn) outgoing() ([]Request, error) {
 				return nil, err
 			}
 			if d == nil {
-				if err := t.track(u); err != nil {
-					return nil, err
-				}
-				delete(m.unwedge, k)
+				delete(m.unwedge, k) // never tracked from here
 				continue
 			}
 			delete(m.unwedge, k)

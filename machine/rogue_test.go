@@ -3,6 +3,8 @@ package machine_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/internal/fakehs"
@@ -131,4 +133,52 @@ func (r *rogue) megolmEvent(g *megolm.GroupSession, room, sender string, payload
 		"algorithm": olm.AlgorithmMegolm, "ciphertext": base64.RawStdEncoding.EncodeToString(ct), "session_id": g.SessionID(),
 	})
 	return roomEvent(room, sender, content)
+}
+
+// Undecryptable Olm messages naming arbitrary senders do not make the
+// machine track (and /keys/query) those users (review F3).
+func TestUndecryptableOlmFromUnknownSendersNotTracked(t *testing.T) {
+	w := newWorld(t)
+	curve, _, _ := w.bob.m.IdentityKeys(ctx)
+	a, _ := olm.NewAccount()
+	b, _ := olm.NewAccount()
+	b.GenerateOneTimeKeys(1)
+	var otk olm.Curve25519PublicKey
+	for _, k := range b.OneTimeKeys() {
+		otk = k
+	}
+	sa, _ := a.NewOutboundSession(b.Curve25519Key(), otk)
+	pm, _ := sa.Encrypt([]byte("x"))
+	sb, _, err := b.NewInboundSession(a.Curve25519Key(), pm.(*olm.PreKeyMessage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, _ := sb.Encrypt([]byte("y"))
+	if nm.Type() != olm.MessageTypeNormal {
+		t.Fatal("want a normal message")
+	}
+	body := base64.RawStdEncoding.EncodeToString(nm.Bytes())
+	for i := 0; i < 300; i++ {
+		fake, _ := olm.NewAccount() // any Curve25519 key: Bob has no session with it
+		content, _ := json.Marshal(map[string]any{"algorithm": olm.AlgorithmOlm, "sender_key": fake.Curve25519Key().String(),
+			"ciphertext": map[string]any{curve.String(): map[string]any{"type": 1, "body": body}}})
+		ev, _ := json.Marshal(map[string]any{"type": "m.room.encrypted", "sender": fmt.Sprintf("@u%d:evil%d", i, i), "content": json.RawMessage(content)})
+		w.hs.Inject(w.bob.user, w.bob.dev, ev)
+	}
+	res, err := w.bob.m.ReceiveSync(ctx, w.hs.Sync(w.bob.user, w.bob.dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first refusal: %v", res.ToDevice[0].Err)
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	reqs, _ = w.bob.m.OutgoingRequests(ctx)
+	n := 0
+	for _, r := range reqs {
+		if r.Kind == machine.KindKeysQuery {
+			n += strings.Count(string(r.Body), ":evil")
+		}
+	}
+	if n > 0 {
+		t.Fatalf("%d users named only by forged undecryptable to-device events are now tracked and queried", n)
+	}
 }

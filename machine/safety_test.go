@@ -790,8 +790,12 @@ func TestForgedWithheldDoesNotSuppressRetry(t *testing.T) {
 	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{}`))
 	hs.Tamper = nil
 	// Mallory (not even in the room) sends a plaintext withheld for Alice's session.
-	var c struct{ SessionID string `json:"session_id"` }
-	var env struct{ Content json.RawMessage `json:"content"` }
+	var c struct {
+		SessionID string `json:"session_id"`
+	}
+	var env struct {
+		Content json.RawMessage `json:"content"`
+	}
 	json.Unmarshal(ev, &env)
 	json.Unmarshal(env.Content, &c)
 	wh, _ := json.Marshal(map[string]any{"type": "m.room_key.withheld", "sender": "@mallory:evil",
