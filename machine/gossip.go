@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/souverain/e2ee/crossign"
@@ -21,7 +22,13 @@ type keyRequestState struct {
 	RoomID     string `json:"room_id,omitempty"`
 	SessionID  string `json:"session_id,omitempty"`
 	SecretName string `json:"secret,omitempty"`
+	// Created is when the request was made (ms), to expire the oldest.
+	Created int64 `json:"created,omitempty"`
 }
+
+// maxKeyRequests bounds our outstanding m.room_key_request: a new one
+// beyond it cancels the oldest (room events can name any session).
+const maxKeyRequests = 256
 
 type keyRequestContent struct {
 	Action             string          `json:"action"`
@@ -63,7 +70,14 @@ func (t *txn) requestKey(roomID, sessionID, senderKey string) error {
 	if ok, err := t.hasOtherOwnDevices(); err != nil || !ok {
 		return err
 	}
-	st = keyRequestState{RequestID: newID(), RoomID: roomID, SessionID: sessionID}
+	// Only for rooms we know to be encrypted: anyone can make up events.
+	if r, err := t.room(roomID); err != nil || r == nil {
+		return err
+	}
+	if err := t.expireKeyRequests(); err != nil {
+		return err
+	}
+	st = keyRequestState{RequestID: newID(), RoomID: roomID, SessionID: sessionID, Created: ms(t.now)}
 	c, _ := json.Marshal(keyRequestContent{Action: "request", RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID,
 		Body: &keyRequestBody{Algorithm: olm.AlgorithmMegolm, RoomID: roomID, SessionID: sessionID, SenderKey: senderKey}})
 	if err := t.queueToDevice("m.room_key_request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
@@ -75,7 +89,47 @@ func (t *txn) requestKey(roomID, sessionID, senderKey string) error {
 	return t.putValue(NSKeyRequests, "id\x00"+st.RequestID, st)
 }
 
-// keyArrived cancels the key request for a session whose key arrived.
+// expireKeyRequests cancels the oldest outstanding room key requests
+// until a new one fits under maxKeyRequests.
+func (t *txn) expireKeyRequests() error {
+	kvs, err := t.tx.List(NSKeyRequests)
+	if err != nil {
+		return storeErr(err)
+	}
+	n := 0
+	for _, kv := range kvs {
+		if strings.HasPrefix(kv.Key, "room\x00") {
+			n++
+		}
+	}
+	if n < maxKeyRequests {
+		return nil
+	}
+	var reqs []keyRequestState
+	for _, kv := range kvs {
+		if !strings.HasPrefix(kv.Key, "room\x00") {
+			continue
+		}
+		var st keyRequestState
+		if _, err := t.getValue(NSKeyRequests, kv.Key, &st); err != nil {
+			return err
+		}
+		reqs = append(reqs, st)
+	}
+	if len(reqs) < maxKeyRequests {
+		return nil
+	}
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Created < reqs[j].Created })
+	for _, st := range reqs[:len(reqs)-maxKeyRequests+1] {
+		if err := t.keyArrived(st.RoomID, st.SessionID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyArrived cancels the key request for a session whose key arrived (or
+// that expired).
 func (t *txn) keyArrived(roomID, sessionID string) error {
 	k := "room\x00" + roomID + "\x00" + sessionID
 	var st keyRequestState
@@ -349,7 +403,13 @@ func (t *txn) deferUntilSession(d *deviceState, ev *ToDeviceEvent) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if len(kvs) >= maxDeferred {
+	n := 0 // our own requests are not counted: they have their own bound
+	for _, kv := range kvs {
+		if strings.HasPrefix(kv.Key, "incoming\x00") {
+			n++
+		}
+	}
+	if n >= maxDeferred {
 		return nil
 	}
 	h := sha256.Sum256(ev.Content)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -540,5 +541,64 @@ func TestQueryRaceKeepsUserOutdated(t *testing.T) {
 	}
 	if !again {
 		t.Error("alice not queried again after a change during the query")
+	}
+}
+
+// Forged room events in a room never marked encrypted queue no
+// m.room_key_request (review F4).
+func TestNoKeyRequestForUnencryptedRoom(t *testing.T) {
+	w := newWorld(t)
+	bob2 := newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	_ = bob2
+	w.bob.sync()
+	w.bob.m.MarkAllTrackedUsersOutdated(ctx)
+	w.bob.flush()
+	var evs []json.RawMessage
+	for i := 0; i < 2000; i++ {
+		content, _ := json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AAAA", "session_id": fmt.Sprintf("fake%d", i)})
+		evs = append(evs, roomEvent("!anyroom:evil", "@mallory:evil", content))
+	}
+	if _, _, err := w.bob.m.DecryptRoomEvents(ctx, "!anyroom:evil", evs); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	n := 0
+	for _, r := range reqs {
+		if strings.Contains(r.Path, "m.room_key_request") {
+			n++
+		}
+	}
+	if n > 100 {
+		t.Fatalf("%d m.room_key_request queued for 2000 forged events in a room never marked encrypted", n)
+	}
+}
+
+// Forged room events in an encrypted room queue at most maxKeyRequests
+// (256) outstanding m.room_key_request; older ones are cancelled (review
+// F4).
+func TestKeyRequestsBounded(t *testing.T) {
+	w := newWorld(t)
+	newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	w.bob.sync()
+	w.bob.m.MarkAllTrackedUsersOutdated(ctx)
+	w.bob.flush()
+	var evs []json.RawMessage
+	for i := 0; i < 300; i++ {
+		content, _ := json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AAAA", "session_id": fmt.Sprintf("fake%d", i)})
+		evs = append(evs, roomEvent(w.room, "@mallory:evil", content))
+	}
+	if _, _, err := w.bob.m.DecryptRoomEvents(ctx, w.room, evs); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	requests, cancels := 0, 0
+	for _, r := range reqs {
+		if strings.Contains(r.Path, "m.room_key_request") {
+			requests += strings.Count(string(r.Body), `"action":"request"`)
+			cancels += strings.Count(string(r.Body), `"action":"request_cancellation"`)
+		}
+	}
+	if requests-cancels > 256 || requests == 0 {
+		t.Fatalf("%d requests, %d cancellations outstanding for 300 forged events", requests, cancels)
 	}
 }
