@@ -83,6 +83,9 @@ type cache struct {
 	// failures and withheld count the NSFailures and NSWithheld entries,
 	// -1 if not counted.
 	failures, withheld int
+	// normalHashes counts the hashes of Olm normal messages in
+	// NSOlmHashes, -1 if not counted.
+	normalHashes int
 	// devices caches device records by user; tracked caches the tracking
 	// state of every user (nil until loaded).
 	devices map[string][]*deviceState
@@ -106,12 +109,13 @@ type outboundSession struct {
 
 func newCache() *cache {
 	return &cache{
-		olm:      map[string][]*olmSession{},
-		inbound:  map[string]*inboundSession{},
-		out:      map[string]*outboundSession{},
-		failures: -1,
-		withheld: -1,
-		devices:  map[string][]*deviceState{},
+		olm:          map[string][]*olmSession{},
+		inbound:      map[string]*inboundSession{},
+		out:          map[string]*outboundSession{},
+		failures:     -1,
+		withheld:     -1,
+		normalHashes: -1,
+		devices:      map[string][]*deviceState{},
 	}
 }
 

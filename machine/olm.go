@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,61 @@ func (t *txn) markWedged(sender, sk string) error {
 		return err
 	}
 	t.m.unwedge[sk] = sender
+	return nil
+}
+
+// maxNormalHashes bounds the hashes of decrypted Olm normal messages kept
+// to tell a replay from a wedged session. Beyond it the oldest quarter is
+// dropped; a replay of a message whose hash was dropped is taken for a
+// wedged session, which makes at most one new session per device per
+// unwedgeInterval.
+const maxNormalHashes = 4096
+
+// putNormalHash records the hash of a decrypted Olm normal message.
+func (t *txn) putNormalHash(hash string) error {
+	c := t.m.c
+	if c.normalHashes < 0 {
+		kvs, err := t.tx.List(NSOlmHashes)
+		if err != nil {
+			return storeErr(err)
+		}
+		c.normalHashes = 0
+		for _, kv := range kvs {
+			if strings.HasPrefix(kv.Key, "normal\x00") {
+				c.normalHashes++
+			}
+		}
+	}
+	if c.normalHashes >= maxNormalHashes {
+		kvs, err := t.tx.List(NSOlmHashes)
+		if err != nil {
+			return storeErr(err)
+		}
+		type entry struct {
+			key string
+			at  int64
+		}
+		var es []entry
+		for _, kv := range kvs {
+			if strings.HasPrefix(kv.Key, "normal\x00") {
+				var at int64
+				fmt.Sscan(string(kv.Value), &at)
+				es = append(es, entry{kv.Key, at})
+			}
+		}
+		sort.Slice(es, func(i, j int) bool { return es[i].at < es[j].at })
+		drop := es[:min(len(es), max(1, maxNormalHashes/4))]
+		for _, e := range drop {
+			if err := storeErr(t.tx.Delete(NSOlmHashes, e.key)); err != nil {
+				return err
+			}
+		}
+		c.normalHashes = len(es) - len(drop)
+	}
+	if err := t.tx.Put(NSOlmHashes, hash, []byte(fmt.Sprint(ms(t.now)))); err != nil {
+		return storeErr(err)
+	}
+	c.normalHashes++
 	return nil
 }
 
@@ -246,7 +302,22 @@ func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.
 				break
 			}
 		}
+		h := sha256.Sum256(append([]byte(sk+"\x00"), body...))
+		hash := "normal\x00" + hex.EncodeToString(h[:])
+		if used != nil {
+			if err := t.putNormalHash(hash); err != nil {
+				return nil, senderKey, nil, err
+			}
+		}
 		if used == nil {
+			seen, err := t.tx.Get(NSOlmHashes, hash)
+			if err != nil && !isNotFound(err) {
+				return nil, senderKey, nil, storeErr(err)
+			}
+			if seen != nil {
+				// A replay, not a wedged session: no new session.
+				return nil, senderKey, nil, fmt.Errorf("%w: olm message already decrypted", ErrReplay)
+			}
 			if err := t.markWedged(sender, sk); err != nil {
 				return nil, senderKey, nil, err
 			}

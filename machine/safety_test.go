@@ -815,3 +815,42 @@ func TestForgedWithheldDoesNotSuppressRetry(t *testing.T) {
 		t.Fatal("a plaintext withheld from an unrelated user suppressed the Retry of the event")
 	}
 }
+
+// A replayed Olm normal message is refused with ErrReplay, not taken for a
+// wedged session (no /keys/claim, no new session, no m.dummy) (review F9).
+func TestOlmNormalReplayRefused(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.bob.sync()
+	w.bob.share(w.room, w.alice.user, w.bob.user) // Bob answers over the same session
+	w.alice.sync()
+	var captured json.RawMessage
+	w.hs.Tamper = func(to, dev string, ev json.RawMessage) []json.RawMessage {
+		if to == w.bob.user && strings.Contains(string(ev), `"type":1`) {
+			captured = ev
+		}
+		return []json.RawMessage{ev}
+	}
+	w.alice.m.DiscardRoomKey(ctx, w.room)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.hs.Tamper = nil
+	if captured == nil {
+		t.Fatal("no normal message captured")
+	}
+	w.bob.sync()
+	w.hs.Inject(w.bob.user, w.bob.dev, captured) // the server replays it
+	res, err := w.bob.m.ReceiveSync(ctx, w.hs.Sync(w.bob.user, w.bob.dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay refused with: %v", res.ToDevice[0].Err)
+	reqs, _ := w.bob.m.OutgoingRequests(ctx)
+	for _, r := range reqs {
+		if r.Kind == machine.KindKeysClaim {
+			t.Fatalf("a replayed Olm message made Bob claim a new one-time key of Alice (unwedge); err=%v", res.ToDevice[0].Err)
+		}
+	}
+	if !errors.Is(res.ToDevice[0].Err, machine.ErrReplay) {
+		t.Errorf("replay reported as %v", res.ToDevice[0].Err)
+	}
+}

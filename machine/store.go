@@ -164,7 +164,10 @@ const (
 	NSRooms Namespace = "rooms"
 	// NSOlmHashes: hash of a pre-key message that created an Olm session →
 	// when, so that a replay never creates a second session (one entry per
-	// session created from a pre-key message).
+	// session created from a pre-key message); and "normal\x00" + hash of
+	// a decrypted Olm normal message → when (decimal ms), so that a replay
+	// is refused as one and not taken for a wedged session (at most
+	// maxNormalHashes, 4096, the oldest dropped first).
 	NSOlmHashes Namespace = "olm_hashes"
 	// NSValues: single values such as the sync token and backup state.
 	NSValues Namespace = "values"
