@@ -421,6 +421,27 @@ func (t *txn) deferUntilSession(d *deviceState, ev *ToDeviceEvent) error {
 	return nil
 }
 
+// loadNeedOlm rebuilds, at start, the devices whose requests wait for an
+// Olm session, from the deferred requests kept in the store.
+func (t *txn) loadNeedOlm() error {
+	kvs, err := t.tx.List(NSKeyRequests)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, kv := range kvs {
+		rest, ok := strings.CutPrefix(kv.Key, "incoming\x00")
+		if !ok {
+			continue
+		}
+		parts := strings.SplitN(rest, "\x00", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		t.m.needOlm[parts[0]+"\x00"+parts[1]] = [2]string{parts[0], parts[1]}
+	}
+	return nil
+}
+
 // answerDeferred answers the requests of a device that now has a session.
 func (t *txn) answerDeferred(d *deviceState) error {
 	kvs, err := t.tx.List(NSKeyRequests)

@@ -602,3 +602,53 @@ func TestKeyRequestsBounded(t *testing.T) {
 		t.Fatalf("%d requests, %d cancellations outstanding for 300 forged events", requests, cancels)
 	}
 }
+
+// A key request deferred for want of an Olm session is answered after the
+// holder restarts: the devices waiting are rebuilt at New (review F10).
+func TestDeferredKeyRequestSurvivesRestart(t *testing.T) {
+	w := newWorld(t)
+	bob2 := newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	bob2.setEncrypted(w.room)
+	for _, c := range []*client{w.bob, bob2} {
+		c.m.MarkAllTrackedUsersOutdated(ctx)
+		c.flush()
+	}
+	ds, _ := w.bob.m.Devices(ctx, w.bob.user)
+	for _, d := range ds {
+		if d.DeviceID == "BOB2" {
+			w.bob.m.SetDeviceVerified(ctx, w.bob.user, "BOB2", d.Ed25519, true)
+		}
+	}
+	ds2, _ := bob2.m.Devices(ctx, w.bob.user)
+	for _, d := range ds2 {
+		if d.DeviceID == w.bob.dev {
+			bob2.m.SetDeviceVerified(ctx, w.bob.user, w.bob.dev, d.Ed25519, true)
+		}
+	}
+	// Alice shares before BOB2 exists for her.
+	w.hs.Tamper = func(to, dev string, ev json.RawMessage) []json.RawMessage {
+		if dev == "BOB2" {
+			return nil
+		}
+		return []json.RawMessage{ev}
+	}
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.hs.Tamper = nil
+	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{}`))
+	w.bob.sync()
+	if _, err := bob2.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
+		t.Fatalf("bob2: %v", err)
+	}
+	bob2.flush() // sends m.room_key_request
+	// Bob receives it, defers it (no Olm session with BOB2), and restarts
+	// before sending anything.
+	if _, err := w.bob.m.ReceiveSync(ctx, w.hs.Sync(w.bob.user, w.bob.dev)); err != nil {
+		t.Fatal(err)
+	}
+	w.bob.restart()
+	w.bob.flush()
+	bob2.sync()
+	if _, err := bob2.m.DecryptRoomEvent(ctx, w.room, ev); err != nil {
+		t.Fatalf("own verified device never gets the key after the holder restarted: %v", err)
+	}
+}

@@ -166,8 +166,10 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	})
 	if err == nil {
 		err = m.view(ctx, func(t *txn) error {
-			_, err := t.getValue(NSValues, "device_gen", &m.deviceGen)
-			return err
+			if _, err := t.getValue(NSValues, "device_gen", &m.deviceGen); err != nil {
+				return err
+			}
+			return t.loadNeedOlm()
 		})
 	}
 	if err != nil {
