@@ -34,7 +34,9 @@ type backupBatch struct {
 // key (when our identity is trusted) or by one of our verified devices, or
 // if its public key is that of the backup key we hold (the secret
 // m.megolm_backup.v1); otherwise the error wraps ErrUntrustedBackup and
-// nothing changes.
+// nothing changes. When the version or its public key differs from the
+// one set before, every room key is marked not backed up (in the same
+// transaction), so that BackupRequest uploads it to the new backup.
 func (m *Machine) SetBackupVersion(ctx context.Context, body []byte) error {
 	v, err := keybackup.ParseBackupVersion(body)
 	if err != nil {
@@ -84,7 +86,19 @@ func (m *Machine) SetBackupVersion(ctx context.Context, body []byte) error {
 		if err := v.AuthData.CheckTrusted(t.m.userID, held, keys...); err != nil {
 			return fmt.Errorf("machine: backup version %s: %w", v.Version, err)
 		}
-		return t.putValue(NSValues, "backup", backupState{Version: v.Version, PublicKey: v.AuthData.PublicKey.String()})
+		nb := backupState{Version: v.Version, PublicKey: v.AuthData.PublicKey.String()}
+		var old backupState
+		had, err := t.getValue(NSValues, "backup", &old)
+		if err != nil {
+			return err
+		}
+		if had && (old.Version != nb.Version || old.PublicKey != nb.PublicKey) {
+			// Another backup: every session goes to it again.
+			if err := storeErr(t.tx.ResetBackedUp()); err != nil {
+				return err
+			}
+		}
+		return t.putValue(NSValues, "backup", nb)
 	})
 }
 

@@ -111,3 +111,29 @@ func TestGossipedBackupKeyMustMatch(t *testing.T) {
 		t.Error("the mismatching backup key replaced ours")
 	}
 }
+
+// A new backup version (another key, e.g. after a backup reset) gets the
+// sessions already uploaded to the old one: BackedUp is reset (review F11).
+func TestNewBackupVersionGetsOldKeys(t *testing.T) {
+	w := newWorld(t)
+	key1, _ := keybackup.GenerateBackupKey()
+	w.bob.m.SetSecret(ctx, keybackup.SecretMegolmBackup, key1.Encode())
+	if err := w.bob.m.SetBackupVersion(ctx, backupVersion(t, key1.PublicKey(), "1")); err != nil {
+		t.Fatal(err)
+	}
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.bob.sync()
+	r, err := w.bob.m.BackupRequest(ctx, 100)
+	if err != nil || r == nil {
+		t.Fatal(r, err)
+	}
+	w.bob.m.MarkRequestSent(ctx, r.ID, []byte(`{}`))
+	key2, _ := keybackup.GenerateBackupKey()
+	w.bob.m.SetSecret(ctx, keybackup.SecretMegolmBackup, key2.Encode())
+	if err := w.bob.m.SetBackupVersion(ctx, backupVersion(t, key2.PublicKey(), "2")); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := w.bob.m.BackupRequest(ctx, 100); r == nil {
+		t.Fatal("backup version 2 (another key) never gets the session already uploaded to version 1")
+	}
+}

@@ -90,6 +90,9 @@ func (t *failTx) DeleteOutboundGroupSession(a string) error {
 func (t *failTx) DeleteDevice(a, b string) error {
 	return first(t.f.write(), func() error { return t.Tx.DeleteDevice(a, b) })
 }
+func (t *failTx) ResetBackedUp() error {
+	return first(t.f.write(), func() error { return t.Tx.ResetBackedUp() })
+}
 
 func first(err error, f func() error) error {
 	if err != nil {

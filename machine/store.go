@@ -96,6 +96,13 @@ type Tx interface {
 	// InboundGroupSessionsNotBackedUp returns up to limit inbound sessions
 	// whose BackedUp field is false, in any order.
 	InboundGroupSessionsNotBackedUp(limit int) ([]InboundGroupSessionRecord, error)
+	// ResetBackedUp sets BackedUp to false on every inbound session, in
+	// this transaction, changing nothing else of the records: the backup
+	// version or its public key changed, and every session must be
+	// uploaded to the new one. A backup restore may have 10,000 sessions:
+	// stores should do it in one statement (UPDATE ... SET backed_up =
+	// false WHERE backed_up).
+	ResetBackedUp() error
 
 	// ReplayRecord returns the replay record of a Megolm message index.
 	ReplayRecord(roomID, sessionID string, index uint32) (ReplayRecord, error)

@@ -356,6 +356,24 @@ func (t *tx) InboundGroupSessionsNotBackedUp(limit int) ([]machine.InboundGroupS
 	return out, nil
 }
 
+func (t *tx) ResetBackedUp() error {
+	if err := t.check("reset backed up"); err != nil {
+		return err
+	}
+	var backed []machine.InboundGroupSessionRecord
+	t.inbound.all(func(r machine.InboundGroupSessionRecord) bool {
+		if r.BackedUp {
+			backed = append(backed, r)
+		}
+		return true
+	})
+	for _, r := range backed {
+		r.BackedUp = false
+		t.inbound.put(r.RoomID, r.SessionID, r)
+	}
+	return nil
+}
+
 func (t *tx) ReplayRecord(roomID, sessionID string, index uint32) (machine.ReplayRecord, error) {
 	if err := t.check("replay record"); err != nil {
 		return machine.ReplayRecord{}, err

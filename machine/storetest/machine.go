@@ -361,3 +361,6 @@ func (t *failTx) Put(ns machine.Namespace, k string, v []byte) error {
 func (t *failTx) Delete(ns machine.Namespace, k string) error {
 	return t.do(func() error { return t.Tx.Delete(ns, k) })
 }
+func (t *failTx) ResetBackedUp() error {
+	return t.do(func() error { return t.Tx.ResetBackedUp() })
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) machine.Store) {
 		{"DeleteInboundDeletesReplay", testDeleteInboundDeletesReplay},
 		{"ReplayRecords", testReplay},
 		{"NotBackedUp", testNotBackedUp},
+		{"ResetBackedUp", testResetBackedUp},
 		{"OutboundGroupSessions", testOutbound},
 		{"Devices", testDevices},
 		{"KeyValue", testKeyValue},
@@ -476,6 +477,49 @@ func testNotBackedUp(t *testing.T, s machine.Store) {
 		must(t, err)
 		if len(all) != 4 {
 			t.Errorf("after marking one backed up: %d records, want 4", len(all))
+		}
+	})
+}
+
+func testResetBackedUp(t *testing.T, s machine.Store) {
+	recs := map[string]machine.InboundGroupSessionRecord{}
+	update(t, s, func(tx machine.Tx) error {
+		for i := 0; i < 6; i++ {
+			r := machine.InboundGroupSessionRecord{
+				RoomID: "!r", SessionID: fmt.Sprint(i), SenderKey: "k", Provenance: machine.ProvenanceDirect,
+				BackedUp: i%2 == 0, Pickle: []byte{byte(i)},
+			}
+			recs[r.SessionID] = r
+			must(t, tx.PutInboundGroupSession(r))
+		}
+		return nil
+	})
+	// Rolled back: nothing changes.
+	tx, err := s.Begin(context.Background())
+	must(t, err)
+	must(t, tx.ResetBackedUp())
+	must(t, tx.Rollback())
+	view(t, s, func(tx machine.Tx) {
+		if l, err := tx.InboundGroupSessionsNotBackedUp(100); err != nil || len(l) != 3 {
+			t.Errorf("after a rolled-back ResetBackedUp: %d not backed up, %v; want 3", len(l), err)
+		}
+	})
+	update(t, s, func(tx machine.Tx) error {
+		must(t, tx.ResetBackedUp())
+		// Visible in the same transaction.
+		if l, err := tx.InboundGroupSessionsNotBackedUp(100); err != nil || len(l) != 6 {
+			t.Errorf("in the transaction of ResetBackedUp: %d not backed up, %v; want 6", len(l), err)
+		}
+		return nil
+	})
+	view(t, s, func(tx machine.Tx) {
+		for id, want := range recs {
+			got, err := tx.InboundGroupSession("!r", id)
+			must(t, err)
+			want.BackedUp = false
+			if got.BackedUp || got.SenderKey != want.SenderKey || got.Provenance != want.Provenance || !bytes.Equal(got.Pickle, want.Pickle) {
+				t.Errorf("session %s after ResetBackedUp = %+v, want %+v", id, got, want)
+			}
 		}
 	})
 }
