@@ -182,3 +182,36 @@ func TestUndecryptableOlmFromUnknownSendersNotTracked(t *testing.T) {
 		t.Fatalf("%d users named only by forged undecryptable to-device events are now tracked and queried", n)
 	}
 }
+
+// Another user listing a device with Bob's Curve25519 key, sorted before
+// Bob, does not take Bob's place in the share: Bob still gets the key.
+func TestCurveKeyCollisionDoesNotStarveVictim(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	w.bob.sync()
+	bobCurve, _, _ := w.bob.m.IdentityKeys(ctx)
+	a, _ := olm.NewAccount()
+	dk, _ := a.DeviceKeys("@aaa:x", "AAA")
+	var m map[string]any
+	json.Unmarshal(dk, &m)
+	delete(m, "signatures")
+	m["keys"].(map[string]any)["curve25519:AAA"] = bobCurve.String()
+	canon, _ := json.Marshal(m)
+	sig := a.Sign(canon)
+	m["signatures"] = map[string]any{"@aaa:x": map[string]any{"ed25519:AAA": sig.String()}}
+	body, _ := json.Marshal(map[string]any{"device_keys": m})
+	if _, err := w.hs.Do("@aaa:x", "AAA", machine.Request{Method: "POST", Path: "/_matrix/client/v3/keys/upload", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	w.alice.m.DiscardRoomKey(ctx, w.room)
+	w.alice.share(w.room, w.alice.user, "@aaa:x", w.bob.user)
+	ds, _ := w.alice.m.Devices(ctx, "@aaa:x")
+	if len(ds) != 1 {
+		t.Fatalf("rogue device not accepted: %v", ds)
+	}
+	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{}`))
+	w.bob.sync()
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev); err != nil {
+		t.Fatalf("Bob cannot read Alice's message after @aaa listed a device with his Curve25519 key: %v", err)
+	}
+}

@@ -854,3 +854,20 @@ func TestOlmNormalReplayRefused(t *testing.T) {
 		t.Errorf("replay reported as %v", res.ToDevice[0].Err)
 	}
 }
+
+// Two events at the same Megolm index in one DecryptRoomEvents batch: the
+// second is refused as a replay.
+func TestReplayInOneBatchRefused(t *testing.T) {
+	w := newWorld(t)
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	ct := w.alice.encrypt(w.room, `{}`)
+	w.bob.sync()
+	e1, e2 := roomEvent(w.room, w.alice.user, ct), roomEvent(w.room, w.alice.user, ct)
+	_, errs, err := w.bob.m.DecryptRoomEvents(ctx, w.room, []json.RawMessage{e1, e2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("batch replay not caught: %v", errs)
+	}
+}
