@@ -743,11 +743,19 @@ func TestEncryptRefusesAfterOnlyVerifiedTurnedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, err := w.alice.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{"body":"secret"}`))
-	if err != nil {
-		return // refused: fine
+	if err == nil {
+		if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
+			t.Fatal("after SetRoomOnlyVerified(true), EncryptRoomEvent still encrypts with the key an unverified device holds")
+		}
+	} else if !errors.Is(err, machine.ErrShareRequired) {
+		t.Fatalf("refused with %v, want ErrShareRequired", err)
 	}
-	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
-		t.Fatal("after SetRoomOnlyVerified(true), EncryptRoomEvent still encrypts with the key an unverified device holds")
+	// The next share rotates: Bob gets a withheld notice, not the key.
+	w.alice.share(w.room, w.alice.user, w.bob.user)
+	ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{"body":"secret"}`))
+	w.bob.sync()
+	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev); err == nil {
+		t.Fatal("the unverified device reads the message after the share that follows")
 	}
 }
 
@@ -764,11 +772,12 @@ func TestEncryptRefusesAfterDeviceUnverified(t *testing.T) {
 	w.bob.sync()
 	w.alice.m.SetDeviceVerified(ctx, w.bob.user, w.bob.dev, ds[0].Ed25519, false)
 	ct, err := w.alice.m.EncryptRoomEvent(ctx, w.room, "m.room.message", json.RawMessage(`{"body":"secret"}`))
-	if err != nil {
-		return
-	}
-	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
-		t.Fatal("after un-verifying Bob's device with OnlyVerified, EncryptRoomEvent still encrypts to him")
+	if err == nil {
+		if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, roomEvent(w.room, w.alice.user, ct)); err == nil {
+			t.Fatal("after un-verifying Bob's device with OnlyVerified, EncryptRoomEvent still encrypts to him")
+		}
+	} else if !errors.Is(err, machine.ErrShareRequired) {
+		t.Fatalf("refused with %v, want ErrShareRequired", err)
 	}
 }
 
