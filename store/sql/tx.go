@@ -40,6 +40,7 @@ const (
 	qDelete
 	qList
 	qNamespaceUsed
+	qResetBackedUp
 	numQueries
 )
 
@@ -74,10 +75,11 @@ var queries = [numQueries]string{
 	qPutDevice:    `INSERT INTO e2ee_device (acct, user_id, device_id, curve25519, pickle) VALUES (?, ?, ?, ?, ?) ON CONFLICT (acct, user_id, device_id) DO UPDATE SET curve25519 = excluded.curve25519, pickle = excluded.pickle`,
 	qDeleteDevice: `DELETE FROM e2ee_device WHERE acct = ? AND user_id = ? AND device_id = ?`,
 
-	qGet:    `SELECT v FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
-	qPut:    `INSERT INTO e2ee_kv (acct, ns, k, v) VALUES (?, ?, ?, ?) ON CONFLICT (acct, ns, k) DO UPDATE SET v = excluded.v`,
-	qDelete: `DELETE FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
-	qList:   `SELECT k, v FROM e2ee_kv WHERE acct = ? AND ns = ?`,
+	qGet:           `SELECT v FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
+	qPut:           `INSERT INTO e2ee_kv (acct, ns, k, v) VALUES (?, ?, ?, ?) ON CONFLICT (acct, ns, k) DO UPDATE SET v = excluded.v`,
+	qDelete:        `DELETE FROM e2ee_kv WHERE acct = ? AND ns = ? AND k = ?`,
+	qResetBackedUp: `UPDATE e2ee_inbound_session SET backed_up = 0 WHERE acct = ? AND backed_up <> 0`,
+	qList:          `SELECT k, v FROM e2ee_kv WHERE acct = ? AND ns = ?`,
 
 	qNamespaceUsed: `SELECT 1 FROM e2ee_kv WHERE acct = ? AND ns = ? LIMIT 1`,
 }
@@ -398,6 +400,16 @@ func (t *Tx) DeleteInboundGroupSession(roomID, sessionID string) error {
 		return err
 	}
 	return t.exec(qDeleteInbound, []byte(roomID), []byte(sessionID))
+}
+
+// ResetBackedUp marks every inbound session of the account as not backed
+// up, in one statement, after writing the pending puts (which it must
+// cover too).
+func (t *Tx) ResetBackedUp() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.exec(qResetBackedUp)
 }
 
 // InboundGroupSessionsNotBackedUp returns up to limit sessions not backed
