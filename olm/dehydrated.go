@@ -7,10 +7,10 @@ import (
 	"fmt"
 
 	"github.com/souverain/e2ee/internal/b64"
-	"golang.org/x/crypto/chacha20poly1305"
 	"github.com/souverain/e2ee/internal/ed25519"
 	"github.com/souverain/e2ee/internal/pickle"
 	"github.com/souverain/e2ee/internal/wipe"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // ErrNotDehydratable means the account cannot be written as a dehydrated
