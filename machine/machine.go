@@ -34,8 +34,17 @@ type Options struct {
 	// to verified devices (cross-signed by a verified identity, or verified
 	// by us), and the others get m.room_key.withheld with m.unverified.
 	// If false (the default), every device of the room's members that is
-	// not blacklisted or flagged gets the key.
+	// not blacklisted or flagged gets the key, except (unless
+	// ShareWithUnsignedDevices) a device that its owner's published
+	// cross-signing identity did not sign.
 	OnlyVerified bool
+	// ShareWithUnsignedDevices turns off the default that withholds room
+	// keys (m.unverified) from a device that is not signed by the
+	// cross-signing identity its owner published: such a device is what a
+	// homeserver injecting a device of its own would look like (SECURITY
+	// 32). Users without a cross-signing identity are not concerned: all
+	// their devices get the key. Devices we verified ourselves always do.
+	ShareWithUnsignedDevices bool
 }
 
 // Machine is the end-to-end encryption engine of one device. It is safe for
@@ -46,6 +55,7 @@ type Machine struct {
 	key              [PickleKeySize]byte
 	clock            func() time.Time
 	onlyVerified     bool
+	shareUnsigned    bool
 
 	mu     sync.Mutex // serialises everything below and every transaction
 	closed bool
@@ -136,6 +146,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		store:         opts.Store,
 		clock:         opts.Clock,
 		onlyVerified:  opts.OnlyVerified,
+		shareUnsigned: opts.ShareWithUnsignedDevices,
 		c:             newCache(),
 		inflight:      map[string]*inflight{},
 		unwedge:       map[string]string{},

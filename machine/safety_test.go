@@ -880,3 +880,39 @@ func TestReplayInOneBatchRefused(t *testing.T) {
 		t.Fatalf("batch replay not caught: %v", errs)
 	}
 }
+
+// TestUnsignedDeviceOfCrossSignedUserWithheld: Bob published a
+// cross-signing identity; a device his identity never signed (what a
+// homeserver injecting its own device looks like) gets no room key by
+// default, but m.room_key.withheld with m.unverified (SECURITY 32). With
+// ShareWithUnsignedDevices it gets the key, as before.
+func TestUnsignedDeviceOfCrossSignedUserWithheld(t *testing.T) {
+	for _, share := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ShareWithUnsignedDevices=%v", share), func(t *testing.T) {
+			w := newWorld(t)
+			crossSign(t, w, w.bob)
+			evil := newClient(t, w.hs, w.bob.user, "EVIL", w.clock) // not signed by Bob's identity
+			evil.setEncrypted(w.room)
+			w.alice.opts.ShareWithUnsignedDevices = share
+			w.alice.restart()
+			w.alice.share(w.room, w.alice.user, w.bob.user)
+			ev := roomEvent(w.room, w.alice.user, w.alice.encrypt(w.room, `{"body":"secret"}`))
+			evil.sync()
+			_, err := evil.m.DecryptRoomEvent(ctx, w.room, ev)
+			if share && err != nil {
+				t.Fatalf("with ShareWithUnsignedDevices the unsigned device cannot decrypt: %v", err)
+			}
+			if !share {
+				var we *machine.WithheldError
+				if !errors.As(err, &we) || we.Code != machine.WithheldUnverified {
+					t.Fatalf("the unsigned device of a cross-signed user: %v, want withheld %s", err, machine.WithheldUnverified)
+				}
+			}
+			// Bob's signed device decrypts either way.
+			w.bob.sync()
+			if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev); err != nil {
+				t.Fatalf("Bob's cross-signed device: %v", err)
+			}
+		})
+	}
+}

@@ -38,8 +38,21 @@ func (t *txn) policy(r *roomState, d *deviceState) string {
 		return WithheldUnverified
 	case (t.m.onlyVerified || r.OnlyVerified) && d.verification() != VerificationVerified:
 		return WithheldUnverified
+	case !t.m.shareUnsigned && d.verification() == VerificationUnsigned && t.hasIdentity(d.UserID):
+		return WithheldUnverified
 	}
 	return ""
+}
+
+// hasIdentity reports whether a user published a cross-signing identity
+// (a master key we pinned); a store error counts as yes, so that the
+// policy fails closed.
+func (t *txn) hasIdentity(userID string) bool {
+	var id identityState
+	if _, err := t.getValue(NSIdentities, userID, &id); err != nil {
+		return true
+	}
+	return id.Master != ""
 }
 
 // ShareRoomKey returns the requests needed to share the room's Megolm key
