@@ -239,6 +239,10 @@ type txn struct {
 	// added are the in-flight requests this transaction handed out; they
 	// are forgotten if it fails, with the state they depend on.
 	added []string
+	// hasID caches hasIdentity for this transaction: the sharing policy
+	// asks it for every unsigned device a session was shared with, at each
+	// EncryptRoomEvent. putValue of NSIdentities forgets the entry.
+	hasID map[string]bool
 }
 
 // addInflight records a request handed out in this transaction.

@@ -208,6 +208,9 @@ func (t *txn) getValue(ns Namespace, key string, v any) (bool, error) {
 
 // putValue seals and stores a value of a namespace.
 func (t *txn) putValue(ns Namespace, key string, v any) error {
+	if ns == NSIdentities {
+		delete(t.hasID, key)
+	}
 	b, err := t.m.seal(kindValue+string(ns)+"\x00"+key, v)
 	if err != nil {
 		return err

@@ -48,10 +48,17 @@ func (t *txn) policy(r *roomState, d *deviceState) string {
 // (a master key we pinned); a store error counts as yes, so that the
 // policy fails closed.
 func (t *txn) hasIdentity(userID string) bool {
+	if has, ok := t.hasID[userID]; ok {
+		return has
+	}
 	var id identityState
 	if _, err := t.getValue(NSIdentities, userID, &id); err != nil {
 		return true
 	}
+	if t.hasID == nil {
+		t.hasID = map[string]bool{}
+	}
+	t.hasID[userID] = id.Master != ""
 	return id.Master != ""
 }
 
