@@ -521,14 +521,10 @@ func (t *txn) handleClaim(cb *claimBatch, body []byte) error {
 		if made && d.NoOlmSent {
 			d.NoOlmSent, changed = false, true
 		}
-		if !made {
-			// Remember the failure so that sharing sends m.no_olm once
-			// instead of claiming again and again.
-			if err := t.tx.Put(NSValues, "claimfail\x00"+d.key(), []byte(fmt.Sprint(ms(t.now)))); err != nil {
-				return storeErr(err)
-			}
-		} else if err := t.tx.Delete(NSValues, "claimfail\x00"+d.key()); err != nil {
-			return storeErr(err)
+		// Remember a failure so that sharing sends m.no_olm once and
+		// claims again only after a backoff (claimRetryAfter).
+		if err := t.recordClaim(d, made); err != nil {
+			return err
 		}
 		if made {
 			if err := t.answerDeferred(d); err != nil {

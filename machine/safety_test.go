@@ -916,3 +916,71 @@ func TestUnsignedDeviceOfCrossSignedUserWithheld(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimBackoff: a device whose keys ran out is claimed again after 15 s,
+// then after a wait that doubles with each failure in a row, at most 15
+// minutes; once it has keys again it gets the room key.
+func TestClaimBackoff(t *testing.T) {
+	w := newWorld(t)
+	w.hs.DrainKeys(w.bob.user, w.bob.dev)
+	a := w.alice
+	claims := func() int {
+		t.Helper()
+		n := 0
+		for i := 0; ; i++ {
+			reqs, err := a.m.ShareRoomKey(ctx, w.room, []string{a.user, w.bob.user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reqs) == 0 {
+				return n
+			}
+			if i > 20 {
+				t.Fatalf("sharing never ends: %v", kinds(reqs))
+			}
+			for _, r := range reqs {
+				if r.Kind == machine.KindKeysClaim {
+					n++
+				}
+				a.send(r)
+			}
+		}
+	}
+	steps := []struct {
+		advance time.Duration
+		want    int
+	}{
+		{0, 1},                // first failure
+		{14 * time.Second, 0}, // within 15 s
+		{2 * time.Second, 1},  // 16 s: second failure, next wait 30 s
+		{29 * time.Second, 0},
+		{2 * time.Second, 1}, // third failure, next wait 60 s
+		{59 * time.Second, 0},
+		{2 * time.Second, 1}, // 120 s
+		{2 * time.Minute, 1}, // 240 s
+		{4 * time.Minute, 1}, // 480 s
+		{8 * time.Minute, 1}, // the wait is now capped at 15 min
+		{14 * time.Minute, 0},
+		{time.Minute, 1},
+		{15 * time.Minute, 1},
+	}
+	for i, s := range steps {
+		w.clock.advance(s.advance)
+		if got := claims(); got != s.want {
+			t.Fatalf("step %d (+%v): %d claims, want %d", i, s.advance, got, s.want)
+		}
+	}
+	// Bob uploads keys again: the next claim after the wait succeeds and
+	// he gets the room key.
+	w.bob.sync()
+	if w.hs.OneTimeKeyCount(w.bob.user, w.bob.dev) == 0 {
+		t.Fatal("bob uploaded no one-time keys")
+	}
+	w.clock.advance(15 * time.Minute)
+	if got := claims(); got != 1 {
+		t.Fatalf("%d claims after the keys came back, want 1", got)
+	}
+	ev := roomEvent(w.room, a.user, a.encrypt(w.room, `{"body":"hi"}`))
+	w.bob.sync()
+	w.bob.decrypt(w.room, ev)
+}

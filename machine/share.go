@@ -24,9 +24,27 @@ const (
 // (matrix-rust-sdk's MAX_TO_DEVICE_MESSAGES).
 const maxToDeviceMessages = 250
 
-// claimRetry is how long after a /keys/claim found no key for a device the
-// machine claims again.
-const claimRetry = 15 * time.Minute
+// claimRetryBase and claimRetryMax bound how long after a /keys/claim
+// found no key for a device the machine claims again: 15 s after the first
+// failure, doubling with each failure in a row, at most 15 minutes
+// (matrix-rust-sdk's FailuresCache). A device that runs out of one-time
+// keys and uploads new ones is thus reached again within seconds, and one
+// that stays keyless costs a claim every 15 minutes.
+const (
+	claimRetryBase = 15 * time.Second
+	claimRetryMax  = 15 * time.Minute
+)
+
+// claimRetryAfter is the wait after n failed claims in a row (n ≥ 1).
+func claimRetryAfter(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 16 {
+		return claimRetryMax
+	}
+	return min(claimRetryBase<<(n-1), claimRetryMax)
+}
 
 // policy says whether a device gets the room key: "" if it does, else the
 // withheld code.
@@ -187,11 +205,11 @@ func (t *txn) share(roomID string, members []string) ([]Request, error) {
 		if len(ss) > 0 {
 			continue
 		}
-		failed, err := t.claimFailedAt(d)
+		failed, n, err := t.claimFailedAt(d)
 		if err != nil {
 			return nil, err
 		}
-		if failed.IsZero() || t.now.Sub(failed) >= claimRetry {
+		if failed.IsZero() || t.now.Sub(failed) >= claimRetryAfter(n) {
 			claim = append(claim, d)
 		}
 	}
@@ -462,15 +480,35 @@ func (t *txn) queryRequests() ([]Request, error) {
 // sharing then goes on with the devices known.
 func (m *Machine) queryFailed(u string) bool { return m.failedQueries[u] }
 
-func (t *txn) claimFailedAt(d *deviceState) (time.Time, error) {
-	b, err := t.tx.Get(NSValues, "claimfail\x00"+d.key())
+// claimFailedAt returns when the last claim for d found no key and how many
+// claims in a row did (zero time if the last one did not fail). The record
+// is "<unix ms> <count>"; records written before the count have none and
+// count as one failure.
+func (t *txn) claimFailedAt(d *deviceState) (time.Time, int, error) {
+	b, err := t.tx.Get(NSValues, claimFailKey(d))
 	if isNotFound(err) {
-		return time.Time{}, nil
+		return time.Time{}, 0, nil
 	}
 	if err != nil {
-		return time.Time{}, storeErr(err)
+		return time.Time{}, 0, storeErr(err)
 	}
 	var msec int64
-	fmt.Sscan(string(b), &msec)
-	return time.UnixMilli(msec), nil
+	n := 1
+	fmt.Sscan(string(b), &msec, &n)
+	return time.UnixMilli(msec), n, nil
 }
+
+// recordClaim records the outcome of a claim for d: a failure extends the
+// run of failures, a success ends it.
+func (t *txn) recordClaim(d *deviceState, ok bool) error {
+	if ok {
+		return storeErr(t.tx.Delete(NSValues, claimFailKey(d)))
+	}
+	_, n, err := t.claimFailedAt(d)
+	if err != nil {
+		return err
+	}
+	return storeErr(t.tx.Put(NSValues, claimFailKey(d), []byte(fmt.Sprint(ms(t.now), " ", n+1))))
+}
+
+func claimFailKey(d *deviceState) string { return "claimfail\x00" + d.key() }
