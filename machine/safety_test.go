@@ -984,3 +984,61 @@ func TestClaimBackoff(t *testing.T) {
 	w.bob.sync()
 	w.bob.decrypt(w.room, ev)
 }
+
+// TestNormalHashesBounded: the hashes of Olm normal messages kept to tell a
+// replay from a wedged session are bounded; past the bound the oldest
+// quarter goes, and the count survives a restart.
+func TestNormalHashesBounded(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	put := func(i int) {
+		t.Helper()
+		w.clock.advance(time.Millisecond)
+		if err := machine.PutNormalHash(a.m, fmt.Sprintf("h%05d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < machine.MaxNormalHashes; i++ {
+		put(i)
+	}
+	hashes := func() map[string]bool {
+		t.Helper()
+		out := map[string]bool{}
+		tx, err := a.store.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		kvs, err := tx.List(machine.NSOlmHashes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range kvs {
+			if strings.HasPrefix(kv.Key, "normal\x00") {
+				out[strings.TrimPrefix(kv.Key, "normal\x00")] = true
+			}
+		}
+		return out
+	}
+	if got := len(hashes()); got != machine.MaxNormalHashes {
+		t.Fatalf("%d hashes kept, want %d", got, machine.MaxNormalHashes)
+	}
+	put(machine.MaxNormalHashes)
+	h := hashes()
+	want := machine.MaxNormalHashes - machine.MaxNormalHashes/4 + 1
+	if len(h) != want {
+		t.Fatalf("%d hashes after the bound, want %d", len(h), want)
+	}
+	if h["h00000"] || h[fmt.Sprintf("h%05d", machine.MaxNormalHashes/4-1)] || !h[fmt.Sprintf("h%05d", machine.MaxNormalHashes/4)] || !h[fmt.Sprintf("h%05d", machine.MaxNormalHashes)] {
+		t.Fatal("the oldest quarter was not the one dropped")
+	}
+	// After a restart the count is read again from the store.
+	a.restart()
+	for i := machine.MaxNormalHashes + 1; len(hashes()) < machine.MaxNormalHashes; i++ {
+		put(i)
+	}
+	put(2 * machine.MaxNormalHashes)
+	if got := len(hashes()); got != want {
+		t.Fatalf("%d hashes after the bound across a restart, want %d", got, want)
+	}
+}
