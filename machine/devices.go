@@ -489,7 +489,7 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		if ut.IdentityChanged {
 			id.Changed = true
 			id.WasVerified = id.WasVerified || id.Verified
-			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("machine: cross-signing identity of %s changed", u)})
+			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("%w: %s", ErrIdentityChanged, u)})
 		}
 		if k, ok := pins[u]; ok {
 			id.Master = k.String()

@@ -82,6 +82,10 @@ var (
 	// ErrDeviceKeysChanged means the server returned other keys for a
 	// device ID we know: the new keys are refused.
 	ErrDeviceKeysChanged = errors.New("machine: keys of a known device changed")
+	// ErrIdentityChanged is wrapped by the Notice of a user whose
+	// cross-signing master key changed; IdentityChanged reports the change
+	// until AcceptIdentity.
+	ErrIdentityChanged = errors.New("machine: cross-signing identity changed")
 )
 
 // WithheldError is the error for an event whose key the sender withheld. It

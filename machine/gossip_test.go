@@ -422,6 +422,13 @@ func TestIdentityChangeFlagsNewDevices(t *testing.T) {
 	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); !changed {
 		t.Fatal("identity change not flagged")
 	}
+	noticed := false
+	for _, n := range w.alice.m.Notices() {
+		noticed = noticed || (n.UserID == w.bob.user && errors.Is(n.Err, machine.ErrIdentityChanged))
+	}
+	if !noticed {
+		t.Error("no ErrIdentityChanged notice")
+	}
 	ds, _ = w.alice.m.Devices(ctx, w.bob.user)
 	var bob2 *machine.Device
 	for _, d := range ds {
