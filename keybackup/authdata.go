@@ -1,6 +1,9 @@
 package keybackup
 
 import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -172,6 +175,47 @@ func (a *AuthData) Sign(userID, keyID string, sign func(message []byte) olm.Ed25
 	}
 	a.Signatures[userID]["ed25519:"+keyID] = sig.String()
 	return nil
+}
+
+// SignWith signs the auth_data with s, any crypto.Signer whose public key
+// is an Ed25519 key (crypto/ed25519.PublicKey), such as a
+// *crossign.PrivateKey or a crypto/ed25519.PrivateKey, and adds the
+// signature under signatures[userID]["ed25519:"+<public key>]: the key ID
+// of a cross-signing key is its unpadded base64 public key, so it is
+// derived from s and cannot be mistyped. (A device key is filed under its
+// device ID instead: use Sign with the device ID.) The signature is
+// checked against the public key before it is added. Errors wrap ErrNil
+// (a nil a or s), ErrUnsupportedAlgorithm (a key that is not Ed25519), the
+// signer's error, or ErrWrongKey (a signature that does not verify under
+// the signer's own public key); a is unchanged on error.
+func (a *AuthData) SignWith(userID string, s crypto.Signer) error {
+	if a == nil || s == nil {
+		return fmt.Errorf("keybackup: auth_data: sign: %w", ErrNil)
+	}
+	pub, ok := s.Public().(ed25519.PublicKey)
+	if !ok || len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("keybackup: auth_data: sign with a %T key: %w", s.Public(), ErrUnsupportedAlgorithm)
+	}
+	key, err := olm.NewEd25519PublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("keybackup: auth_data: sign: %w: %v", ErrUnsupportedAlgorithm, err)
+	}
+	payload, err := a.SigningPayload()
+	if err != nil {
+		return err
+	}
+	raw, err := s.Sign(rand.Reader, payload, crypto.Hash(0))
+	if err != nil {
+		return fmt.Errorf("keybackup: auth_data: sign: %w", err)
+	}
+	sig, err := olm.NewEd25519Signature(raw)
+	if err == nil {
+		err = key.Verify(payload, sig)
+	}
+	if err != nil {
+		return fmt.Errorf("keybackup: auth_data: the signer's signature does not verify under its public key: %w", ErrWrongKey)
+	}
+	return a.Sign(userID, key.String(), func([]byte) olm.Ed25519Signature { return sig })
 }
 
 // Verify returns the first of keys that has a valid signature on a under

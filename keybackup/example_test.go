@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
@@ -90,4 +91,22 @@ func ExampleDecryptKeyExportData() {
 	// Output:
 	// "plain" <nil>
 	// keybackup: key export: wrong passphrase: wrong key
+}
+
+// Signing a backup's auth_data with the master cross-signing key: any
+// crypto.Signer with an Ed25519 key will do, and the key ID is derived
+// from its public key.
+func ExampleAuthData_SignWith() {
+	const alice = "@alice:example.org"
+	master, _ := crossign.GeneratePrivateKey(crossign.UsageMaster)
+	backupKey, _ := keybackup.GenerateBackupKey()
+	authData := keybackup.NewAuthData(backupKey.PublicKey())
+	if err := authData.SignWith(alice, master); err != nil {
+		panic(err)
+	}
+	// Another device of Alice's, which trusts her master key, trusts the
+	// backup.
+	_, err := authData.Verify(alice, keybackup.MasterSigningKey(master.PublicKey()))
+	fmt.Println(err == nil, len(authData.Signatures[alice]))
+	// Output: true 1
 }
