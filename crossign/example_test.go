@@ -112,3 +112,27 @@ func ExamplePrivateKeys_SignUser() {
 	// upload has Alice's signature: true
 	// after: true
 }
+
+// Feeding a sas.Machine the keys of the last /keys/query response: the
+// devices with valid self-signatures and the cross-signing keys as
+// published, which SAS then pins and verifies.
+func ExampleQueryResponse_SASKeys() {
+	const bob = "@bob:example.org"
+	account, _ := olm.NewAccount()
+	deviceKeys, _ := account.DeviceKeys(bob, "BOBPHONE")
+	keys, _ := crossign.GenerateKeys(bob)
+	upload, _ := keys.DeviceSigningUpload()
+	response, _ := json.Marshal(map[string]any{
+		"device_keys":       map[string]any{bob: map[string]json.RawMessage{"BOBPHONE": deviceKeys}},
+		"master_keys":       map[string]any{bob: upload.MasterKey},
+		"self_signing_keys": map[string]any{bob: upload.SelfSigningKey},
+	})
+	q, err := crossign.ParseQueryResponse(response)
+	if err != nil {
+		panic(err)
+	}
+	// For a sas.Config: Keys: q.SASKeys (one response per user, here).
+	k, ok := q.SASKeys(bob)
+	fmt.Println(ok, k.Devices["BOBPHONE"] == account.Ed25519Key(), k.MasterKey == keys.Master.PublicKey())
+	// Output: true true true
+}
