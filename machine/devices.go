@@ -496,6 +496,13 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 		if ut.MasterKey != nil && ut.MasterKey.PublicKey().String() == id.Master {
 			id.MasterJSON = ut.MasterKey.Bytes()
+			id.SelfSigning, id.UserSigning = "", ""
+			if ut.SelfSigningKey != nil {
+				id.SelfSigning = ut.SelfSigningKey.PublicKey().String()
+			}
+			if ut.UserSigningKey != nil {
+				id.UserSigning = ut.UserSigningKey.PublicKey().String()
+			}
 		}
 		id.Verified = ut.Verified
 		if err := t.putValue(NSIdentities, u, *id); err != nil {

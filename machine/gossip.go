@@ -336,7 +336,7 @@ func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
 	if err := t.checkSecret(req.SecretName, c.Secret); err != nil {
 		return err
 	}
-	if err := t.putValue(NSSecrets, req.SecretName, c.Secret); err != nil {
+	if err := t.putSecret(req.SecretName, c.Secret); err != nil {
 		return err
 	}
 	cancel, _ := json.Marshal(secretRequestContent{Action: "request_cancellation", RequestID: req.RequestID, RequestingDeviceID: t.m.deviceID})
@@ -374,7 +374,15 @@ func (m *Machine) RequestSecret(ctx context.Context, name string) error {
 // SetSecret stores a secret, which our own verified devices may then
 // request.
 func (m *Machine) SetSecret(ctx context.Context, name, value string) error {
-	return m.update(ctx, func(t *txn) error { return t.putValue(NSSecrets, name, value) })
+	return m.update(ctx, func(t *txn) error { return t.putSecret(name, value) })
+}
+
+// putSecret stores a secret. It is the one place secrets are written
+// (SetSecret, m.secret.send answers, secret storage, cross-signing
+// bootstrap, backup creation), so that what must follow the storing of a
+// secret is done once here.
+func (t *txn) putSecret(name, value string) error {
+	return t.putValue(NSSecrets, name, value)
 }
 
 // Secret returns a stored secret; ok is false if there is none.
@@ -500,12 +508,34 @@ func (t *txn) checkSecret(name, value string) error {
 		if err != nil {
 			return fmt.Errorf("%w: master key: %v", ErrMalformedEvent, err)
 		}
+		defer k.Close()
 		var id identityState
 		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
 			return err
 		}
 		if id.Master != "" && k.PublicKey().String() != id.Master {
 			return fmt.Errorf("%w: the master key does not match our identity", ErrUntrustedSender)
+		}
+	case crossign.UsageSelfSigning.SecretName(), crossign.UsageUserSigning.SecretName():
+		u := crossign.UsageSelfSigning
+		if name == crossign.UsageUserSigning.SecretName() {
+			u = crossign.UsageUserSigning
+		}
+		k, err := crossign.ParsePrivateKey(u, value)
+		if err != nil {
+			return fmt.Errorf("%w: %s key: %v", ErrMalformedEvent, u, err)
+		}
+		defer k.Close()
+		var id identityState
+		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+			return err
+		}
+		want := id.SelfSigning
+		if u == crossign.UsageUserSigning {
+			want = id.UserSigning
+		}
+		if want != "" && k.PublicKey().String() != want {
+			return fmt.Errorf("%w: the %s key does not match our identity", ErrUntrustedSender, u)
 		}
 	}
 	return nil

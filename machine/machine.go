@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
@@ -80,6 +81,9 @@ type Machine struct {
 	verif *verifier
 	// failedQueries holds users the last /keys/query did not answer for.
 	failedQueries map[string]bool
+	// ssKey is the open secret storage key, nil if closed. It lives in
+	// memory only.
+	ssKey *keybackup.SecretStorageKey
 }
 
 // cache holds live objects decoded from the store. It is dropped whenever
@@ -224,6 +228,10 @@ func (m *Machine) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	m.c = newCache()
+	if m.ssKey != nil {
+		m.ssKey.Close()
+		m.ssKey = nil
+	}
 	clear(m.key[:])
 	return nil
 }

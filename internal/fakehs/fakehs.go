@@ -29,7 +29,9 @@ type Server struct {
 	crossSigning map[string]map[string]json.RawMessage
 	txns         map[string]bool
 	claimed      map[string]bool
-	seq          int
+	// accountData holds global account data by user and type.
+	accountData map[string]map[string]json.RawMessage
+	seq         int
 	// TamperClaim, if set, may replace each one-time or fallback key
 	// object /keys/claim returns.
 	TamperClaim func(user, deviceID string, key json.RawMessage) json.RawMessage
@@ -49,7 +51,7 @@ type device struct {
 
 // New returns an empty server.
 func New() *Server {
-	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{}, claimed: map[string]bool{}}
+	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{}, claimed: map[string]bool{}, accountData: map[string]map[string]json.RawMessage{}}
 }
 
 func (s *Server) dev(user, id string) *device {
@@ -81,11 +83,28 @@ func (s *Server) Do(user, deviceID string, r machine.Request) ([]byte, error) {
 	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/upload":
 		return s.upload(user, deviceID, r.Body)
 	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/query":
-		return s.query(r.Body)
+		return s.query(user, r.Body)
+	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/device_signing/upload":
+		return s.deviceSigning(user, r.Body)
 	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/claim":
 		return s.claim(r.Body)
 	case r.Method == "POST" && r.Path == "/_matrix/client/v3/keys/signatures/upload":
 		return s.signatures(r.Body)
+	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/_matrix/client/v3/user/"):
+		parts := strings.Split(strings.TrimPrefix(r.Path, "/_matrix/client/v3/user/"), "/")
+		if len(parts) != 3 || parts[1] != "account_data" {
+			return nil, fmt.Errorf("fakehs: bad path %s", r.Path)
+		}
+		u, err1 := url.PathUnescape(parts[0])
+		typ, err2 := url.PathUnescape(parts[2])
+		if err1 != nil || err2 != nil || u != user || !json.Valid(r.Body) {
+			return nil, fmt.Errorf("fakehs: bad account data PUT %s", r.Path)
+		}
+		if s.accountData[user] == nil {
+			s.accountData[user] = map[string]json.RawMessage{}
+		}
+		s.accountData[user][typ] = append(json.RawMessage(nil), r.Body...)
+		return []byte(`{}`), nil
 	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"):
 		parts := strings.Split(strings.TrimPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"), "/")
 		if len(parts) != 2 {
@@ -184,6 +203,24 @@ func (s *Server) signatures(body []byte) ([]byte, error) {
 	return []byte(`{"failures":{}}`), nil
 }
 
+// AccountData returns a user's global account data events, as /sync's
+// account_data.events lists them, sorted by type.
+func (s *Server) AccountData(user string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	types := make([]string, 0, len(s.accountData[user]))
+	for t := range s.accountData[user] {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	var out []json.RawMessage
+	for _, t := range types {
+		ev, _ := json.Marshal(map[string]any{"type": t, "content": s.accountData[user][t]})
+		out = append(out, ev)
+	}
+	return out
+}
+
 // SetDeviceKeys replaces the device keys the server lists for a device:
 // what a malicious server could do.
 func (s *Server) SetDeviceKeys(user, deviceID string, keys json.RawMessage) {
@@ -212,7 +249,28 @@ func (s *Server) SetCrossSigningKey(user, usage string, key json.RawMessage) {
 	s.changedLocked(user)
 }
 
-func (s *Server) query(body []byte) ([]byte, error) {
+// deviceSigning stores uploaded cross-signing keys (without asking for
+// user-interactive authentication).
+func (s *Server) deviceSigning(user string, body []byte) ([]byte, error) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	if s.crossSigning[user] == nil {
+		s.crossSigning[user] = map[string]json.RawMessage{}
+	}
+	for member, usage := range map[string]string{"master_key": "master", "self_signing_key": "self_signing", "user_signing_key": "user_signing"} {
+		if k, ok := req[member]; ok {
+			s.crossSigning[user][usage] = k
+		}
+	}
+	s.changedLocked(user)
+	return []byte(`{}`), nil
+}
+
+// query answers /keys/query for user: the user-signing key only of user
+// itself, as servers do.
+func (s *Server) query(user string, body []byte) ([]byte, error) {
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
 	}
@@ -222,6 +280,7 @@ func (s *Server) query(body []byte) ([]byte, error) {
 	dk := map[string]map[string]json.RawMessage{}
 	mk := map[string]json.RawMessage{}
 	ssk := map[string]json.RawMessage{}
+	usk := map[string]json.RawMessage{}
 	for u := range req.DeviceKeys {
 		dk[u] = map[string]json.RawMessage{}
 		for id, d := range s.devices[u] {
@@ -235,8 +294,11 @@ func (s *Server) query(body []byte) ([]byte, error) {
 		if k, ok := s.crossSigning[u]["self_signing"]; ok {
 			ssk[u] = k
 		}
+		if k, ok := s.crossSigning[u]["user_signing"]; ok && u == user {
+			usk[u] = k
+		}
 	}
-	return json.Marshal(map[string]any{"device_keys": dk, "master_keys": mk, "self_signing_keys": ssk, "failures": map[string]any{}})
+	return json.Marshal(map[string]any{"device_keys": dk, "master_keys": mk, "self_signing_keys": ssk, "user_signing_keys": usk, "failures": map[string]any{}})
 }
 
 func (s *Server) claim(body []byte) ([]byte, error) {

@@ -1,0 +1,211 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/olm"
+)
+
+// ErrCrossSigningExists means BootstrapCrossSigning was asked to create
+// cross-signing keys while this device holds some, or while the server
+// publishes a cross-signing identity for the user: bootstrapping would
+// replace the user's identity, and every verification made with it.
+// BootstrapOptions.Replace allows it.
+var ErrCrossSigningExists = errors.New("machine: cross-signing keys already exist")
+
+// BootstrapOptions configure BootstrapCrossSigning.
+type BootstrapOptions struct {
+	// Replace allows replacing the cross-signing keys this device holds, or
+	// the identity the server publishes for the user (a "reset": other
+	// users and devices see the identity change and must verify again).
+	Replace bool
+}
+
+// CrossSigningBootstrap is what BootstrapCrossSigning made: new
+// cross-signing keys, the body that publishes them, and the secret
+// storage writes that keep their private halves.
+type CrossSigningBootstrap struct {
+	// MasterKey, SelfSigningKey and UserSigningKey are the new public keys.
+	MasterKey, SelfSigningKey, UserSigningKey olm.Ed25519PublicKey
+	// DeviceSigningUpload is the body of POST
+	// /_matrix/client/v3/keys/device_signing/upload, without "auth": the
+	// server asks for user-interactive authentication, so the caller adds
+	// the "auth" object it wants and sends the request itself, then calls
+	// ConfirmCrossSigningUpload.
+	DeviceSigningUpload json.RawMessage
+	// AccountData holds the PUTs that store the three private keys in
+	// secret storage, encrypted to its default key, when secret storage
+	// is open (OpenSecretStorage, CreateSecretStorage); nil otherwise.
+	// Send them after the device signing upload succeeded.
+	AccountData []AccountDataPut
+}
+
+// bootstrapState remembers the signature upload held back until the
+// caller confirms the device signing upload.
+type bootstrapState struct {
+	RequestID string `json:"request_id"`
+	Master    string `json:"master"`
+}
+
+// BootstrapCrossSigning creates the user's cross-signing identity in one
+// call: it generates master, self-signing and user-signing keys, stores
+// their private halves as the secrets m.cross_signing.master,
+// m.cross_signing.self_signing and m.cross_signing.user_signing (as
+// SetSecret does: our own verified devices may request them), signs this
+// device with the new self-signing key, and returns the body that
+// publishes the public keys (see CrossSigningBootstrap).
+//
+// The order of the two uploads matters, since a server refuses a
+// signature by a self-signing key it does not know yet: the signature of
+// this device goes into a POST /_matrix/client/v3/keys/signatures/upload
+// request (KindSignatureUpload) that OutgoingRequests offers only after
+// ConfirmCrossSigningUpload reports that the device signing upload
+// succeeded. The request is in the store, so it survives a restart in
+// between; a second bootstrap (with Replace) drops it.
+//
+// Our own identity is trusted at once, since this device holds its
+// master key: the next /keys/query shows this device as verified, and
+// our other devices as cross-signed once they are signed.
+//
+// If this device holds cross-signing keys, or the server publishes an
+// identity for the user (seen in a /keys/query response), the error wraps
+// ErrCrossSigningExists unless opts.Replace is set. Nothing changes on
+// error.
+func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptions) (*CrossSigningBootstrap, error) {
+	var out *CrossSigningBootstrap
+	err := m.update(ctx, func(t *txn) error {
+		a, err := t.account()
+		if err != nil {
+			return err
+		}
+		held, err := t.privateKeys()
+		if err != nil {
+			return err
+		}
+		held.Close()
+		var id identityState
+		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+			return err
+		}
+		if !opts.Replace && held != nil {
+			return fmt.Errorf("%w: this device holds cross-signing keys", ErrCrossSigningExists)
+		}
+		if !opts.Replace && id.Master != "" {
+			return fmt.Errorf("%w: the server publishes master key %s for %s", ErrCrossSigningExists, id.Master, t.m.userID)
+		}
+		ks, err := crossign.GenerateKeys(t.m.userID)
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
+			if err := t.putSecret(k.Usage().SecretName(), k.Secret()); err != nil {
+				return err
+			}
+		}
+		up, err := ks.DeviceSigningUpload()
+		if err != nil {
+			return err
+		}
+		body, err := up.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		// This device, signed by the new self-signing key.
+		dk, err := a.DeviceKeys(t.m.userID, t.m.deviceID)
+		if err != nil {
+			return err
+		}
+		dev, err := crossign.ParseDevice(dk)
+		if err != nil {
+			return fmt.Errorf("%w: our own device keys: %v", errInternal, err)
+		}
+		so, err := ks.SignDevice(dev)
+		if err != nil {
+			return err
+		}
+		var sigs crossign.SignatureUpload
+		if err := sigs.Add(so); err != nil {
+			return err
+		}
+		sigBody, err := sigs.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		var prev bootstrapState
+		if ok, err := t.getValue(NSValues, "cross_signing_bootstrap", &prev); err != nil {
+			return err
+		} else if ok {
+			if err := storeErr(t.tx.Delete(NSRequests, prev.RequestID)); err != nil {
+				return err
+			}
+		}
+		reqID, err := t.queueHeldRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", sigBody)
+		if err != nil {
+			return err
+		}
+		if err := t.putValue(NSValues, "cross_signing_bootstrap", bootstrapState{RequestID: reqID, Master: ks.Master.PublicKey().String()}); err != nil {
+			return err
+		}
+		// Our identity is the new one, trusted: we hold its master key.
+		id = identityState{Master: ks.Master.PublicKey().String(), MasterJSON: up.MasterKey.Bytes(), Verified: true,
+			SelfSigning: ks.SelfSigning.PublicKey().String(), UserSigning: ks.UserSigning.PublicKey().String()}
+		if err := t.putValue(NSIdentities, t.m.userID, id); err != nil {
+			return err
+		}
+		out = &CrossSigningBootstrap{
+			MasterKey: ks.Master.PublicKey(), SelfSigningKey: ks.SelfSigning.PublicKey(), UserSigningKey: ks.UserSigning.PublicKey(),
+			DeviceSigningUpload: body,
+		}
+		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ConfirmCrossSigningUpload reports that the device signing upload of the
+// last BootstrapCrossSigning succeeded: OutgoingRequests then offers the
+// upload of this device's signature, and our own keys are queried again.
+// Without a bootstrap waiting, the error wraps ErrNotFound.
+func (m *Machine) ConfirmCrossSigningUpload(ctx context.Context) error {
+	return m.update(ctx, func(t *txn) error {
+		var st bootstrapState
+		ok, err := t.getValue(NSValues, "cross_signing_bootstrap", &st)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: no cross-signing bootstrap waits for its upload", ErrNotFound)
+		}
+		var req toDeviceState
+		if ok, err := t.getValue(NSRequests, st.RequestID, &req); err != nil {
+			return err
+		} else if ok {
+			req.Held = false
+			if err := t.putValue(NSRequests, st.RequestID, req); err != nil {
+				return err
+			}
+		}
+		if err := storeErr(t.tx.Delete(NSValues, "cross_signing_bootstrap")); err != nil {
+			return err
+		}
+		return t.markOutdated(t.m.userID)
+	})
+}
+
+// queueHeldRequest persists a request that OutgoingRequests does not offer
+// until it is released (Held cleared).
+func (t *txn) queueHeldRequest(kind RequestKind, method, path string, body []byte) (string, error) {
+	id := newID()
+	t.m.toDeviceSeq++
+	st := toDeviceState{Kind: kind, Method: method, Path: path, Body: body, Held: true,
+		Seq: t.now.UnixMilli()*1_000_000 + t.m.toDeviceSeq%1_000_000}
+	return id, t.putValue(NSRequests, id, st)
+}

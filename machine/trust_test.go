@@ -1,0 +1,398 @@
+package machine_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/machine"
+)
+
+// putAccountData sends account data PUTs to the fake homeserver.
+func (c *client) putAccountData(puts []machine.AccountDataPut) {
+	c.t.Helper()
+	for _, p := range puts {
+		if _, err := c.hs.Do(c.user, c.dev, machine.Request{Method: "PUT", Path: p.Path, Body: p.Content}); err != nil {
+			c.t.Fatalf("%s: PUT %s: %v", c.user, p.Path, err)
+		}
+	}
+}
+
+// syncAccountData hands the machine the user's account data.
+func (c *client) syncAccountData() {
+	c.t.Helper()
+	if err := c.m.ReceiveAccountData(ctx, c.hs.AccountData(c.user)); err != nil {
+		c.t.Fatalf("%s: ReceiveAccountData: %v", c.user, err)
+	}
+}
+
+// uploadCrossSigning sends the device signing upload of a bootstrap and
+// confirms it, then flushes (the signature upload goes out).
+func (c *client) uploadCrossSigning(b *machine.CrossSigningBootstrap) {
+	c.t.Helper()
+	c.send2("/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload)
+	if err := c.m.ConfirmCrossSigningUpload(ctx); err != nil {
+		c.t.Fatalf("%s: ConfirmCrossSigningUpload: %v", c.user, err)
+	}
+	c.flush()
+}
+
+// send2 POSTs a body the caller sends itself (not a machine request).
+func (c *client) send2(path string, body []byte) []byte {
+	c.t.Helper()
+	out, err := c.hs.Do(c.user, c.dev, machine.Request{Method: "POST", Path: path, Body: body})
+	if err != nil {
+		c.t.Fatalf("%s: POST %s: %v", c.user, path, err)
+	}
+	return out
+}
+
+func (c *client) bootstrap() *machine.CrossSigningBootstrap {
+	c.t.Helper()
+	b, err := c.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+	if err != nil {
+		c.t.Fatalf("%s: BootstrapCrossSigning: %v", c.user, err)
+	}
+	c.uploadCrossSigning(b)
+	return b
+}
+
+func deviceOf(t *testing.T, c *client, user, dev string) *machine.Device {
+	t.Helper()
+	ds, err := c.m.Devices(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.DeviceID == dev {
+			return d
+		}
+	}
+	t.Fatalf("%s does not know %s %s", c.user, user, dev)
+	return nil
+}
+
+func hasKind(rs []machine.Request, k machine.RequestKind) bool {
+	for _, r := range rs {
+		if r.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBootstrapCrossSigning(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The private keys are secrets, the upload names the public keys.
+	for _, u := range []struct {
+		usage crossign.Usage
+		pub   string
+	}{{crossign.UsageMaster, b.MasterKey.String()}, {crossign.UsageSelfSigning, b.SelfSigningKey.String()}, {crossign.UsageUserSigning, b.UserSigningKey.String()}} {
+		s, ok, err := a.m.Secret(ctx, u.usage.SecretName())
+		if err != nil || !ok {
+			t.Fatalf("secret %s: %v %v", u.usage, ok, err)
+		}
+		k, err := crossign.ParsePrivateKey(u.usage, s)
+		if err != nil || k.PublicKey().String() != u.pub {
+			t.Fatalf("secret %s is not the key uploaded", u.usage)
+		}
+		if !strings.Contains(string(b.DeviceSigningUpload), u.pub) {
+			t.Errorf("the upload lacks the %s key", u.usage)
+		}
+	}
+	if strings.Contains(string(b.DeviceSigningUpload), `"auth"`) || b.AccountData != nil {
+		t.Errorf("upload with auth, or account data without secret storage: %s %v", b.DeviceSigningUpload, b.AccountData)
+	}
+	// The signature upload waits for the device signing upload, also
+	// across a restart.
+	a.restart()
+	reqs, err := a.m.OutgoingRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasKind(reqs, machine.KindSignatureUpload) {
+		t.Fatal("signature upload offered before the self-signing key is on the server")
+	}
+	a.uploadCrossSigning(b)
+	if reqs, _ := a.m.OutgoingRequests(ctx); hasKind(reqs, machine.KindSignatureUpload) {
+		t.Error("signature upload offered again after it was sent")
+	}
+	if err := a.m.ConfirmCrossSigningUpload(ctx); !errors.Is(err, machine.ErrNotFound) {
+		t.Errorf("second confirmation: %v", err)
+	}
+
+	// Alice trusts herself at once; Bob sees her device cross-signed.
+	if d := deviceOf(t, a, a.user, a.dev); d.Verification != machine.VerificationVerified {
+		t.Errorf("own device: %v", d.Verification)
+	}
+	w.bob.m.UpdateTrackedUsers(ctx, []string{a.user})
+	w.bob.flush()
+	if d := deviceOf(t, w.bob, a.user, a.dev); d.Verification != machine.VerificationUnverifiedIdentity {
+		t.Errorf("Bob sees Alice's device as %v, want cross-signed (unverified identity)", d.Verification)
+	}
+	if changed, _ := a.m.IdentityChanged(ctx, a.user); changed {
+		t.Error("our own bootstrap flagged as an identity change")
+	}
+
+	// A second bootstrap would replace the identity.
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{}); !errors.Is(err, machine.ErrCrossSigningExists) {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+	// So would one on another device, which holds no keys but sees them
+	// published.
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	if _, err := a2.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{}); !errors.Is(err, machine.ErrCrossSigningExists) {
+		t.Fatalf("bootstrap over a published identity: %v", err)
+	}
+	// Replace is explicit, and gives a new identity.
+	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil || b2.MasterKey == b.MasterKey {
+		t.Fatalf("replacing bootstrap: %v", err)
+	}
+	a.uploadCrossSigning(b2)
+	w.bob.m.MarkAllTrackedUsersOutdated(ctx)
+	w.bob.flush()
+	if changed, _ := w.bob.m.IdentityChanged(ctx, a.user); !changed {
+		t.Error("Bob was not told that Alice's identity changed")
+	}
+	if d := deviceOf(t, a, a.user, a.dev); d.Verification != machine.VerificationVerified {
+		t.Errorf("own device after the reset: %v", d.Verification)
+	}
+}
+
+func TestSecretStorage(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b := a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, p := range ss.AccountData {
+		types = append(types, p.Type)
+	}
+	want := "m.secret_storage.key." + ss.KeyID + " m.cross_signing.master m.cross_signing.self_signing m.cross_signing.user_signing m.secret_storage.default_key"
+	if strings.Join(types, " ") != want {
+		t.Fatalf("account data %v", types)
+	}
+	a.putAccountData(ss.AccountData)
+
+	open := func(t *testing.T, c *client, rk string) (*machine.SecretStorageImport, error) {
+		t.Helper()
+		c.syncAccountData()
+		return c.m.OpenSecretStorageWithRecoveryKey(ctx, rk)
+	}
+
+	t.Run("new device reads the cross-signing keys", func(t *testing.T) {
+		a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+		res, err := open(t, a2, ss.RecoveryKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Imported) != 3 || len(res.Errors) != 0 || res.KeyID != ss.KeyID {
+			t.Fatalf("import: %+v", res)
+		}
+		for _, u := range []crossign.Usage{crossign.UsageMaster, crossign.UsageSelfSigning, crossign.UsageUserSigning} {
+			v1, _, _ := a.m.Secret(ctx, u.SecretName())
+			v2, ok, _ := a2.m.Secret(ctx, u.SecretName())
+			if !ok || v1 != v2 {
+				t.Errorf("%s not imported", u)
+			}
+		}
+		// Holding the master key, ALICE2 trusts Alice's identity, hence
+		// her cross-signed device.
+		a2.flush()
+		if d := deviceOf(t, a2, a.user, a.dev); d.Verification != machine.VerificationVerified {
+			t.Errorf("ALICE2 sees ALICE as %v", d.Verification)
+		}
+		// And writes the secrets back, encrypted to the same key.
+		puts, err := a2.m.SecretStorageAccountData(ctx)
+		if err != nil || len(puts) != 3 {
+			t.Fatalf("SecretStorageAccountData: %d, %v", len(puts), err)
+		}
+		a3 := newClient(t, w.hs, a.user, "ALICE3", w.clock)
+		a3.putAccountData(puts)
+		if res, err := open(t, a3, ss.RecoveryKey); err != nil || len(res.Imported) != 3 {
+			t.Fatalf("secrets written back do not open: %+v, %v", res, err)
+		}
+	})
+
+	t.Run("wrong recovery key", func(t *testing.T) {
+		a2 := newClient(t, w.hs, a.user, "ALICE4", w.clock)
+		other, _ := keybackup.GenerateSecretStorageKey("")
+		if _, err := open(t, a2, other.RecoveryKey()); !errors.Is(err, machine.ErrWrongKey) {
+			t.Fatalf("another key: %v", err)
+		}
+		typo := []byte(ss.RecoveryKey)
+		typo[5] ^= 1
+		if _, err := open(t, a2, string(typo)); !errors.Is(err, keybackup.ErrBadFormat) {
+			t.Fatalf("mistyped key: %v", err)
+		}
+		if _, ok, _ := a2.m.Secret(ctx, keybackup.SecretCrossSigningMaster); ok {
+			t.Error("a secret was stored")
+		}
+		if _, err := a2.m.SecretStorageAccountData(ctx); !errors.Is(err, machine.ErrSecretStorageClosed) {
+			t.Errorf("secret storage open after a failure: %v", err)
+		}
+	})
+
+	t.Run("tampered key description MAC", func(t *testing.T) {
+		a2 := newClient(t, w.hs, a.user, "ALICE5", w.clock)
+		desc := ss.AccountData[0].Content
+		var d map[string]any
+		json.Unmarshal(desc, &d)
+		mac := []byte(d["mac"].(string))
+		mac[3] ^= 1 // still base64
+		d["mac"] = string(mac)
+		tampered, _ := json.Marshal(map[string]any{"type": ss.AccountData[0].Type, "content": d})
+		a2.syncAccountData()
+		if err := a2.m.ReceiveAccountData(ctx, []json.RawMessage{tampered}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); !errors.Is(err, machine.ErrWrongKey) {
+			t.Fatalf("tampered MAC: %v", err)
+		}
+	})
+
+	t.Run("tampered secret", func(t *testing.T) {
+		a2 := newClient(t, w.hs, a.user, "ALICE6", w.clock)
+		a2.syncAccountData()
+		var c struct {
+			Encrypted map[string]map[string]string `json:"encrypted"`
+		}
+		json.Unmarshal(ss.AccountData[2].Content, &c) // self-signing
+		ct := []byte(c.Encrypted[ss.KeyID]["ciphertext"])
+		ct[2] ^= 1
+		c.Encrypted[ss.KeyID]["ciphertext"] = string(ct)
+		ev, _ := json.Marshal(map[string]any{"type": ss.AccountData[2].Type, "content": c})
+		a2.m.ReceiveAccountData(ctx, []json.RawMessage{ev})
+		res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(res.Errors[keybackup.SecretCrossSigningSelfSigning], keybackup.ErrBadMAC) || len(res.Imported) != 2 {
+			t.Fatalf("tampered secret: %+v", res)
+		}
+		if _, ok, _ := a2.m.Secret(ctx, keybackup.SecretCrossSigningSelfSigning); ok {
+			t.Error("the tampered secret was stored")
+		}
+	})
+
+	t.Run("cross-signing key that is not the published one", func(t *testing.T) {
+		// Secret storage holds a master key (correctly encrypted) that is
+		// not the master key the server publishes for Alice.
+		key, err := keybackup.ParseKeyDescription(ss.AccountData[0].Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := key.UnlockWithRecoveryKey(ss.KeyID, ss.RecoveryKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evil, _ := crossign.GeneratePrivateKey(crossign.UsageMaster)
+		es, _ := k.EncryptCrossSigningKey(keybackup.SecretCrossSigningMaster, evil.Seed())
+		content, _ := json.Marshal(keybackup.SecretContent{Encrypted: map[string]*keybackup.EncryptedSecret{ss.KeyID: es}})
+		ev, _ := json.Marshal(map[string]any{"type": keybackup.SecretCrossSigningMaster, "content": json.RawMessage(content)})
+		a2 := newClient(t, w.hs, a.user, "ALICE7", w.clock)
+		a2.syncAccountData()
+		a2.m.ReceiveAccountData(ctx, []json.RawMessage{ev})
+		res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(res.Errors[keybackup.SecretCrossSigningMaster], machine.ErrWrongKey) {
+			t.Fatalf("foreign master key: %+v", res)
+		}
+		if _, ok, _ := a2.m.Secret(ctx, keybackup.SecretCrossSigningMaster); ok {
+			t.Error("the foreign master key was stored")
+		}
+		if d := deviceOf(t, a2, a.user, a.dev); d.Verification == machine.VerificationVerified {
+			t.Error("a foreign master key made Alice's identity trusted")
+		}
+		_ = b
+	})
+
+	t.Run("published keys unknown", func(t *testing.T) {
+		// Carol has secret storage but the server publishes no identity.
+		hs := w.hs
+		c1 := newClient(t, hs, "@carol:x", "CAROL1", w.clock)
+		cb, err := c1.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		css, _ := c1.m.CreateSecretStorage(ctx, "")
+		c1.putAccountData(css.AccountData)
+		_ = cb // never uploaded
+		c2 := newClient(t, hs, "@carol:x", "CAROL2", w.clock)
+		res, err := open(t, c2, css.RecoveryKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Imported) != 0 || !errors.Is(res.Errors[keybackup.SecretCrossSigningMaster], machine.ErrNotFound) {
+			t.Fatalf("keys with no published counterpart: %+v", res)
+		}
+	})
+}
+
+func TestSecretStoragePassphrase(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	a2.syncAccountData()
+	if _, err := a2.m.OpenSecretStorageWithPassphrase(ctx, "correct horse battery stable"); !errors.Is(err, keybackup.ErrWrongPassphrase) || !errors.Is(err, machine.ErrWrongKey) {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	res, err := a2.m.OpenSecretStorageWithPassphrase(ctx, "correct horse battery staple")
+	if err != nil || len(res.Imported) != 3 {
+		t.Fatalf("passphrase: %+v, %v", res, err)
+	}
+	// The recovery key opens it too.
+	a2.restart()
+	if res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || len(res.Imported) != 3 {
+		t.Fatalf("recovery key after restart (account data kept in the store): %+v, %v", res, err)
+	}
+}
+
+func TestReceiveAccountDataLimits(t *testing.T) {
+	w := newWorld(t)
+	var evs []json.RawMessage
+	for i := range 100 {
+		ev, _ := json.Marshal(map[string]any{"type": "m.secret_storage.key." + strings.Repeat("k", i+1), "content": map[string]any{"algorithm": keybackup.SecretStorageAlgorithm}})
+		evs = append(evs, ev)
+	}
+	evs = append(evs, json.RawMessage(`{"type":"m.secret_storage.default_key","content":"not an object"}`), json.RawMessage(`not json`),
+		json.RawMessage(`{"type":"m.cross_signing.master","content":{"encrypted":{"x":"`+strings.Repeat("a", machine.MaxAccountDataSize)+`"}}}`))
+	if err := w.alice.m.ReceiveAccountData(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.alice.m.Notices()); n != 100-64+3 {
+		t.Errorf("%d notices, want %d", n, 100-64+3)
+	}
+	// Deleting with an empty content.
+	if err := w.alice.m.ReceiveAccountData(ctx, []json.RawMessage{json.RawMessage(`{"type":"m.secret_storage.key.k","content":{}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := json.Marshal(map[string]any{"type": "m.secret_storage.key.new", "content": map[string]any{"algorithm": keybackup.SecretStorageAlgorithm}})
+	w.alice.m.ReceiveAccountData(ctx, []json.RawMessage{ev})
+	if n := len(w.alice.m.Notices()); n != 0 {
+		t.Errorf("a deleted key description still counts: %d notices", n)
+	}
+	if _, err := w.alice.m.OpenSecretStorageWithRecoveryKey(ctx, "x"); !errors.Is(err, machine.ErrNotFound) {
+		t.Errorf("no default key: %v", err)
+	}
+}
