@@ -92,11 +92,25 @@ func (m *Machine) SetBackupVersion(ctx context.Context, body []byte) error {
 		if err != nil {
 			return err
 		}
-		if had && (old.Version != nb.Version || old.PublicKey != nb.PublicKey) {
+		reset := had && old != nb
+		if !had {
+			// Sessions restored (RestoreBackup) before any version was
+			// set count as backed up in the version they came from.
+			var restored backupState
+			ok, err := t.getValue(NSValues, "backup_restored", &restored)
+			if err != nil {
+				return err
+			}
+			reset = ok && restored != nb
+		}
+		if reset {
 			// Another backup: every session goes to it again.
 			if err := storeErr(t.tx.ResetBackedUp()); err != nil {
 				return err
 			}
+		}
+		if err := storeErr(t.tx.Delete(NSValues, "backup_restored")); err != nil {
+			return err
 		}
 		return t.putValue(NSValues, "backup", nb)
 	})

@@ -34,59 +34,85 @@ func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.Expor
 	}
 	out := &ImportResult{Errors: map[int]error{}}
 	err := m.update(ctx, func(t *txn) error {
-		*out = ImportResult{Errors: map[int]error{}}
-		res := &SyncResult{}
-		for i := range sessions {
-			e := &sessions[i]
-			// The primitive records the provenance too (backup or export).
-			var s *megolm.InboundGroupSession
-			var err error
-			if provenance == ProvenanceBackup {
-				s, err = e.BackedUpSession.InboundGroupSession()
-				if err == nil && s.SessionID() != e.SessionID {
-					err = fmt.Errorf("session ID %s is not the entry's", s.SessionID())
-				}
-			} else {
-				s, err = e.InboundGroupSession()
-			}
-			if err != nil {
-				out.Errors[i] = fmt.Errorf("%w: %w", ErrMalformedEvent, err)
-				continue
-			}
-			if e.RoomID == "" {
-				out.Errors[i] = fmt.Errorf("%w: no room ID", ErrMalformedEvent)
-				continue
-			}
-			if e.SenderKey == (olm.Curve25519PublicKey{}) {
-				out.Errors[i] = fmt.Errorf("%w: sender_key", ErrMalformedEvent)
-				continue
-			}
-			st := inboundState{RoomID: e.RoomID, SessionID: e.SessionID, SenderKey: e.SenderKey.String(),
-				SenderEd25519: e.SenderClaimedKeys["ed25519"], Provenance: provenance, SharedHistory: e.SharedHistory}
-			before, err := t.inbound(e.RoomID, e.SessionID)
-			if err != nil {
-				return err
-			}
-			var beforeIndex uint32
-			if before != nil {
-				beforeIndex = before.s.FirstKnownIndex()
-			}
-			if err := t.storeInbound(&inboundSession{s: s, state: st}, res); err != nil {
-				if _, ok := err.(*storeError); ok {
-					return err
-				}
-				out.Errors[i] = err
-				continue
-			}
-			if after, _ := t.inbound(e.RoomID, e.SessionID); before == nil || (after != nil && after.s.FirstKnownIndex() < beforeIndex) {
-				out.Imported++
-			}
+		o, err := t.importSessions(sessions, provenance)
+		if err != nil {
+			return err
 		}
-		out.Retry = res.Retry
+		*out = ImportResult{Imported: o.imported, Errors: o.errors, Retry: o.retry}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// importOutcome is what importSessions did.
+type importOutcome struct {
+	// imported counts the sessions stored or improved; errors holds the
+	// refused ones by index.
+	imported int
+	errors   map[int]error
+	// stored lists (room, session) of the sessions stored for the first
+	// time.
+	stored [][2]string
+	retry  []RetryEvent
+}
+
+// importSessions stores restored or imported sessions with the given
+// provenance, merging them with known copies (storeInbound).
+func (t *txn) importSessions(sessions []keybackup.ExportedSession, provenance Provenance) (*importOutcome, error) {
+	out := &importOutcome{errors: map[int]error{}}
+	res := &SyncResult{}
+	for i := range sessions {
+		e := &sessions[i]
+		// The primitive records the provenance too (backup or export).
+		var s *megolm.InboundGroupSession
+		var err error
+		if provenance == ProvenanceBackup {
+			s, err = e.BackedUpSession.InboundGroupSession()
+			if err == nil && s.SessionID() != e.SessionID {
+				err = fmt.Errorf("session ID %s is not the entry's", s.SessionID())
+			}
+		} else {
+			s, err = e.InboundGroupSession()
+		}
+		if err != nil {
+			out.errors[i] = fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+			continue
+		}
+		if e.RoomID == "" {
+			out.errors[i] = fmt.Errorf("%w: no room ID", ErrMalformedEvent)
+			continue
+		}
+		if e.SenderKey == (olm.Curve25519PublicKey{}) {
+			out.errors[i] = fmt.Errorf("%w: sender_key", ErrMalformedEvent)
+			continue
+		}
+		st := inboundState{RoomID: e.RoomID, SessionID: e.SessionID, SenderKey: e.SenderKey.String(),
+			SenderEd25519: e.SenderClaimedKeys["ed25519"], Provenance: provenance, SharedHistory: e.SharedHistory}
+		before, err := t.inbound(e.RoomID, e.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		var beforeIndex uint32
+		if before != nil {
+			beforeIndex = before.s.FirstKnownIndex()
+		}
+		if err := t.storeInbound(&inboundSession{s: s, state: st}, res); err != nil {
+			if _, ok := err.(*storeError); ok {
+				return nil, err
+			}
+			out.errors[i] = err
+			continue
+		}
+		if before == nil {
+			out.imported++
+			out.stored = append(out.stored, [2]string{e.RoomID, e.SessionID})
+		} else if after, _ := t.inbound(e.RoomID, e.SessionID); after != nil && after.s.FirstKnownIndex() < beforeIndex {
+			out.imported++
+		}
+	}
+	out.retry = res.Retry
 	return out, nil
 }
