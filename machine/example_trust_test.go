@@ -111,7 +111,7 @@ func ExampleMachine_CreateBackupVersion() {
 	// Room keys arrive (here: PHONE's own room session), and go up.
 	phone.SetRoomEncryption(ctx, "!room:example.org", json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`))
 	phone.ShareRoomKey(ctx, "!room:example.org", []string{alice})
-	up, _ := phone.BackupRequest(ctx, 100)                           // PUT up.Path with up.Body
+	up, _ := phone.BackupRequest(ctx, 100)                              // PUT up.Path with up.Body
 	phone.MarkRequestSent(ctx, up.ID, []byte(`{"etag":"1","count":1}`)) // after the server's 200
 
 	// A new device: the user types the recovery key; GET
