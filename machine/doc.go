@@ -34,6 +34,17 @@
 // sender device, its verification state and the key's provenance, which
 // never upgrades by itself.
 //
+// Trust and keys, each switched on by the application: BootstrapCrossSigning
+// creates the user's cross-signing identity in one call (the caller adds
+// user-interactive auth to the upload it returns); ReceiveAccountData,
+// OpenSecretStorageWithRecoveryKey (or WithPassphrase), CreateSecretStorage
+// and SecretStorageAccountData read and write the secrets of secret storage,
+// cross-signing keys only when they match our published ones;
+// CreateBackupVersion, SetBackupVersion, BackupRequest and RestoreBackup
+// run the server-side key backup, whose restored keys stay unauthenticated
+// (provenance "backup"). RequestSecret and SetSecret share secrets with our
+// own verified devices only.
+//
 // State lives in a Store, in records encrypted under a pickle key the caller
 // supplies: machine/memstore keeps it in memory, and machine/storetest holds
 // the conformance tests every Store passes. One /sync batch is one store
