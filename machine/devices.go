@@ -496,15 +496,15 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 		if ut.MasterKey != nil && ut.MasterKey.PublicKey().String() == id.Master {
 			id.MasterJSON = ut.MasterKey.Bytes()
-			id.SelfSigning, id.UserSigning = "", ""
-			if ut.SelfSigningKey != nil {
-				id.SelfSigning = ut.SelfSigningKey.PublicKey().String()
-			}
-			if ut.UserSigningKey != nil {
-				id.UserSigning = ut.UserSigningKey.PublicKey().String()
-			}
 		}
 		id.Verified = ut.Verified
+		id.SelfSigning, id.UserSigning = "", ""
+		if ut.SelfSigningKey != nil {
+			id.SelfSigning = ut.SelfSigningKey.PublicKey().String()
+		}
+		if ut.UserSigningKey != nil {
+			id.UserSigning = ut.UserSigningKey.PublicKey().String()
+		}
 		if err := t.putValue(NSIdentities, u, *id); err != nil {
 			return err
 		}

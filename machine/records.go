@@ -161,12 +161,6 @@ type identityState struct {
 	// MasterJSON its key object as last seen.
 	Master     string          `json:"master,omitempty"`
 	MasterJSON json.RawMessage `json:"master_json,omitempty"`
-	// SelfSigning and UserSigning are the user's self-signing and
-	// user-signing public keys (base64) as last published signed by the
-	// pinned master key; the user-signing key only for our own user. Keys
-	// from secret storage are checked against them.
-	SelfSigning string `json:"self_signing,omitempty"`
-	UserSigning string `json:"user_signing,omitempty"`
 	// VerifiedMaster is a master key we verified ourselves (SAS), passed
 	// to the cross-signing evaluation until a signature of ours covers it.
 	VerifiedMaster string `json:"verified_master,omitempty"`
@@ -177,6 +171,13 @@ type identityState struct {
 	WasVerified bool `json:"was_verified,omitempty"`
 	// Changed reports an identity change not yet accepted.
 	Changed bool `json:"changed,omitempty"`
+	// SelfSigning and UserSigning are the user's self-signing and (for
+	// our own user only) user-signing public keys (base64) that the last
+	// query found usable: well formed and signed by the master key; "" if
+	// none. A finished verification reads them to reflect at once the
+	// signatures it makes, without waiting for the next query.
+	SelfSigning string `json:"self_signing,omitempty"`
+	UserSigning string `json:"user_signing,omitempty"`
 }
 
 // roomState is a room's encryption settings.

@@ -189,7 +189,10 @@ func (s *Server) signatures(body []byte) ([]byte, error) {
 				continue
 			}
 			for usage, key := range s.crossSigning[u] {
-				if strings.Contains(string(key), id) {
+				var ck struct {
+					Keys map[string]string `json:"keys"`
+				}
+				if json.Unmarshal(key, &ck) == nil && ck.Keys["ed25519:"+id] == id {
 					k, err := merge(key, obj)
 					if err != nil {
 						return nil, err
@@ -268,9 +271,9 @@ func (s *Server) deviceSigning(user string, body []byte) ([]byte, error) {
 	return []byte(`{}`), nil
 }
 
-// query answers /keys/query for user: the user-signing key only of user
-// itself, as servers do.
-func (s *Server) query(user string, body []byte) ([]byte, error) {
+// query answers /keys/query; the user-signing key is listed for the
+// requesting user only, as the specification has it.
+func (s *Server) query(requester string, body []byte) ([]byte, error) {
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
 	}
@@ -294,11 +297,12 @@ func (s *Server) query(user string, body []byte) ([]byte, error) {
 		if k, ok := s.crossSigning[u]["self_signing"]; ok {
 			ssk[u] = k
 		}
-		if k, ok := s.crossSigning[u]["user_signing"]; ok && u == user {
+		if k, ok := s.crossSigning[u]["user_signing"]; ok && u == requester {
 			usk[u] = k
 		}
 	}
-	return json.Marshal(map[string]any{"device_keys": dk, "master_keys": mk, "self_signing_keys": ssk, "user_signing_keys": usk, "failures": map[string]any{}})
+	return json.Marshal(map[string]any{"device_keys": dk, "master_keys": mk, "self_signing_keys": ssk,
+		"user_signing_keys": usk, "failures": map[string]any{}})
 }
 
 func (s *Server) claim(body []byte) ([]byte, error) {
