@@ -218,3 +218,44 @@ func (m *Machine) RestoreBackup(ctx context.Context, key *keybackup.BackupKey, k
 	}
 	return out, nil
 }
+
+// BackupStatus is the server-side key backup version room keys go to.
+type BackupStatus struct {
+	// Version is the server's ID of the backup version.
+	Version string
+	// PublicKey is the backup's public key.
+	PublicKey keybackup.BackupPublicKey
+	// KeyHeld reports that this device holds the backup's private key (the
+	// secret m.megolm_backup.v1), so that it can restore from it.
+	KeyHeld bool
+}
+
+// Backup returns the backup version set with SetBackupVersion, or nil if
+// none is set (the backup is off).
+func (m *Machine) Backup(ctx context.Context) (*BackupStatus, error) {
+	var out *BackupStatus
+	err := m.view(ctx, func(t *txn) error {
+		out = nil
+		var b backupState
+		ok, err := t.getValue(NSValues, "backup", &b)
+		if err != nil || !ok {
+			return err
+		}
+		pub, err := keybackup.ParseBackupPublicKey(b.PublicKey)
+		if err != nil {
+			return fmt.Errorf("%w: backup public key", ErrCorruptedStore)
+		}
+		out = &BackupStatus{Version: b.Version, PublicKey: pub}
+		var secret string
+		if ok, err := t.getValue(NSSecrets, keybackup.SecretMegolmBackup, &secret); err != nil {
+			return err
+		} else if ok {
+			if k, err := keybackup.ParseBackupKey(secret); err == nil {
+				out.KeyHeld = k.Matches(pub) == nil
+				k.Close()
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -110,8 +110,14 @@ func TestBackupManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st, err := a.m.Backup(ctx); err != nil || st != nil {
+		t.Fatalf("backup on before SetBackupVersion: %+v, %v", st, err)
+	}
 	if err := a.m.SetBackupVersion(ctx, server.version); err != nil {
 		t.Fatalf("our own fresh version refused: %v", err)
+	}
+	if st, err := a.m.Backup(ctx); err != nil || *st != (machine.BackupStatus{Version: "1", PublicKey: cr.PublicKey, KeyHeld: true}) {
+		t.Fatalf("backup status: %+v, %v", st, err)
 	}
 
 	// Room keys go to the backup.
@@ -135,6 +141,9 @@ func TestBackupManager(t *testing.T) {
 	}
 	if err := a2.m.SetBackupVersion(ctx, server.version); err != nil {
 		t.Fatalf("version signed by our master key: %v", err)
+	}
+	if st, _ := a2.m.Backup(ctx); st == nil || st.KeyHeld || st.Version != "1" {
+		t.Errorf("ALICE2's backup status: %+v", st)
 	}
 
 	// A new device restores with the recovery key, with progress.

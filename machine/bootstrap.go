@@ -209,3 +209,54 @@ func (t *txn) queueHeldRequest(kind RequestKind, method, path string, body []byt
 		Seq: t.now.UnixMilli()*1_000_000 + t.m.toDeviceSeq%1_000_000}
 	return id, t.putValue(NSRequests, id, st)
 }
+
+// CrossSigningStatus is what this device knows of our own cross-signing
+// identity.
+type CrossSigningStatus struct {
+	// MasterKey, SelfSigningKey and UserSigningKey are our public keys as
+	// last published (our last /keys/query, or our bootstrap); zero when
+	// unknown.
+	MasterKey, SelfSigningKey, UserSigningKey olm.Ed25519PublicKey
+	// HasMaster, HasSelfSigning and HasUserSigning report that this
+	// device holds the private key of that role and that it gives the
+	// published public key.
+	HasMaster, HasSelfSigning, HasUserSigning bool
+	// Trusted reports that this device trusts our identity: it holds the
+	// master key, or the last /keys/query found the master key signed by
+	// one of our devices that we verified.
+	Trusted bool
+}
+
+// CrossSigningStatus returns what this device knows of our own
+// cross-signing identity, for an application deciding whether to
+// bootstrap, to open secret storage or to verify this device.
+func (m *Machine) CrossSigningStatus(ctx context.Context) (*CrossSigningStatus, error) {
+	out := &CrossSigningStatus{}
+	err := m.view(ctx, func(t *txn) error {
+		*out = CrossSigningStatus{}
+		var id identityState
+		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+			return err
+		}
+		out.MasterKey, _ = olm.ParseEd25519PublicKey(id.Master)
+		out.SelfSigningKey, _ = olm.ParseEd25519PublicKey(id.SelfSigning)
+		out.UserSigningKey, _ = olm.ParseEd25519PublicKey(id.UserSigning)
+		ks, err := t.privateKeys()
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		var zero olm.Ed25519PublicKey
+		if ks != nil {
+			out.HasMaster = ks.Master != nil && out.MasterKey != zero && ks.Master.PublicKey() == out.MasterKey
+			out.HasSelfSigning = ks.SelfSigning != nil && out.SelfSigningKey != zero && ks.SelfSigning.PublicKey() == out.SelfSigningKey
+			out.HasUserSigning = ks.UserSigning != nil && out.UserSigningKey != zero && ks.UserSigning.PublicKey() == out.UserSigningKey
+		}
+		out.Trusted = out.HasMaster || (id.Verified && out.MasterKey != zero)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

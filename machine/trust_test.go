@@ -87,9 +87,17 @@ func hasKind(rs []machine.Request, k machine.RequestKind) bool {
 func TestBootstrapCrossSigning(t *testing.T) {
 	w := newWorld(t)
 	a := w.alice
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != (machine.CrossSigningStatus{}) {
+		t.Fatalf("status before bootstrap: %+v, %v", st, err)
+	}
 	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	want := machine.CrossSigningStatus{MasterKey: b.MasterKey, SelfSigningKey: b.SelfSigningKey, UserSigningKey: b.UserSigningKey,
+		HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != want {
+		t.Fatalf("status after bootstrap: %+v, %v", st, err)
 	}
 	// The private keys are secrets, the upload names the public keys.
 	for _, u := range []struct {
@@ -152,6 +160,12 @@ func TestBootstrapCrossSigning(t *testing.T) {
 	if _, err := a2.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{}); !errors.Is(err, machine.ErrCrossSigningExists) {
 		t.Fatalf("bootstrap over a published identity: %v", err)
 	}
+	if st, _ := a2.m.CrossSigningStatus(ctx); st.MasterKey != b.MasterKey || st.SelfSigningKey != b.SelfSigningKey || st.HasMaster || st.Trusted {
+		t.Errorf("status of a device without keys: %+v", st)
+	}
+	if st, _ := a.m.CrossSigningStatus(ctx); *st != want {
+		t.Errorf("status after the uploads: %+v", st)
+	}
 	// Replace is explicit, and gives a new identity.
 	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
 	if err != nil || b2.MasterKey == b.MasterKey {
@@ -213,6 +227,9 @@ func TestSecretStorage(t *testing.T) {
 		a2.flush()
 		if d := deviceOf(t, a2, a.user, a.dev); d.Verification != machine.VerificationVerified {
 			t.Errorf("ALICE2 sees ALICE as %v", d.Verification)
+		}
+		if st, _ := a2.m.CrossSigningStatus(ctx); !st.HasMaster || !st.HasSelfSigning || !st.HasUserSigning || !st.Trusted {
+			t.Errorf("ALICE2's status: %+v", st)
 		}
 		// And writes the secrets back, encrypted to the same key.
 		puts, err := a2.m.SecretStorageAccountData(ctx)
