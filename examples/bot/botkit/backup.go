@@ -2,7 +2,6 @@ package botkit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -21,29 +20,20 @@ type RestoreResult struct {
 // RestoreBackup restores the room keys of the server-side key backup with
 // a recovery key: it reads the current backup version, checks that the
 // recovery key is that backup's key (the auth_data's public key), downloads
-// every key, decrypts them on every core and imports them into the machine
-// with provenance "backup" (unauthenticated: never shown as verified), then
-// decrypts again the events that were waiting for these keys.
-//
-// This is the application's glue the machine does not yet provide (its
-// backup manager is issue 15's machine part).
+// every key and hands them to the machine (machine.RestoreBackup: decrypted
+// on every core, stored with provenance "backup", never shown as verified,
+// counted as already in that backup version), then decrypts again the
+// events that were waiting for these keys.
 func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress func(done, total int)) (*RestoreResult, error) {
-	var ver struct {
-		Algorithm string          `json:"algorithm"`
-		AuthData  json.RawMessage `json:"auth_data"`
-		Version   string          `json:"version"`
-	}
-	if err := c.do(ctx, "GET", "/_matrix/client/v3/room_keys/version", nil, &ver); err != nil {
-		return nil, err
-	}
-	if ver.Algorithm != keybackup.BackupAlgorithm {
-		return nil, fmt.Errorf("botkit: backup version %s uses %q", ver.Version, ver.Algorithm)
-	}
-	ad, err := keybackup.ParseAuthData(ver.AuthData)
+	verBody, err := c.doRaw(ctx, "GET", "/_matrix/client/v3/room_keys/version", nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	key, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey, ad.PublicKey)
+	ver, err := keybackup.ParseBackupVersion(verBody)
+	if err != nil {
+		return nil, err
+	}
+	key, err := keybackup.BackupKeyFromRecoveryKey(recoveryKey, ver.AuthData.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("botkit: the recovery key is not the key of backup version %s: %w", ver.Version, err)
 	}
@@ -52,27 +42,20 @@ func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress
 	if err != nil {
 		return nil, err
 	}
-	entries, err := keybackup.ParseRoomKeys(body)
-	if err != nil {
-		return nil, err
-	}
-	res := &RestoreResult{Version: ver.Version, Entries: len(entries)}
-	var sessions []keybackup.ExportedSession
-	for _, r := range key.DecryptAll(ctx, entries, &keybackup.DecryptAllOptions{Progress: progress}) {
-		if r.Err != nil {
-			c.log.Warn("backup entry refused", "room", r.RoomID, "session", r.SessionID, "err", r.Err)
-			res.Failed++
-			continue
-		}
-		sessions = append(sessions, keybackup.ExportedSession{BackedUpSession: *r.Session, RoomID: r.RoomID, SessionID: r.SessionID})
-	}
-	imp, err := c.Machine.ImportRoomKeys(ctx, sessions, machine.ProvenanceBackup)
+	res := &RestoreResult{Version: ver.Version}
+	imp, err := c.Machine.RestoreBackup(ctx, key, body, machine.RestoreOptions{Version: verBody,
+		Progress: func(done, total int) {
+			res.Entries = total
+			if progress != nil {
+				progress(done, total)
+			}
+		}})
 	if err != nil {
 		return res, err
 	}
 	res.Imported = imp.Imported
 	for i, e := range imp.Errors {
-		c.log.Warn("backup session refused", "session", sessions[i].SessionID, "err", e)
+		c.log.Warn("backup entry refused", "entry", i, "err", e)
 		res.Failed++
 	}
 	for _, r := range imp.Retry {
@@ -81,36 +64,38 @@ func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress
 	return res, nil
 }
 
-// CreateBackup creates a server-side key backup version with a new key,
-// keeps the key in the machine (secret m.megolm_backup.v1, so that the
-// machine trusts the version: SECURITY 45) and switches the machine's
-// backup on: from now on every flush uploads the room keys not yet backed
-// up. It returns the recovery key, for the user to keep.
-//
-// The auth_data is not signed: the machine does not expose its device key
-// for signing (AuthData.Sign needs a signer).
+// CreateBackup switches the server-side key backup on with a new backup
+// version (machine.CreateBackupVersion: a new key kept in the machine as
+// the secret m.megolm_backup.v1, auth_data signed by this device and by
+// the master key when the machine holds it); from now on every flush
+// uploads the room keys not yet backed up. It returns the recovery key,
+// for the user to keep.
 func (c *Client) CreateBackup(ctx context.Context) (string, error) {
-	key, err := keybackup.GenerateBackupKey()
+	cr, err := c.Machine.CreateBackupVersion(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer key.Close()
-	var resp struct {
-		Version string `json:"version"`
-	}
-	if err := c.do(ctx, "POST", "/_matrix/client/v3/room_keys/version", map[string]any{
-		"algorithm": keybackup.BackupAlgorithm, "auth_data": keybackup.NewAuthData(key.PublicKey()),
-	}, &resp); err != nil {
+	resp, err := c.doRaw(ctx, "POST", "/_matrix/client/v3/room_keys/version", cr.Body, nil)
+	if err != nil {
 		return "", err
 	}
-	if err := c.Machine.SetSecret(ctx, keybackup.SecretMegolmBackup, key.Encode()); err != nil {
+	version, err := cr.VersionBody(resp)
+	if err != nil {
 		return "", err
 	}
-	if err := c.UseBackup(ctx); err != nil {
+	if err := c.Machine.SetBackupVersion(ctx, version); err != nil {
 		return "", err
 	}
-	c.log.Info("backup created", "version", resp.Version)
-	return key.RecoveryKey(), nil
+	for _, p := range cr.AccountData {
+		if err := c.do(ctx, "PUT", p.Path, p.Content, nil); err != nil {
+			return "", err
+		}
+	}
+	if err := c.flush(ctx); err != nil {
+		return "", err
+	}
+	c.log.Info("backup created", "public_key", cr.PublicKey.String())
+	return cr.RecoveryKey, nil
 }
 
 // UseBackup reads the current backup version and hands it to the machine,

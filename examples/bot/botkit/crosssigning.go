@@ -4,84 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
-	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/machine"
 )
 
-// BootstrapCrossSigning creates this user's master, self-signing and
-// user-signing keys, keeps them in the machine as secrets (so that the
-// machine signs what later verifications verify), uploads the public keys
-// with user-interactive authentication by password, and signs this device
-// with the self-signing key.
-//
-// The machine produces the upload body (CrossSigningKeysUpload) but does
-// not sign its own device at bootstrap; that is done here with crossign.
+// BootstrapCrossSigning creates this user's cross-signing identity with the
+// machine (machine.BootstrapCrossSigning: master, self-signing and
+// user-signing keys kept as secrets, this device signed), uploads the
+// public keys with user-interactive authentication by password, then lets
+// the machine upload this device's signature, which it holds back until
+// the keys are on the server.
 func (c *Client) BootstrapCrossSigning(ctx context.Context, password string) error {
-	ks, err := crossign.GenerateKeys(c.sess.UserID)
+	b, err := c.Machine.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	for _, k := range []struct {
-		u crossign.Usage
-		k *crossign.PrivateKey
-	}{{crossign.UsageMaster, ks.Master}, {crossign.UsageSelfSigning, ks.SelfSigning}, {crossign.UsageUserSigning, ks.UserSigning}} {
-		if err := c.Machine.SetSecret(ctx, k.u.SecretName(), k.k.Secret()); err != nil {
+	if err := c.doUIA(ctx, "/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload, password); err != nil {
+		return err
+	}
+	if err := c.Machine.ConfirmCrossSigningUpload(ctx); err != nil {
+		return err
+	}
+	for _, p := range b.AccountData {
+		if err := c.do(ctx, "PUT", p.Path, p.Content, nil); err != nil {
 			return err
 		}
 	}
-	body, err := c.Machine.CrossSigningKeysUpload(ctx)
-	if err != nil {
+	if err := c.flush(ctx); err != nil {
 		return err
 	}
-	if err := c.doUIA(ctx, "/_matrix/client/v3/keys/device_signing/upload", body, password); err != nil {
-		return err
-	}
-
-	// Sign this device with the self-signing key.
-	var q struct {
-		DeviceKeys map[string]map[string]json.RawMessage `json:"device_keys"`
-	}
-	if err := c.do(ctx, "POST", "/_matrix/client/v3/keys/query", map[string]any{
-		"device_keys": map[string][]string{c.sess.UserID: {c.sess.DeviceID}},
-	}, &q); err != nil {
-		return err
-	}
-	raw := q.DeviceKeys[c.sess.UserID][c.sess.DeviceID]
-	if raw == nil {
-		return errors.New("botkit: our own device is not on the server")
-	}
-	dev, err := crossign.ParseDevice(raw)
-	if err != nil {
-		return err
-	}
-	so, err := ks.SignDevice(dev)
-	if err != nil {
-		return err
-	}
-	var up crossign.SignatureUpload
-	if err := up.Add(so); err != nil {
-		return err
-	}
-	b, err := up.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	var failures struct {
-		Failures map[string]any `json:"failures"`
-	}
-	if err := c.do(ctx, "POST", "/_matrix/client/v3/keys/signatures/upload", json.RawMessage(b), &failures); err != nil {
-		return err
-	}
-	if len(failures.Failures) > 0 {
-		return fmt.Errorf("botkit: signature upload failures: %v", failures.Failures)
-	}
-	if err := c.Machine.UpdateTrackedUsers(ctx, []string{c.sess.UserID}); err != nil {
-		return err
-	}
-	c.log.Info("cross-signing bootstrapped", "master", ks.Master.PublicKey().String())
+	c.log.Info("cross-signing bootstrapped", "master", b.MasterKey.String())
 	return nil
 }
 
