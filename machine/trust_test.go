@@ -1,6 +1,7 @@
 package machine_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -267,9 +268,12 @@ func TestSecretStorage(t *testing.T) {
 		desc := ss.AccountData[0].Content
 		var d map[string]any
 		json.Unmarshal(desc, &d)
-		mac := []byte(d["mac"].(string))
-		mac[3] ^= 1 // still base64
-		d["mac"] = string(mac)
+		mac, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(d["mac"].(string), "="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac[3] ^= 1
+		d["mac"] = base64.RawStdEncoding.EncodeToString(mac)
 		tampered, _ := json.Marshal(map[string]any{"type": ss.AccountData[0].Type, "content": d})
 		a2.syncAccountData()
 		if err := a2.m.ReceiveAccountData(ctx, []json.RawMessage{tampered}); err != nil {
@@ -287,9 +291,12 @@ func TestSecretStorage(t *testing.T) {
 			Encrypted map[string]map[string]string `json:"encrypted"`
 		}
 		json.Unmarshal(ss.AccountData[2].Content, &c) // self-signing
-		ct := []byte(c.Encrypted[ss.KeyID]["ciphertext"])
+		ct, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(c.Encrypted[ss.KeyID]["ciphertext"], "="))
+		if err != nil {
+			t.Fatal(err)
+		}
 		ct[2] ^= 1
-		c.Encrypted[ss.KeyID]["ciphertext"] = string(ct)
+		c.Encrypted[ss.KeyID]["ciphertext"] = base64.RawStdEncoding.EncodeToString(ct)
 		ev, _ := json.Marshal(map[string]any{"type": ss.AccountData[2].Type, "content": c})
 		a2.m.ReceiveAccountData(ctx, []json.RawMessage{ev})
 		res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
