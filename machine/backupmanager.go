@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/souverain/e2ee/keybackup"
 )
@@ -25,6 +26,31 @@ type BackupCreation struct {
 	// storage (m.megolm_backup.v1), encrypted to its default key, when
 	// secret storage is open; nil otherwise.
 	AccountData []AccountDataPut
+}
+
+// String describes the backup by its public key, never printing the
+// recovery key.
+func (c BackupCreation) String() string {
+	return "machine.BackupCreation{public key: " + c.PublicKey.String() + ", recovery key: <secret>}"
+}
+
+// GoString is String, so that %#v does not print the recovery key either.
+func (c BackupCreation) GoString() string { return c.String() }
+
+// Format writes String for every verb and flag.
+func (c BackupCreation) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue describes the backup for log/slog as String does.
+func (c BackupCreation) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON encodes the body, public key and account data, never the
+// recovery key.
+func (c BackupCreation) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Body        json.RawMessage
+		PublicKey   keybackup.BackupPublicKey
+		AccountData []AccountDataPut
+	}{c.Body, c.PublicKey, c.AccountData})
 }
 
 // CreateBackupVersion starts a new server-side key backup: it generates a

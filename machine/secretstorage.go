@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -307,6 +308,16 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 				}
 			}
 		}
+		// A key description without check values cannot tell a wrong
+		// key; secrets that all fail to decrypt can. Keeping a wrong key
+		// open would later write our secrets under it.
+		if !desc.HasCheck() && len(out.Imported) == 0 {
+			for _, e := range out.Errors {
+				if errors.Is(e, keybackup.ErrBadMAC) {
+					return fmt.Errorf("machine: open secret storage key %s: no secret decrypts: %w", id, ErrWrongKey)
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -480,6 +491,28 @@ type NewSecretStorage struct {
 	// default: send them in this order, so that the default key never
 	// names a key without its description or secrets.
 	AccountData []AccountDataPut
+}
+
+// String describes the new key by its ID, never printing the recovery key.
+func (n NewSecretStorage) String() string {
+	return "machine.NewSecretStorage{key: " + n.KeyID + ", recovery key: <secret>}"
+}
+
+// GoString is String, so that %#v does not print the recovery key either.
+func (n NewSecretStorage) GoString() string { return n.String() }
+
+// Format writes String for every verb and flag.
+func (n NewSecretStorage) Format(f fmt.State, verb rune) { fmt.Fprint(f, n.String()) }
+
+// LogValue describes the new key for log/slog as String does.
+func (n NewSecretStorage) LogValue() slog.Value { return slog.StringValue(n.String()) }
+
+// MarshalJSON encodes the key ID and account data, never the recovery key.
+func (n NewSecretStorage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		KeyID       string
+		AccountData []AccountDataPut
+	}{n.KeyID, n.AccountData})
 }
 
 // CreateSecretStorage makes a new secret storage key, from passphrase (with

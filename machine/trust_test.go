@@ -1,9 +1,12 @@
 package machine_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -418,5 +421,68 @@ func TestReceiveAccountDataLimits(t *testing.T) {
 	}
 	if _, err := w.alice.m.OpenSecretStorageWithRecoveryKey(ctx, "x"); !errors.Is(err, machine.ErrNotFound) {
 		t.Errorf("no default key: %v", err)
+	}
+}
+
+// The recovery keys CreateSecretStorage and CreateBackupVersion return
+// never appear in fmt, log/slog or JSON output (SECURITY 9).
+func TestRecoveryKeysNotPrinted(t *testing.T) {
+	w := newWorld(t)
+	ss, err := w.alice.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := w.alice.m.CreateBackupVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		v      any
+		secret string
+	}{{*ss, ss.RecoveryKey}, {ss, ss.RecoveryKey}, {*cr, cr.RecoveryKey}, {cr, cr.RecoveryKey}} {
+		var out []string
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+			out = append(out, fmt.Sprintf(verb, c.v))
+		}
+		j, _ := json.Marshal(c.v)
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "v", c.v)
+		out = append(out, string(j), buf.String())
+		compact := strings.ReplaceAll(c.secret, " ", "")
+		for _, o := range out {
+			if strings.Contains(o, c.secret) || strings.Contains(strings.ReplaceAll(o, " ", ""), compact) {
+				t.Errorf("recovery key printed: %s", o)
+			}
+		}
+	}
+}
+
+// A key description without check values: a wrong key is found out when
+// no secret decrypts, and secret storage stays closed.
+func TestSecretStorageWithoutCheck(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc map[string]any
+	json.Unmarshal(ss.AccountData[0].Content, &desc)
+	delete(desc, "iv")
+	delete(desc, "mac")
+	ss.AccountData[0].Content, _ = json.Marshal(desc)
+	a.putAccountData(ss.AccountData)
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	a2.syncAccountData()
+	other, _ := keybackup.GenerateSecretStorageKey("")
+	if _, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, other.RecoveryKey()); !errors.Is(err, machine.ErrWrongKey) {
+		t.Fatalf("wrong key without check values: %v", err)
+	}
+	if _, err := a2.m.SecretStorageAccountData(ctx); !errors.Is(err, machine.ErrSecretStorageClosed) {
+		t.Errorf("the wrong key stayed open: %v", err)
+	}
+	if res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || len(res.Imported) != 3 {
+		t.Fatalf("right key without check values: %+v, %v", res, err)
 	}
 }
