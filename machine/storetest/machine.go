@@ -18,9 +18,13 @@ import (
 // call): Olm and Megolm both ways, restarts (a new Machine over the same
 // store), replay refusal after a restart, rotation, and a failure injected
 // at every write of the store followed by a restart, after which every
-// message must still decrypt and no Megolm index be used twice.
+// message must still decrypt and no Megolm index be used twice. Trust runs
+// cross-signing, secret storage and key backup with restarts, also with a
+// failure injected at every 11th write.
 func RunMachine(t *testing.T, open func(t *testing.T) machine.Store) {
 	t.Run("Conversation", func(t *testing.T) { testConversation(t, open) })
+	t.Run("Trust", func(t *testing.T) { testTrust(t, open) })
+	t.Run("TrustFailAtEveryWrite", func(t *testing.T) { testTrustFailAtEveryWrite(t, open) })
 	t.Run("FailAtEveryWrite", func(t *testing.T) { testFailAtEveryWrite(t, open) })
 }
 
