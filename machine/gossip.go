@@ -355,20 +355,27 @@ func (t *txn) receiveSecret(ev *ToDeviceEvent, dev *deviceState) error {
 // accepted; read it with Secret.
 func (m *Machine) RequestSecret(ctx context.Context, name string) error {
 	return m.update(ctx, func(t *txn) error {
-		var st keyRequestState
-		if ok, err := t.getValue(NSKeyRequests, "secret\x00"+name, &st); err != nil || ok {
-			return err
-		}
-		st = keyRequestState{RequestID: newID(), SecretName: name}
-		c, _ := json.Marshal(secretRequestContent{Action: "request", Name: name, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
-		if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
-			return err
-		}
-		if err := t.putValue(NSKeyRequests, "secret\x00"+name, st); err != nil {
-			return err
-		}
-		return t.putValue(NSKeyRequests, "id\x00"+st.RequestID, st)
+		_, err := t.requestSecret(name)
+		return err
 	})
+}
+
+// requestSecret queues an m.secret.request for name unless one is
+// outstanding; asked reports that one was queued.
+func (t *txn) requestSecret(name string) (asked bool, err error) {
+	var st keyRequestState
+	if ok, err := t.getValue(NSKeyRequests, "secret\x00"+name, &st); err != nil || ok {
+		return false, err
+	}
+	st = keyRequestState{RequestID: newID(), SecretName: name}
+	c, _ := json.Marshal(secretRequestContent{Action: "request", Name: name, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
+	if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+		return false, err
+	}
+	if err := t.putValue(NSKeyRequests, "secret\x00"+name, st); err != nil {
+		return false, err
+	}
+	return true, t.putValue(NSKeyRequests, "id\x00"+st.RequestID, st)
 }
 
 // SetSecret stores a secret, which our own verified devices may then

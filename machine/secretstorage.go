@@ -557,3 +557,41 @@ func (m *Machine) CreateSecretStorage(ctx context.Context, passphrase string) (*
 	m.setSecretStorageKey(key)
 	return out, nil
 }
+
+// RequestMissingSecrets asks our other devices (m.secret.request) for each
+// of m.cross_signing.master, m.cross_signing.self_signing,
+// m.cross_signing.user_signing and m.megolm_backup.v1 that this device
+// does not hold and has not asked for yet, as RequestSecret does, and
+// returns their names. Only answers from our own verified devices are
+// accepted, and cross-signing keys only when they match our published
+// public keys: a new device calls it once it is verified, instead of
+// opening secret storage. Without another device of ours known from
+// /keys/query it asks for nothing.
+func (m *Machine) RequestMissingSecrets(ctx context.Context) ([]string, error) {
+	var out []string
+	err := m.update(ctx, func(t *txn) error {
+		out = nil
+		if ok, err := t.hasOtherOwnDevices(); err != nil || !ok {
+			return err
+		}
+		for _, name := range storedSecrets {
+			var v string
+			ok, err := t.getValue(NSSecrets, name, &v)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			asked, err := t.requestSecret(name)
+			if err != nil {
+				return err
+			}
+			if asked {
+				out = append(out, name)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

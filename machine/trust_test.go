@@ -486,3 +486,59 @@ func TestSecretStorageWithoutCheck(t *testing.T) {
 		t.Fatalf("right key without check values: %+v, %v", res, err)
 	}
 }
+
+// A new device asks our other devices for the secrets it lacks; the
+// cross-signing keys it gets are checked against our published keys.
+func TestRequestMissingSecrets(t *testing.T) {
+	for _, tamper := range []bool{false, true} {
+		t.Run(fmt.Sprint("tampered=", tamper), func(t *testing.T) {
+			w := newWorld(t)
+			a := w.alice
+			a.bootstrap()
+			a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+			verifyEachOther(t, a, a2)
+			if tamper {
+				// ALICE holds a self-signing key that is not the published one
+				// (a compromised or confused device).
+				evil, _ := crossign.GeneratePrivateKey(crossign.UsageSelfSigning)
+				a.m.SetSecret(ctx, keybackup.SecretCrossSigningSelfSigning, evil.Secret())
+			}
+			asked, err := a2.m.RequestMissingSecrets(ctx)
+			if err != nil || len(asked) != 4 {
+				t.Fatalf("asked for %v, %v", asked, err)
+			}
+			if again, _ := a2.m.RequestMissingSecrets(ctx); len(again) != 0 {
+				t.Errorf("asked again for %v", again)
+			}
+			a2.flush()
+			a.sync()
+			res := a2.sync()
+			st, _ := a2.m.CrossSigningStatus(ctx)
+			if !st.HasMaster || !st.HasUserSigning || !st.Trusted {
+				t.Errorf("status after the answers: %+v", st)
+			}
+			if !tamper {
+				if !st.HasSelfSigning {
+					t.Error("self-signing key not received")
+				}
+				return
+			}
+			if _, ok, _ := a2.m.Secret(ctx, keybackup.SecretCrossSigningSelfSigning); ok {
+				t.Error("a self-signing key that is not the published one was stored")
+			}
+			refused := false
+			for _, ev := range res.ToDevice {
+				refused = refused || errors.Is(ev.Err, machine.ErrUntrustedSender)
+			}
+			if !refused {
+				t.Error("the mismatching self-signing key was not refused")
+			}
+		})
+	}
+	t.Run("alone", func(t *testing.T) {
+		w := newWorld(t)
+		if asked, err := w.alice.m.RequestMissingSecrets(ctx); err != nil || len(asked) != 0 {
+			t.Errorf("a device alone asked for %v, %v", asked, err)
+		}
+	})
+}
