@@ -106,9 +106,11 @@ func (t *txn) queueRequest(kind RequestKind, method, path string, body []byte) e
 
 // CrossSigningKeysUpload returns the body of POST
 // /_matrix/client/v3/keys/device_signing/upload for the cross-signing
-// private keys we hold (set with SetSecret under their secret names), for
-// a caller bootstrapping cross-signing. That endpoint needs user-interactive
-// authentication, so the caller sends it itself.
+// private keys we hold (from BootstrapCrossSigning, secret storage, or
+// SetSecret under their secret names), to publish them again. That
+// endpoint needs user-interactive authentication, so the caller sends it
+// itself. To create an identity, use BootstrapCrossSigning, which also
+// signs this device.
 func (m *Machine) CrossSigningKeysUpload(ctx context.Context) (json.RawMessage, error) {
 	var out json.RawMessage
 	err := m.view(ctx, func(t *txn) error {

@@ -27,7 +27,10 @@ type ImportResult struct {
 // wrote such keys, so the sessions stay unauthenticated: an imported copy
 // never replaces a session received directly (it can only lower its first
 // index), and a copy whose ratchet does not connect with the known session
-// of the same ID is refused (SECURITY 29).
+// of the same ID is refused (SECURITY 29). New sessions imported with
+// ProvenanceBackup count as already in the backup version set later, as
+// nothing tells from which version they came: RestoreBackup, given the
+// version, decides this exactly and does the decryption too.
 func (m *Machine) ImportRoomKeys(ctx context.Context, sessions []keybackup.ExportedSession, provenance Provenance) (*ImportResult, error) {
 	if provenance != ProvenanceBackup && provenance != ProvenanceExport {
 		return nil, fmt.Errorf("%w: import provenance must be backup or export, not %q", ErrBadOptions, provenance)

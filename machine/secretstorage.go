@@ -214,11 +214,32 @@ type SecretStorageImport struct {
 }
 
 // OpenSecretStorageWithRecoveryKey opens the default secret storage key
-// (from the account data given to ReceiveAccountData) with a recovery key
-// the user typed, and reads the secrets it holds into the machine, as
-// OpenSecretStorage describes. A recovery key that fails the key's check
-// gives an error wrapping ErrWrongKey; a mistyped one (parity, length,
-// alphabet) an error of keybackup's recovery key decoding.
+// (m.secret_storage.default_key and the m.secret_storage.key.<ID> it
+// names, from the account data given to ReceiveAccountData) with a
+// recovery key the user typed, checking it against the key description's
+// MAC, and reads the secrets it holds into the machine's secrets:
+//
+//   - m.cross_signing.master, .self_signing, .user_signing: only if the
+//     private key gives the public key our own /keys/query response
+//     published (master: the pinned master key; the others: as signed by
+//     the master key). A key whose public key is unknown or different is
+//     refused, and reported in SecretStorageImport.Errors.
+//   - m.megolm_backup.v1: if a backup version is set (SetBackupVersion),
+//     only if it is that backup's key; otherwise it is kept and takes part
+//     only once a backup version with its public key is set.
+//
+// Secrets already held are replaced by those of secret storage. A master
+// key imported makes our own identity trusted at the next /keys/query,
+// queued at once. The key stays open in memory (never in the store) until
+// Close or the next open, for SecretStorageAccountData,
+// BootstrapCrossSigning and CreateBackupVersion to write secrets under it.
+//
+// A recovery key that fails the key's check gives an error wrapping
+// ErrWrongKey, and so does one under which no secret decrypts when the
+// key description has no check values; a mistyped recovery key (parity,
+// length, alphabet) gives an error of keybackup's recovery key decoding
+// (keybackup.ErrBadFormat). Missing account data gives ErrNotFound. On
+// error nothing changes and secret storage stays as it was.
 func (m *Machine) OpenSecretStorageWithRecoveryKey(ctx context.Context, recoveryKey string) (*SecretStorageImport, error) {
 	return m.openSecretStorage(ctx, func(id string, d *keybackup.KeyDescription) (*keybackup.SecretStorageKey, error) {
 		return d.UnlockWithRecoveryKey(id, recoveryKey)
@@ -226,7 +247,7 @@ func (m *Machine) OpenSecretStorageWithRecoveryKey(ctx context.Context, recovery
 }
 
 // OpenSecretStorageWithPassphrase is OpenSecretStorageWithRecoveryKey
-// with the passphrase the key was made from. A wrong passphrase gives an
+// with the passphrase the key was derived from. A wrong passphrase gives an
 // error wrapping keybackup.ErrWrongPassphrase (and ErrWrongKey); a key not
 // made from a passphrase, keybackup.ErrNoPassphrase. The iteration count
 // of the key description is bounded by keybackup.MaxPBKDF2Iterations
@@ -237,24 +258,8 @@ func (m *Machine) OpenSecretStorageWithPassphrase(ctx context.Context, passphras
 	})
 }
 
-// openSecretStorage is OpenSecretStorage: it unlocks the default key,
-// checking it against the key description's MAC (a description without
-// check values is trusted, as the specification says; a wrong key then
-// fails every secret with keybackup.ErrBadMAC), keeps it open in memory
-// (never in the store) until Close or another open, and imports the
-// secrets encrypted for it:
-//
-//   - m.cross_signing.master, .self_signing, .user_signing: only if the
-//     private key gives the public key our own /keys/query response
-//     published (master: the pinned master key; the others: signed by
-//     it). A key whose public key is unknown or different is refused.
-//   - m.megolm_backup.v1: if a backup version is set (SetBackupVersion),
-//     only if it is that backup's key; otherwise it is kept and takes part
-//     only once a backup version with its public key is set.
-//
-// Secrets already held are replaced by those of secret storage. A master
-// key imported makes our own identity trusted at the next /keys/query
-// (queued at once).
+// openSecretStorage unlocks the default key with unlock and imports the
+// secrets encrypted for it (see OpenSecretStorageWithRecoveryKey).
 func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *keybackup.KeyDescription) (*keybackup.SecretStorageKey, error)) (*SecretStorageImport, error) {
 	var id string
 	var desc *keybackup.KeyDescription
@@ -292,7 +297,7 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 			value, err := t.readStoredSecret(key, name, es)
 			if err != nil {
 				var se *storeError
-				if errors.As(err, &se) {
+				if errors.As(err, &se) || errors.Is(err, ErrBadPickleKey) || errors.Is(err, ErrCorruptedStore) {
 					return err
 				}
 				out.Errors[name] = err
