@@ -78,10 +78,6 @@ type bootstrapState struct {
 func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptions) (*CrossSigningBootstrap, error) {
 	var out *CrossSigningBootstrap
 	err := m.update(ctx, func(t *txn) error {
-		a, err := t.account()
-		if err != nil {
-			return err
-		}
 		held, err := t.privateKeys()
 		if err != nil {
 			return err
@@ -116,23 +112,7 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 			return err
 		}
 		// This device, signed by the new self-signing key.
-		dk, err := a.DeviceKeys(t.m.userID, t.m.deviceID)
-		if err != nil {
-			return err
-		}
-		dev, err := crossign.ParseDevice(dk)
-		if err != nil {
-			return fmt.Errorf("%w: our own device keys: %v", errInternal, err)
-		}
-		so, err := ks.SignDevice(dev)
-		if err != nil {
-			return err
-		}
-		var sigs crossign.SignatureUpload
-		if err := sigs.Add(so); err != nil {
-			return err
-		}
-		sigBody, err := sigs.MarshalJSON()
+		sigBody, err := t.ownDeviceSignature(ks)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/souverain/e2ee/crossign"
@@ -211,6 +212,12 @@ type SecretStorageImport struct {
 	// query our own keys first) or the account data is malformed
 	// (ErrMalformedEvent).
 	Errors map[string]error
+	// SignedThisDevice reports that the self-signing key was imported and
+	// signed this device: the signature goes out with OutgoingRequests
+	// (KindSignatureUpload), after which the device is cross-signed for
+	// everyone, as Element does when a session is verified with the
+	// recovery key.
+	SignedThisDevice bool
 }
 
 // OpenSecretStorageWithRecoveryKey opens the default secret storage key
@@ -230,7 +237,9 @@ type SecretStorageImport struct {
 //
 // Secrets already held are replaced by those of secret storage. A master
 // key imported makes our own identity trusted at the next /keys/query,
-// queued at once. The key stays open in memory (never in the store) until
+// queued at once. A self-signing key imported signs this device (knowing
+// the recovery key or passphrase is the proof that the device is the
+// user's): the signature upload is queued for OutgoingRequests. The key stays open in memory (never in the store) until
 // Close or the next open, for SecretStorageAccountData,
 // BootstrapCrossSigning and CreateBackupVersion to write secrets under it.
 //
@@ -312,6 +321,12 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 					return err
 				}
 			}
+		}
+		if slices.Contains(out.Imported, keybackup.SecretCrossSigningSelfSigning) {
+			if err := t.signOwnDevice(); err != nil {
+				return err
+			}
+			out.SignedThisDevice = true
 		}
 		// A key description without check values cannot tell a wrong
 		// key; secrets that all fail to decrypt can. Keeping a wrong key
@@ -404,6 +419,47 @@ func (t *txn) readStoredSecret(key *keybackup.SecretStorageKey, name string, es 
 	}
 	defer k.Close()
 	return k.Secret(), nil
+}
+
+// signOwnDevice signs this device with the self-signing key we hold and
+// queues the signature upload.
+func (t *txn) signOwnDevice() error {
+	ks, err := t.privateKeys()
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	body, err := t.ownDeviceSignature(ks)
+	if err != nil {
+		return err
+	}
+	return t.queueRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", body)
+}
+
+// ownDeviceSignature returns the /keys/signatures/upload body that signs
+// this device with the self-signing key of ks.
+func (t *txn) ownDeviceSignature(ks *crossign.PrivateKeys) ([]byte, error) {
+	a, err := t.account()
+	if err != nil {
+		return nil, err
+	}
+	dk, err := a.DeviceKeys(t.m.userID, t.m.deviceID)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := crossign.ParseDevice(dk)
+	if err != nil {
+		return nil, fmt.Errorf("%w: our own device keys: %v", errInternal, err)
+	}
+	so, err := ks.SignDevice(dev)
+	if err != nil {
+		return nil, err
+	}
+	var sigs crossign.SignatureUpload
+	if err := sigs.Add(so); err != nil {
+		return nil, err
+	}
+	return sigs.MarshalJSON()
 }
 
 // publishedKey returns our own published cross-signing public key of role

@@ -216,7 +216,7 @@ func TestSecretStorage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Imported) != 3 || len(res.Errors) != 0 || res.KeyID != ss.KeyID {
+		if len(res.Imported) != 3 || len(res.Errors) != 0 || res.KeyID != ss.KeyID || !res.SignedThisDevice {
 			t.Fatalf("import: %+v", res)
 		}
 		for _, u := range []crossign.Usage{crossign.UsageMaster, crossign.UsageSelfSigning, crossign.UsageUserSigning} {
@@ -234,6 +234,18 @@ func TestSecretStorage(t *testing.T) {
 		}
 		if st, _ := a2.m.CrossSigningStatus(ctx); !st.HasMaster || !st.HasSelfSigning || !st.HasUserSigning || !st.Trusted {
 			t.Errorf("ALICE2's status: %+v", st)
+		}
+		// ALICE2 signed itself: cross-signed for Bob, verified for ALICE.
+		w.bob.m.UpdateTrackedUsers(ctx, []string{a.user})
+		w.bob.m.MarkAllTrackedUsersOutdated(ctx)
+		w.bob.flush()
+		if d := deviceOf(t, w.bob, a.user, "ALICE2"); d.Verification != machine.VerificationUnverifiedIdentity {
+			t.Errorf("Bob sees ALICE2 as %v, want cross-signed", d.Verification)
+		}
+		a.m.MarkAllTrackedUsersOutdated(ctx)
+		a.flush()
+		if d := deviceOf(t, a, a.user, "ALICE2"); d.Verification != machine.VerificationVerified {
+			t.Errorf("ALICE sees ALICE2 as %v", d.Verification)
 		}
 		// And writes the secrets back, encrypted to the same key.
 		puts, err := a2.m.SecretStorageAccountData(ctx)
