@@ -285,3 +285,27 @@ func (m *Machine) Backup(ctx context.Context) (*BackupStatus, error) {
 	})
 	return out, err
 }
+
+// BackupKey returns the backup key this device holds (the secret
+// m.megolm_backup.v1: from CreateBackupVersion, secret storage, another
+// of our devices, or SetSecret), to restore with RestoreBackup. The key
+// is secret: Close it after use. Without one, the error wraps ErrNotFound.
+func (m *Machine) BackupKey(ctx context.Context) (*keybackup.BackupKey, error) {
+	var out *keybackup.BackupKey
+	err := m.view(ctx, func(t *txn) error {
+		var secret string
+		ok, err := t.getValue(NSSecrets, keybackup.SecretMegolmBackup, &secret)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: no backup key held", ErrNotFound)
+		}
+		out, err = keybackup.ParseBackupKey(secret)
+		if err != nil {
+			return fmt.Errorf("%w: backup key: %v", ErrCorruptedStore, err)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -145,6 +145,27 @@ func TestBackupManager(t *testing.T) {
 	if st, _ := a2.m.Backup(ctx); st == nil || st.KeyHeld || st.Version != "1" {
 		t.Errorf("ALICE2's backup status: %+v", st)
 	}
+	if _, err := a2.m.BackupKey(ctx); !errors.Is(err, machine.ErrNotFound) {
+		t.Errorf("BackupKey without one: %v", err)
+	}
+	// Once secret storage holds the backup key too, ALICE2 can restore.
+	puts, err := a.m.SecretStorageAccountData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(puts)
+	a2.syncAccountData()
+	if res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || len(res.Imported) != 4 {
+		t.Fatalf("secret storage with the backup key: %+v, %v", res, err)
+	}
+	held, err := a2.m.BackupKey(ctx)
+	if err != nil || held.Matches(cr.PublicKey) != nil {
+		t.Fatalf("BackupKey: %v", err)
+	}
+	if res, err := a2.m.RestoreBackup(ctx, held, server.keys(t), machine.RestoreOptions{Version: server.version}); err != nil || res.Imported != 1 {
+		t.Fatalf("restore with the key from secret storage: %+v, %v", res, err)
+	}
+	held.Close()
 
 	// A new device restores with the recovery key, with progress.
 	a3 := newClient(t, w.hs, a.user, "ALICE3", w.clock)
