@@ -157,8 +157,13 @@ type RestoreOptions struct {
 // In the result, Errors holds the entries that did not decrypt or were
 // refused, by their index in the order of keybackup.ParseRoomKeys (sorted
 // by room and session ID). A key that is not the key of opts.Version
-// gives an error wrapping ErrUntrustedBackup, before any work.
+// gives an error wrapping ErrUntrustedBackup, before any work; a nil key,
+// ErrBadOptions; a ctx cancelled during the decryption, its error, with
+// nothing imported.
 func (m *Machine) RestoreBackup(ctx context.Context, key *keybackup.BackupKey, keys []byte, opts RestoreOptions) (*ImportResult, error) {
+	if key == nil {
+		return nil, fmt.Errorf("%w: nil backup key", ErrBadOptions)
+	}
 	var from *backupState
 	if opts.Version != nil {
 		v, err := keybackup.ParseBackupVersion(opts.Version)
@@ -178,6 +183,9 @@ func (m *Machine) RestoreBackup(ctx context.Context, key *keybackup.BackupKey, k
 		return nil, fmt.Errorf("%w: room_keys/keys: %v", ErrBadResponse, err)
 	}
 	results := key.DecryptAll(ctx, entries, &keybackup.DecryptAllOptions{Progress: opts.Progress})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("machine: restore: %w", err)
+	}
 	var sessions []keybackup.ExportedSession
 	var index []int // sessions[i] is entries[index[i]]
 	failed := map[int]error{}

@@ -1,6 +1,7 @@
 package machine_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,6 +206,24 @@ func TestBackupManager(t *testing.T) {
 		res, err := a4.m.RestoreBackup(ctx, other, server.keys(t), machine.RestoreOptions{})
 		if err != nil || res.Imported != 0 || !errors.Is(res.Errors[0], keybackup.ErrBadMAC) {
 			t.Fatalf("entries under another key: %+v, %v", res, err)
+		}
+	})
+
+	t.Run("nil key, cancelled", func(t *testing.T) {
+		a7 := newClient(t, w.hs, a.user, "ALICE7", w.clock)
+		if _, err := a7.m.RestoreBackup(ctx, nil, server.keys(t), machine.RestoreOptions{}); !errors.Is(err, machine.ErrBadOptions) {
+			t.Errorf("nil key: %v", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := a7.m.RestoreBackup(cctx, key, server.keys(t), machine.RestoreOptions{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled: %v", err)
+		}
+		if ds, _ := a7.m.Devices(ctx, a.user); ds == nil {
+			t.Fatal("no devices")
+		}
+		if _, err := a7.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
+			t.Errorf("a cancelled restore imported: %v", err)
 		}
 	})
 
