@@ -64,8 +64,10 @@ type bootstrapState struct {
 // this device goes into a POST /_matrix/client/v3/keys/signatures/upload
 // request (KindSignatureUpload) that OutgoingRequests offers only after
 // ConfirmCrossSigningUpload reports that the device signing upload
-// succeeded. The request is in the store, so it survives a restart in
-// between; a second bootstrap (with Replace) drops it.
+// succeeded; so does every other signature upload queued meanwhile. The
+// request and the wait are in the store, so they survive a restart in
+// between; a second bootstrap (with Replace) drops the first one's
+// request.
 //
 // Our own identity is trusted at once, since this device holds its
 // master key: the next /keys/query shows this device as verified, and
@@ -124,7 +126,7 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 				return err
 			}
 		}
-		reqID, err := t.queueHeldRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", sigBody)
+		reqID, err := t.queueRequestID(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", sigBody)
 		if err != nil {
 			return err
 		}
@@ -152,26 +154,20 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 
 // ConfirmCrossSigningUpload reports that the device signing upload of the
 // last BootstrapCrossSigning succeeded: OutgoingRequests then offers the
-// upload of this device's signature, and our own keys are queried again.
-// Without a bootstrap waiting, the error wraps ErrNotFound.
+// upload of this device's signature, and of every signature queued since
+// the bootstrap (a verification that finished meanwhile), and our own keys
+// are queried again. Until then no signature upload is offered: the
+// server would refuse signatures by keys it does not know. If the device
+// signing upload fails for good, call BootstrapCrossSigning again with
+// Replace. Without a bootstrap waiting, the error wraps ErrNotFound.
 func (m *Machine) ConfirmCrossSigningUpload(ctx context.Context) error {
 	return m.update(ctx, func(t *txn) error {
-		var st bootstrapState
-		ok, err := t.getValue(NSValues, "cross_signing_bootstrap", &st)
+		held, err := t.bootstrapPending()
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !held {
 			return fmt.Errorf("%w: no cross-signing bootstrap waits for its upload", ErrNotFound)
-		}
-		var req toDeviceState
-		if ok, err := t.getValue(NSRequests, st.RequestID, &req); err != nil {
-			return err
-		} else if ok {
-			req.Held = false
-			if err := t.putValue(NSRequests, st.RequestID, req); err != nil {
-				return err
-			}
 		}
 		if err := storeErr(t.tx.Delete(NSValues, "cross_signing_bootstrap")); err != nil {
 			return err
@@ -180,12 +176,18 @@ func (m *Machine) ConfirmCrossSigningUpload(ctx context.Context) error {
 	})
 }
 
-// queueHeldRequest persists a request that OutgoingRequests does not offer
-// until it is released (Held cleared).
-func (t *txn) queueHeldRequest(kind RequestKind, method, path string, body []byte) (string, error) {
+// bootstrapPending reports whether a cross-signing bootstrap waits for
+// ConfirmCrossSigningUpload.
+func (t *txn) bootstrapPending() (bool, error) {
+	var st bootstrapState
+	return t.getValue(NSValues, "cross_signing_bootstrap", &st)
+}
+
+// queueRequestID is queueRequest that returns the request's ID.
+func (t *txn) queueRequestID(kind RequestKind, method, path string, body []byte) (string, error) {
 	id := newID()
 	t.m.toDeviceSeq++
-	st := toDeviceState{Kind: kind, Method: method, Path: path, Body: body, Held: true,
+	st := toDeviceState{Kind: kind, Method: method, Path: path, Body: body,
 		Seq: t.now.UnixMilli()*1_000_000 + t.m.toDeviceSeq%1_000_000}
 	return id, t.putValue(NSRequests, id, st)
 }

@@ -80,9 +80,6 @@ type toDeviceState struct {
 	Room string `json:"room,omitempty"`
 	// Seq orders the requests.
 	Seq int64 `json:"seq"`
-	// Held requests are not offered yet: a signature upload waits for the
-	// device signing upload it depends on (ConfirmCrossSigningUpload).
-	Held bool `json:"held,omitempty"`
 }
 
 func toDeviceRequest(id string, st *toDeviceState) Request {
@@ -136,8 +133,17 @@ func (t *txn) pendingToDevice(room string) ([]Request, error) {
 		if err := t.m.open(kindValue+string(NSRequests)+"\x00"+kv.Key, kv.Value, &st); err != nil {
 			return nil, err
 		}
-		if (room != "" && st.Room != room) || st.Held {
+		if room != "" && st.Room != room {
 			continue
+		}
+		if st.Kind == KindSignatureUpload {
+			// Signatures wait for the keys of a cross-signing bootstrap
+			// to be on the server (ConfirmCrossSigningUpload).
+			if held, err := t.bootstrapPending(); err != nil {
+				return nil, err
+			} else if held {
+				continue
+			}
 		}
 		items = append(items, item{st.Seq, toDeviceRequest(kv.Key, &st)})
 	}

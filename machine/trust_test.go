@@ -554,3 +554,47 @@ func TestRequestMissingSecrets(t *testing.T) {
 		}
 	})
 }
+
+// Every signature upload waits while a bootstrap's keys are not on the
+// server: here one queued by opening secret storage (which signs this
+// device) between the bootstrap and its confirmation.
+func TestSignaturesWaitForBootstrap(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a.syncAccountData()
+	res, err := a.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+	if err != nil || !res.SignedThisDevice {
+		t.Fatalf("open: %+v, %v", res, err)
+	}
+	a.restart()
+	reqs, err := a.m.OutgoingRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasKind(reqs, machine.KindSignatureUpload) {
+		t.Fatal("a signature upload offered before the bootstrap's keys are on the server")
+	}
+	a.send2("/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload)
+	if err := a.m.ConfirmCrossSigningUpload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ = a.m.OutgoingRequests(ctx)
+	n := 0
+	for _, r := range reqs {
+		if r.Kind == machine.KindSignatureUpload {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d signature uploads after the confirmation, want 2", n)
+	}
+}
