@@ -42,8 +42,8 @@
 // cross-signing keys only when they match our published ones;
 // CreateBackupVersion, SetBackupVersion, BackupRequest and RestoreBackup
 // run the server-side key backup, whose restored keys stay unauthenticated
-// (provenance "backup"). RequestSecret and SetSecret share secrets with our
-// own verified devices only.
+// (provenance "backup"). RequestMissingSecrets, RequestSecret and
+// SetSecret share secrets with our own verified devices only.
 //
 // State lives in a Store, in records encrypted under a pickle key the caller
 // supplies: machine/memstore keeps it in memory, and machine/storetest holds
