@@ -83,10 +83,13 @@ func ExampleMachine_BootstrapCrossSigning() {
 	for _, d := range devices {
 		fmt.Println(d.DeviceID, d.Verification)
 	}
+	st, _ := laptop.CrossSigningStatus(ctx)
+	fmt.Println("master key:", st.MasterKey == b.MasterKey, "held:", st.HasMaster, "trusted:", st.Trusted)
 	// Output:
 	// imported: [m.cross_signing.master m.cross_signing.self_signing m.cross_signing.user_signing]
 	// LAPTOP verified
 	// PHONE verified
+	// master key: true held: true trusted: true
 }
 
 // Switching the server-side key backup on, backing up room keys, and
@@ -107,6 +110,9 @@ func ExampleMachine_CreateBackupVersion() {
 	version, _ := cr.VersionBody([]byte(`{"version":"1"}`))
 	if err := phone.SetBackupVersion(ctx, version); err != nil {
 		panic(err)
+	}
+	if st, _ := phone.Backup(ctx); st != nil {
+		fmt.Println("backing up to version", st.Version, "key held:", st.KeyHeld)
 	}
 	// Room keys arrive (here: PHONE's own room session), and go up.
 	phone.SetRoomEncryption(ctx, "!room:example.org", json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`))
@@ -129,6 +135,7 @@ func ExampleMachine_CreateBackupVersion() {
 	}
 	fmt.Println("restored:", res.Imported, "failed:", len(res.Errors))
 	// Output:
+	// backing up to version 1 key held: true
 	// 1/1
 	// restored: 1 failed: 0
 }
