@@ -3,6 +3,7 @@ package olm_test
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -193,4 +194,64 @@ func flip(s string) string {
 		b[10] = 'A'
 	}
 	return string(b)
+}
+
+// TestUnpickleLibolmAccountKeepsItsOwnCopy reads accounts one after the
+// other, as a store does: UnpickleLibolmAccount decodes into a buffer that
+// it wipes and reuses, and no account may keep a reference into it.
+func TestUnpickleLibolmAccountKeepsItsOwnCopy(t *testing.T) {
+	key := []byte("pickle key")
+	var texts []string
+	var accounts []*olm.Account
+	for range 3 {
+		a := newAccount(t)
+		a.GenerateOneTimeKeys(50)
+		a.GenerateFallbackKey()
+		p, err := a.PickleLibolm(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, p)
+		b, err := olm.UnpickleLibolmAccount(p, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accounts = append(accounts, b)
+	}
+	// A failed read goes through the same buffer too.
+	if _, err := olm.UnpickleLibolmAccount(texts[0], []byte("wrong key")); !errors.Is(err, olm.ErrBadPickleKey) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	for i, b := range accounts {
+		if p, err := b.PickleLibolm(key); err != nil || p != texts[i] {
+			t.Fatalf("account %d changed after later reads (%v)", i, err)
+		}
+	}
+}
+
+// TestUnpickleLibolmAccountMemory bounds what reading a libolm-format
+// account with 50 one-time keys allocates: its own state (the keys, about
+// 4 KiB) and little else. It took 13 KiB when the text was decoded and
+// decrypted into fresh buffers.
+func TestUnpickleLibolmAccountMemory(t *testing.T) {
+	key := []byte("pickle key")
+	a := newAccount(t)
+	a.GenerateOneTimeKeys(50)
+	a.GenerateFallbackKey()
+	p, err := a.PickleLibolm(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		if _, err := olm.UnpickleLibolmAccount(p, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if perRead := (after.TotalAlloc - before.TotalAlloc) / runs; perRead > 8<<10 {
+		t.Errorf("reading the account allocated %d bytes, want at most %d", perRead, 8<<10)
+	}
 }
