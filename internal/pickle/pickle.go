@@ -184,9 +184,9 @@ func DecryptLibolm(key []byte, text string) ([]byte, error) {
 // OpenLibolm decrypts a libolm pickle as DecryptLibolm does and calls f with
 // its body, which it wipes when f returns: f must copy what it keeps. It
 // returns DecryptLibolm's errors or f's. Unlike DecryptLibolm, it decodes
-// into a buffer kept for the next pickle (for pickles up to a few thousand
-// bytes, an account's size), so that reading a pickle allocates nothing
-// beyond what f does.
+// and decrypts in a buffer kept for the next pickle (for bodies up to
+// maxPooled bytes, which accounts and sessions are), so that reading a
+// pickle allocates nothing beyond the AES key schedule and what f does.
 func OpenLibolm(key []byte, text string, f func(body []byte) error) error {
 	if len(text) > MaxLen {
 		return fmt.Errorf("%w: %d bytes is longer than %d", ErrCorrupted, len(text), MaxLen)
