@@ -67,12 +67,19 @@ func (a *Account) Pickle(key []byte) (string, error) {
 // ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
 // ErrUnknownPickleVersion.
 func UnpickleAccount(text string, key []byte) (*Account, error) {
-	body, err := pickle.Decrypt(key, kindAccount, text)
-	if err != nil {
+	var a *Account
+	var parseErr error
+	err := pickle.Open(key, kindAccount, text, func(body []byte) error {
+		a, parseErr = unmarshalAccount(body, true)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, parseErr
+	case err != nil:
 		return nil, fmt.Errorf("olm: unpickle account: %w%s", err, formatHint(text, key, kindAccount, false))
 	}
-	defer clear(body)
-	return unmarshalAccount(body, true)
+	return a, nil
 }
 
 // PickleLibolm encrypts the account in libolm's pickle format (version 4)

@@ -196,10 +196,10 @@ func flip(s string) string {
 	return string(b)
 }
 
-// TestUnpickleLibolmAccountKeepsItsOwnCopy reads accounts one after the
-// other, as a store does: UnpickleLibolmAccount decodes into a buffer that
-// it wipes and reuses, and no account may keep a reference into it.
-func TestUnpickleLibolmAccountKeepsItsOwnCopy(t *testing.T) {
+// TestUnpickleAccountKeepsItsOwnCopy reads accounts one after the other,
+// as a store does, in both formats: the readers decode into a buffer that
+// they wipe and reuse, and no account may keep a reference into it.
+func TestUnpickleAccountKeepsItsOwnCopy(t *testing.T) {
 	key := []byte("pickle key")
 	var texts []string
 	var accounts []*olm.Account
@@ -211,16 +211,27 @@ func TestUnpickleLibolmAccountKeepsItsOwnCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		texts = append(texts, p)
+		own, err := a.Pickle(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
 		b, err := olm.UnpickleLibolmAccount(p, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		accounts = append(accounts, b)
+		c, err := olm.UnpickleAccount(own, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, p, p)
+		accounts = append(accounts, b, c)
 	}
-	// A failed read goes through the same buffer too.
+	// Failed reads go through the same buffers too.
 	if _, err := olm.UnpickleLibolmAccount(texts[0], []byte("wrong key")); !errors.Is(err, olm.ErrBadPickleKey) {
 		t.Fatalf("wrong key: %v", err)
+	}
+	if _, err := olm.UnpickleAccount(texts[0], testKey); err == nil {
+		t.Fatal("a libolm pickle opened as souverain's")
 	}
 	for i, b := range accounts {
 		if p, err := b.PickleLibolm(key); err != nil || p != texts[i] {
@@ -229,29 +240,43 @@ func TestUnpickleLibolmAccountKeepsItsOwnCopy(t *testing.T) {
 	}
 }
 
-// TestUnpickleLibolmAccountMemory bounds what reading a libolm-format
-// account with 50 one-time keys allocates: its own state (the keys, about
-// 4 KiB) and little else. It took 13 KiB when the text was decoded and
-// decrypted into fresh buffers.
-func TestUnpickleLibolmAccountMemory(t *testing.T) {
-	key := []byte("pickle key")
+// TestUnpickleAccountMemory bounds what reading an account with 50
+// one-time keys allocates, in either format: its own state (the keys, about
+// 4 KiB) and little else. It took 13 KiB (libolm's format) and 14 KiB
+// (souverain's) when the text was decoded and decrypted into fresh buffers.
+func TestUnpickleAccountMemory(t *testing.T) {
 	a := newAccount(t)
 	a.GenerateOneTimeKeys(50)
 	a.GenerateFallbackKey()
-	p, err := a.PickleLibolm(key)
+	libolmText, err := a.PickleLibolm(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const runs = 200
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		if _, err := olm.UnpickleLibolmAccount(p, key); err != nil {
-			t.Fatal(err)
-		}
+	ownText, err := a.Pickle(testKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
-	if perRead := (after.TotalAlloc - before.TotalAlloc) / runs; perRead > 8<<10 {
-		t.Errorf("reading the account allocated %d bytes, want at most %d", perRead, 8<<10)
+	for _, tt := range []struct {
+		name   string
+		read   func(string, []byte) (*olm.Account, error)
+		pickle string
+	}{
+		{"libolm", olm.UnpickleLibolmAccount, libolmText},
+		{"souverain", olm.UnpickleAccount, ownText},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const runs = 200
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				if _, err := tt.read(tt.pickle, testKey); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if perRead := (after.TotalAlloc - before.TotalAlloc) / runs; perRead > 8<<10 {
+				t.Errorf("reading the account allocated %d bytes, want at most %d", perRead, 8<<10)
+			}
+		})
 	}
 }
