@@ -18,12 +18,19 @@ const (
 
 var large = flag.Bool("large", false, "also run the scale benchmarks with N = 10000")
 
-// runImpl runs f as the sub-benchmark impl=name.
+// runImpl runs f as the sub-benchmark impl=name. Besides the wall time, it
+// reports the process's CPU time per operation (cpu-ns/op; its setup
+// included, so give it many iterations), which is what to compare on a
+// shared machine.
 func runImpl(b *testing.B, name string, f func(b *testing.B)) {
 	b.Helper()
 	b.Run("impl="+name, func(b *testing.B) {
 		b.ReportAllocs()
+		start := cpuTime()
 		f(b)
+		if used := cpuTime() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used)/float64(b.N), "cpu-ns/op")
+		}
 	})
 }
 

@@ -67,12 +67,19 @@ func (a *Account) Pickle(key []byte) (string, error) {
 // ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
 // ErrUnknownPickleVersion.
 func UnpickleAccount(text string, key []byte) (*Account, error) {
-	body, err := pickle.Decrypt(key, kindAccount, text)
-	if err != nil {
+	var a *Account
+	var parseErr error
+	err := pickle.Open(key, kindAccount, text, func(body []byte) error {
+		a, parseErr = unmarshalAccount(body, true)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, parseErr
+	case err != nil:
 		return nil, fmt.Errorf("olm: unpickle account: %w%s", err, formatHint(text, key, kindAccount, false))
 	}
-	defer clear(body)
-	return unmarshalAccount(body, true)
+	return a, nil
 }
 
 // PickleLibolm encrypts the account in libolm's pickle format (version 4)
@@ -104,14 +111,17 @@ func (a *Account) PickleLibolm(key []byte) (string, error) {
 // pair does not match then signs nothing (Sign returns the zero signature)
 // and its other methods fail with errors wrapping ErrCorruptedPickle.
 func UnpickleLibolmAccount(text string, key []byte) (*Account, error) {
-	body, err := pickle.DecryptLibolm(key, text)
-	if err != nil {
+	var a *Account
+	var parseErr error
+	err := pickle.OpenLibolm(key, text, func(body []byte) error {
+		a, parseErr = unmarshalAccount(body, false)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, fmt.Errorf("%w%s", parseErr, formatHint(text, key, kindAccount, true))
+	case err != nil:
 		return nil, fmt.Errorf("olm: unpickle libolm account: %w%s", err, formatHint(text, key, kindAccount, true))
-	}
-	defer clear(body)
-	a, err := unmarshalAccount(body, false)
-	if err != nil {
-		return nil, fmt.Errorf("%w%s", err, formatHint(text, key, kindAccount, true))
 	}
 	return a, nil
 }
@@ -134,10 +144,23 @@ func writeOneTimeKey(w *pickle.Writer, k *oneTimeKey) {
 	writeCurveKey(w, &k.key)
 }
 
-func readOneTimeKey(r *pickle.Reader) oneTimeKey {
-	id := KeyID(r.U32())
-	published := r.Bool()
-	return oneTimeKey{id: id, published: published, key: readCurveKey(r)}
+// readOneTimeKey reads a one-time key record into k, which it leaves zero
+// if the input is short.
+func readOneTimeKey(r *pickle.Reader, k *oneTimeKey) {
+	if rec := r.Next(oneTimeKeyPickleSize); rec != nil {
+		decodeOneTimeKey(rec, k)
+	}
+}
+
+// decodeOneTimeKey decodes the oneTimeKeyPickleSize bytes of rec into k:
+// key ID, published flag (any non-zero byte is true, as in libolm), public
+// key, private key.
+func decodeOneTimeKey(rec []byte, k *oneTimeKey) {
+	rec = rec[:oneTimeKeyPickleSize]
+	k.id = KeyID(binary.BigEndian.Uint32(rec))
+	k.published = rec[4] != 0
+	k.key.pub = Curve25519PublicKey(rec[5:37])
+	k.key.priv = [32]byte(rec[37:69])
 }
 
 // marshal writes the account in libolm's version 4 layout, with at most
@@ -231,8 +254,12 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 	a := &account{identity: readCurveKey(r)}
 	n := r.Count(oneTimeKeyPickleSize)
 	keys := make([]oneTimeKey, n)
-	for i := n - 1; i >= 0; i-- { // stored newest first
-		keys[i] = readOneTimeKey(r)
+	// Count has checked that the records are there.
+	if recs := r.Next(n * oneTimeKeyPickleSize); recs != nil {
+		for i := n - 1; i >= 0; i-- { // stored newest first
+			decodeOneTimeKey(recs[:oneTimeKeyPickleSize], &keys[i])
+			recs = recs[oneTimeKeyPickleSize:]
+		}
 	}
 	if over := n - MaxOneTimeKeys; over > 0 {
 		keys = keys[over:]
@@ -242,8 +269,8 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 	case 3:
 		// Version 3 always stored two fallback records and used their
 		// published flags to say how many were real.
-		a.fallback[0] = readOneTimeKey(r)
-		a.fallback[1] = readOneTimeKey(r)
+		readOneTimeKey(r, &a.fallback[0])
+		readOneTimeKey(r, &a.fallback[1])
 		switch {
 		case a.fallback[0].published && a.fallback[1].published:
 			a.numFallback = 2
@@ -259,7 +286,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 			return nil, fmt.Errorf("olm: unpickle account: %d fallback keys: %w", a.numFallback, ErrCorruptedPickle)
 		}
 		for i := range a.numFallback {
-			a.fallback[i] = readOneTimeKey(r)
+			readOneTimeKey(r, &a.fallback[i])
 		}
 	}
 	a.nextKeyID = r.U32()

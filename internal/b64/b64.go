@@ -7,9 +7,9 @@
 // Unlike encoding/base64, which maps characters through lookup tables, every
 // character here is converted with branch-free arithmetic on masks, eight at
 // a time, so the running time and memory access pattern depend only on the
-// length of the input, never on its byte values. Use it for private keys,
-// pickles and any other secret; see CVE-2024-45192 (libolm) and
-// CVE-2024-40640 (vodozemac).
+// length of the input (and, when decoding, on whether it is valid at all),
+// never on its byte values. Use it for private keys, pickles and any other
+// secret; see CVE-2024-45192 (libolm) and CVE-2024-40640 (vodozemac).
 //
 // Specification: https://spec.matrix.org/latest/appendices/#unpadded-base64
 package b64
@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -62,12 +63,6 @@ func atLeast(x uint64, k byte) uint64 {
 	return (x + (0x80-uint64(k))*lanes01) & lanes80
 }
 
-// between returns 0x80 in each lane of x that lies in [lo, hi], and 0 in the
-// others. Every lane of x must be below 0x80, and 1 <= lo <= hi < 0x80.
-func between(x uint64, lo, hi byte) uint64 {
-	return atLeast(x, lo) &^ atLeast(x, hi+1)
-}
-
 // select8 returns k in the lanes where m has 0x80 and 0 in the others.
 func select8(m uint64, k byte) uint64 {
 	return (m >> 7) * uint64(k)
@@ -101,26 +96,62 @@ func encode8(x uint64) uint64 {
 // and 0 in the others; w is meaningless in those lanes.
 func decode8(c uint64) (w, bad uint64) {
 	x := c &^ lanes80 // characters with the top bit set are flagged below
-	upper := between(x, 'A', 'Z')
-	lower := between(x, 'a', 'z')
-	digit := between(x, '0', '9')
-	plus := between(x, '+', '+')
-	slash := between(x, '/', '/')
-	bad = (c | ^(upper | lower | digit | plus | slash)) & lanes80
 
-	// Within each range the value is the character plus a constant modulo
-	// 64. Take those constants in [0, 63]: a lane then holds at most
-	// 0x7f + 63 < 0x100, and its low six bits are the sextet.
-	off := select8(upper, (0-'A')&63) | select8(lower, (26-'a')&63) |
-		select8(digit, (52-'0')&63) | select8(plus, (62-'+')&63) |
-		select8(slash, (63-'/')&63)
-	v := (x + off) & lanes3f
+	// x + (0x80-k) has the top bit of a lane set exactly when the lane is
+	// at least k, as in atLeast; the other bits are left unmasked until
+	// they matter. The boundaries of the alphabet's ranges '+', '/'–'9',
+	// 'A'–'Z' and 'a'–'z' ('/' and the digits are adjacent):
+	gePlus := x + (0x80-'+')*lanes01
+	geComma := x + (0x80-'+'-1)*lanes01
+	geSlash := x + (0x80-'/')*lanes01
+	geZero := x + (0x80-'0')*lanes01
+	geColon := x + (0x80-'9'-1)*lanes01
+	geUpper := x + (0x80-'A')*lanes01
+	geBracket := x + (0x80-'Z'-1)*lanes01
+	geLower := x + (0x80-'a')*lanes01
+	geBrace := x + (0x80-'z'-1)*lanes01
+	// The boundaries a character has reached are a prefix of the sorted
+	// list, so it is in the alphabet exactly when it has reached an odd
+	// number of the range starts and ends.
+	valid := gePlus ^ geComma ^ geSlash ^ geColon ^ geUpper ^ geBracket ^ geLower ^ geBrace
+	bad = (c | ^valid) & lanes80
 
-	// Gather the sextets, doubling the width of the pieces at each step,
-	// the piece from the lower lane going on top.
-	v = v&0x00ff00ff00ff00ff<<6 | v>>8&0x00ff00ff00ff00ff
-	v = v&0x0000ffff0000ffff<<12 | v>>16&0x0000ffff0000ffff
-	return v&0xffffffff<<24 | v>>32, bad
+	// Within each range the sextet is the character plus a constant modulo
+	// 64: 62-'+' from '+' on, changing at '/', '0', 'A' and 'a'. Taken in
+	// [0, 63], the constant and the four changes sum to at most 249 in a
+	// lane, and the character plus the sum modulo 64 to at most 0x7f + 63
+	// < 0x100, so no lane carries into the next; the low six bits are the
+	// sextet.
+	const (
+		offPlus  = (62 - '+') & 63
+		offSlash = (63 - '/') & 63
+		offZero  = (52 - '0') & 63
+		offUpper = (0 - 'A') & 63
+		offLower = (26 - 'a') & 63
+	)
+	off := offPlus*lanes01 +
+		reached(geSlash)*((offSlash-offPlus)&63) +
+		reached(geZero)*((offZero-offSlash)&63) +
+		reached(geUpper)*((offUpper-offZero)&63) +
+		reached(geLower)*((offLower-offUpper)&63)
+	v := (x + off&lanes3f) & lanes3f
+
+	// Gather the sextets: with the lanes reversed, the first character is
+	// on top, and each step merges neighbouring pieces h (above) and l into
+	// h<<s | l by subtracting h times the gap, doubling the width of the
+	// pieces: 8-bit lanes into 12 bits, 16 into 24, 32 into 48. No piece
+	// borrows from the next.
+	v = bits.ReverseBytes64(v)
+	v -= (v >> 8 & 0x00ff00ff00ff00ff) * (1<<8 - 1<<6)
+	v -= (v >> 16 & 0x0000ffff0000ffff) * (1<<16 - 1<<12)
+	v -= (v >> 32) * (1<<32 - 1<<24)
+	return v, bad
+}
+
+// reached returns 1 in each lane of g whose top bit is set, and 0 in the
+// others.
+func reached(g uint64) uint64 {
+	return g >> 7 & lanes01
 }
 
 // firstLane returns the index of the lowest lane of m (0x80 or 0 in each lane)
@@ -180,13 +211,45 @@ func isPad(c byte) int {
 // with remainder 1 modulo 4, yields an error wrapping [ErrInvalid] that gives
 // the offset of the first offending character but not its value.
 //
-// Decode runs in time that depends only on len(s) and on whether s is padded;
-// in particular, finding an invalid character takes as long as a successful
-// decoding.
+// Decode runs in time that depends only on len(s), on whether s is padded
+// and on whether it is valid (which the result tells anyway): neither where
+// an invalid character is nor which it is changes it, nor any valid
+// character.
 func Decode(s string) ([]byte, error) {
-	// How much padding there is decides the output length, which is public:
-	// look at it without data-dependent branches and branch only on the
-	// combined result.
+	data, err := unpad(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, DecodedLen(len(data)))
+	if err := decode(out, data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AppendDecode appends the bytes encoded by s to dst and returns the
+// extended slice. It accepts the same input as [Decode], returns the same
+// errors and runs in the same time; it allocates only when dst lacks the
+// capacity. On error it returns dst with its length and contents unchanged,
+// and the bytes of its spare capacity that it wrote are zeroed again.
+func AppendDecode(dst []byte, s string) ([]byte, error) {
+	data, err := unpad(s)
+	if err != nil {
+		return dst, err
+	}
+	n := DecodedLen(len(data))
+	dst = slices.Grow(dst, n)
+	if err := decode(dst[len(dst):len(dst)+n], data); err != nil {
+		return dst, err
+	}
+	return dst[:len(dst)+n], nil
+}
+
+// unpad returns s without its padding, or an error for a length that no
+// encoding has. How much padding there is decides the output length, which
+// is public: it is looked at without data-dependent branches, branching only
+// on the combined result.
+func unpad(s string) (string, error) {
 	pad := 0
 	if len(s)%4 == 0 && len(s) >= 4 {
 		p1 := isPad(s[len(s)-1])
@@ -195,26 +258,26 @@ func Decode(s string) ([]byte, error) {
 	}
 	data := s[:len(s)-pad]
 	if len(data)%4 == 1 {
-		return nil, fmt.Errorf("b64: decode: length %d: %w", len(s), ErrInvalid)
+		return "", fmt.Errorf("b64: decode: length %d: %w", len(s), ErrInvalid)
 	}
+	return data, nil
+}
 
-	out := make([]byte, DecodedLen(len(data)))
-	var bad int // all ones once an invalid character has been seen
-	var at int  // offset of the first invalid character
-
-	// note records the invalid lanes b of the group at offset i.
-	note := func(i int, b uint64) {
-		inv := int(int64(b|-b) >> 63) // all ones iff b != 0
-		at |= (i + firstLane(b)) & (inv &^ bad)
-		bad |= inv
-	}
-
+// decode decodes data, unpadded and of a valid length, into out, which is
+// DecodedLen(len(data)) bytes long. On error out is zeroed.
+func decode(out []byte, data string) error {
+	var bad uint64 // 0x80 in the lanes where an invalid character was seen
 	i, di := 0, 0
 	for ; len(data)-i >= 8; i, di = i+8, di+6 {
 		w, b := decode8(load64(data[i:]))
-		note(i, b)
-		binary.BigEndian.PutUint32(out[di:], uint32(w>>16))
-		binary.BigEndian.PutUint16(out[di+4:], uint16(w))
+		bad |= b
+		if len(out)-di >= 8 {
+			// Eight bytes, the last two of which the next group rewrites.
+			binary.BigEndian.PutUint64(out[di:], w<<16)
+		} else {
+			binary.BigEndian.PutUint32(out[di:], uint32(w>>16))
+			binary.BigEndian.PutUint16(out[di+4:], uint16(w))
+		}
 	}
 	// The last 0 to 7 characters: fill the group up with 'A', which is
 	// valid, and keep only the bytes they encode.
@@ -222,7 +285,7 @@ func Decode(s string) ([]byte, error) {
 		in := [8]byte{'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A'}
 		copy(in[:], data[i:])
 		w, b := decode8(binary.LittleEndian.Uint64(in[:]))
-		note(i, b)
+		bad |= b
 		var dec [8]byte
 		binary.BigEndian.PutUint64(dec[:], w<<16)
 		copy(out[di:], dec[:len(out)-di])
@@ -230,9 +293,27 @@ func Decode(s string) ([]byte, error) {
 
 	if bad != 0 {
 		clear(out)
-		return nil, fmt.Errorf("b64: decode: invalid character at offset %d: %w", at, ErrInvalid)
+		return fmt.Errorf("b64: decode: invalid character at offset %d: %w", firstInvalid(data), ErrInvalid)
 	}
-	return out, nil
+	return nil
+}
+
+// firstInvalid returns the offset of the first character of data that is
+// not in the alphabet; data holds one. Like decode, it looks at every
+// character in the same way, so that its time depends on neither where the
+// first invalid character is nor what it is.
+func firstInvalid(data string) int {
+	var seen int // all ones once an invalid character has been seen
+	var at int   // offset of the first invalid character
+	for i := 0; i < len(data); i += 8 {
+		in := [8]byte{'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A'}
+		copy(in[:], data[i:])
+		_, b := decode8(binary.LittleEndian.Uint64(in[:]))
+		inv := int(int64(b|-b) >> 63) // all ones iff b != 0
+		at |= (i + firstLane(b)) & (inv &^ seen)
+		seen |= inv
+	}
+	return at
 }
 
 // load64 returns the first eight bytes of s with s[0] in the lowest lane.

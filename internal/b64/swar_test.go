@@ -54,6 +54,27 @@ func checkAgainstRef(t *testing.T, s string) {
 	case wantErr == nil && (err != nil || !bytes.Equal(got, want)):
 		t.Fatalf("Decode(%q) = %x, %v; want %x", s, got, err, want)
 	}
+	checkAppendDecode(t, s, want, wantErr)
+}
+
+// checkAppendDecode checks that AppendDecode gives what Decode gives, after
+// a prefix and into spare capacity that it must leave zeroed on error.
+func checkAppendDecode(t *testing.T, s string, want []byte, wantErr error) {
+	t.Helper()
+	prefix := []byte("prefix")
+	for _, extra := range []int{0, len(want) + 3} {
+		dst := make([]byte, len(prefix), len(prefix)+extra)
+		copy(dst, prefix)
+		got, err := b64.AppendDecode(dst, s)
+		switch {
+		case wantErr != nil && (err == nil || err.Error() != wantErr.Error()):
+			t.Fatalf("AppendDecode(%q) = %x, %v; want error %q", s, got, err, wantErr)
+		case wantErr != nil && (!bytes.Equal(got, prefix) || !bytes.Equal(got[len(got):cap(got)], make([]byte, cap(got)-len(got)))):
+			t.Fatalf("AppendDecode(%q) failed but left %x, spare %x", s, got, got[len(got):cap(got)])
+		case wantErr == nil && (err != nil || !bytes.Equal(got, append(prefix, want...))):
+			t.Fatalf("AppendDecode(%q) = %x, %v; want prefix and %x", s, got, err, want)
+		}
+	}
 }
 
 // TestDecodeEveryByteLong puts every byte value in every position of strings
@@ -118,7 +139,8 @@ func TestEncodeEveryByte(t *testing.T) {
 	}
 }
 
-// FuzzDecodeRef checks Decode against refDecode, error messages included.
+// FuzzDecodeRef checks Decode and AppendDecode against refDecode, error
+// messages included.
 func FuzzDecodeRef(f *testing.F) {
 	for _, s := range []string{
 		"", "Zm9vYmFy", "Zm9vYmFyZg==", "Zm9vYmFyZm8=", "Zm9vYmFyZm9vYmFy", "Zm9vYmF\x80",

@@ -11,6 +11,7 @@ package cipher
 import (
 	"crypto/aes"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 )
 
@@ -124,6 +125,54 @@ func (k *Keys) Decrypt(ciphertext []byte) ([]byte, error) {
 	}
 	subtle.XORBytes(out[:aes.BlockSize], out[:aes.BlockSize], k.iv[:])
 	subtle.XORBytes(out[aes.BlockSize:], out[aes.BlockSize:], ciphertext[:len(ciphertext)-aes.BlockSize])
+	plain, err := unpad(out)
+	if err != nil {
+		clear(out)
+	}
+	return plain, err
+}
+
+// DecryptInPlace is Decrypt decrypting buf in place: it returns the
+// plaintext as a prefix of buf and allocates nothing but the block cipher's
+// key schedule. On error it returns nil and buf is zeroed, since it may hold
+// part of the plaintext.
+func (k *Keys) DecryptInPlace(buf []byte) ([]byte, error) {
+	if len(buf) == 0 || len(buf)%aes.BlockSize != 0 {
+		return nil, ErrLength
+	}
+	block, err := aes.NewCipher(k.aesKey[:])
+	if err != nil {
+		panic("cipher: " + err.Error())
+	}
+	// From the last block back to the first, so that each block is chained
+	// with the ciphertext block before it, not yet overwritten. The blocks
+	// still do not depend on each other, and their AES rounds overlap.
+	for i := len(buf) - aes.BlockSize; i >= 0; i -= aes.BlockSize {
+		b := buf[i : i+aes.BlockSize]
+		block.Decrypt(b, b)
+		prev := k.iv[:]
+		if i > 0 {
+			prev = buf[i-aes.BlockSize : i]
+		}
+		xorBlock(b, prev)
+	}
+	out, err := unpad(buf)
+	if err != nil {
+		clear(buf)
+	}
+	return out, err
+}
+
+// xorBlock sets the 16 bytes of dst to dst ⊕ src: inline, where a call to
+// subtle.XORBytes per block costs as much as the block's decryption.
+func xorBlock(dst, src []byte) {
+	_, _ = dst[15], src[15]
+	binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(dst)^binary.LittleEndian.Uint64(src))
+	binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(dst[8:])^binary.LittleEndian.Uint64(src[8:]))
+}
+
+// unpad removes the PKCS#7 padding of a decrypted message.
+func unpad(out []byte) ([]byte, error) {
 	pad := int(out[len(out)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		return nil, ErrPadding

@@ -148,6 +148,49 @@ func TestDecryptBadInput(t *testing.T) {
 	}
 }
 
+// TestDecryptInPlace checks DecryptInPlace against Decrypt on every
+// plaintext length over a few blocks, and on the inputs Decrypt refuses.
+func TestDecryptInPlace(t *testing.T) {
+	k := cipher.Derive([]byte("secret"), cipher.InfoPickle)
+	for n := 0; n <= 70; n++ {
+		pt := make([]byte, n)
+		for i := range pt {
+			pt[i] = byte(i*7 + n)
+		}
+		ct := k.Encrypt(nil, pt)
+		buf := bytes.Clone(ct)
+		got, err := k.DecryptInPlace(buf)
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("DecryptInPlace of %d bytes = %x, %v; want %x", n, got, err, pt)
+		}
+		if len(got) > 0 && &got[0] != &buf[0] {
+			t.Fatalf("DecryptInPlace of %d bytes did not decrypt in place", n)
+		}
+	}
+	for n := 0; n <= 70; n++ {
+		if n > 0 && n%16 == 0 {
+			continue
+		}
+		if _, err := k.DecryptInPlace(make([]byte, n)); !errors.Is(err, cipher.ErrLength) {
+			t.Errorf("DecryptInPlace of %d bytes: %v, want ErrLength", n, err)
+		}
+	}
+	for _, last := range [][]byte{
+		append(bytes.Repeat([]byte{0}, 15), 17),
+		append(bytes.Repeat([]byte{0}, 15), 0),
+		append(bytes.Repeat([]byte{3}, 14), 2, 3),
+	} {
+		ct := k.Encrypt(nil, append(bytes.Repeat([]byte{9}, 16), last...))
+		buf := ct[:32] // the plaintext block, then last without padding
+		if _, err := k.DecryptInPlace(buf); !errors.Is(err, cipher.ErrPadding) {
+			t.Errorf("DecryptInPlace with padding block %x: %v, want ErrPadding", last, err)
+		}
+		if !bytes.Equal(buf, make([]byte, 32)) {
+			t.Errorf("DecryptInPlace with padding block %x left %x, want zeros", last, buf)
+		}
+	}
+}
+
 func TestClear(t *testing.T) {
 	k := cipher.Derive([]byte("secret"), cipher.InfoOlm)
 	k.Clear()
@@ -160,6 +203,30 @@ func BenchmarkDerive(b *testing.B) {
 	secret := make([]byte, 32)
 	for b.Loop() {
 		cipher.Derive(secret, cipher.InfoOlm)
+	}
+}
+
+func BenchmarkDecrypt4KiB(b *testing.B) {
+	k := cipher.Derive(make([]byte, 32), cipher.InfoPickle)
+	ct := k.Encrypt(nil, make([]byte, 4096-1))
+	b.SetBytes(int64(len(ct)))
+	for b.Loop() {
+		if _, err := k.Decrypt(ct); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecryptInPlace4KiB(b *testing.B) {
+	k := cipher.Derive(make([]byte, 32), cipher.InfoPickle)
+	ct := k.Encrypt(nil, make([]byte, 4096-1))
+	buf := make([]byte, len(ct))
+	b.SetBytes(int64(len(ct)))
+	for b.Loop() {
+		copy(buf, ct)
+		if _, err := k.DecryptInPlace(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

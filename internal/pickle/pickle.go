@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/internal/cipher"
@@ -111,6 +112,19 @@ func (r *Reader) Read(dst []byte) {
 	r.b = r.b[len(dst):]
 }
 
+// Next returns the next n bytes of the input, sharing its array, or nil if
+// fewer remain. Decoders read a fixed-size record with it, checking the
+// length once for all its fields.
+func (r *Reader) Next(n int) []byte {
+	if len(r.b) < n {
+		r.fail("record")
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
 // Count reads a uint32 element count and checks that the remaining input can
 // hold that many elements of at least minSize bytes each, so that a hostile
 // count never causes a large allocation.
@@ -158,12 +172,71 @@ func EncryptLibolm(key, plain []byte) string {
 }
 
 // DecryptLibolm reverses EncryptLibolm. A wrong key gives ErrBadKey;
-// malformed text gives ErrCorrupted.
+// malformed text gives ErrCorrupted. The body returned is secret: the caller
+// wipes it.
 func DecryptLibolm(key []byte, text string) ([]byte, error) {
 	if len(text) > MaxLen {
 		return nil, fmt.Errorf("%w: %d bytes is longer than %d", ErrCorrupted, len(text), MaxLen)
 	}
-	raw, err := b64.Decode(text)
+	return decryptLibolm(make([]byte, 0, b64.DecodedLen(len(text))), key, text)
+}
+
+// OpenLibolm decrypts a libolm pickle as DecryptLibolm does and calls f with
+// its body, which it wipes when f returns: f must copy what it keeps. It
+// returns DecryptLibolm's errors or f's. Unlike DecryptLibolm, it decodes
+// and decrypts in a buffer kept for the next pickle (for bodies up to
+// maxPooled bytes, which accounts and sessions are), so that reading a
+// pickle allocates nothing beyond the AES key schedule and what f does.
+func OpenLibolm(key []byte, text string, f func(body []byte) error) error {
+	if len(text) > MaxLen {
+		return fmt.Errorf("%w: %d bytes is longer than %d", ErrCorrupted, len(text), MaxLen)
+	}
+	return withBuffer(b64.DecodedLen(len(text)), func(buf []byte) error {
+		body, err := decryptLibolm(buf, key, text)
+		if err != nil {
+			return err
+		}
+		return f(body)
+	})
+}
+
+// withBuffer calls fn with an empty slice of capacity at least n, one kept
+// from an earlier call if n is at most maxPooled, and zeroes the n bytes fn
+// may have written when fn returns.
+func withBuffer(n int, fn func(buf []byte) error) error {
+	if n > maxPooled {
+		buf := make([]byte, 0, n)
+		defer clear(buf[:n])
+		return fn(buf)
+	}
+	bp, _ := buffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, max(n, 4<<10))
+	}
+	defer func() {
+		clear((*bp)[:n])
+		buffers.Put(bp)
+	}()
+	return fn((*bp)[:0])
+}
+
+// buffers holds the buffers of withBuffer as *[]byte, always zeroed.
+var buffers sync.Pool
+
+// maxPooled is the largest decoded pickle whose buffer withBuffer keeps:
+// an account with 100 one-time keys takes about 7 KiB, a session with 40
+// skipped message keys about 3.5 KiB.
+const maxPooled = 16 << 10
+
+// decryptLibolm decodes text into dst's spare capacity, which must hold
+// the decoded bytes, and decrypts it there. The body it returns shares
+// dst's array; on error, what was written there has been zeroed or is
+// ciphertext.
+func decryptLibolm(dst, key []byte, text string) ([]byte, error) {
+	raw, err := b64.AppendDecode(dst, text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupted, err)
 	}
@@ -176,7 +249,7 @@ func DecryptLibolm(key []byte, text string) ([]byte, error) {
 	if !k.VerifyMAC(ct, mac) {
 		return nil, ErrBadKey
 	}
-	plain, err := k.Decrypt(ct)
+	plain, err := k.DecryptInPlace(ct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupted, err)
 	}
@@ -210,16 +283,46 @@ func encrypt(key []byte, kind string, body []byte, nonce [12]byte) (string, erro
 
 // Decrypt opens a pickle written by Encrypt for the same kind. A wrong key
 // or changed text gives ErrBadKey; malformed text ErrCorrupted; another
-// version ErrVersion.
+// version ErrVersion. The body returned is secret: the caller wipes it.
 func Decrypt(key []byte, kind, text string) ([]byte, error) {
-	aead, err := newAEAD(key)
-	if err != nil {
-		return nil, err
+	if len(key) != KeySize {
+		return nil, ErrKeySize
 	}
 	if len(text) > MaxLen {
 		return nil, fmt.Errorf("%w: %d bytes is longer than %d", ErrCorrupted, len(text), MaxLen)
 	}
-	raw, err := b64.Decode(text)
+	return decrypt(make([]byte, 0, b64.DecodedLen(len(text))), key, kind, text)
+}
+
+// Open opens a pickle written by Encrypt for the same kind, as Decrypt does,
+// and calls f with its body, which it wipes when f returns: f must copy what
+// it keeps. It returns Decrypt's errors or f's. Like OpenLibolm, it decodes
+// and decrypts in a kept buffer.
+func Open(key []byte, kind, text string, f func(body []byte) error) error {
+	if len(key) != KeySize {
+		return ErrKeySize
+	}
+	if len(text) > MaxLen {
+		return fmt.Errorf("%w: %d bytes is longer than %d", ErrCorrupted, len(text), MaxLen)
+	}
+	return withBuffer(b64.DecodedLen(len(text)), func(buf []byte) error {
+		body, err := decrypt(buf, key, kind, text)
+		if err != nil {
+			return err
+		}
+		return f(body)
+	})
+}
+
+// decrypt decodes text into dst's spare capacity, which must hold the
+// decoded bytes, and opens it there. The body it returns shares dst's
+// array; on error, what was written there is ciphertext or has been zeroed.
+func decrypt(dst, key []byte, kind, text string) ([]byte, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := b64.AppendDecode(dst, text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupted, err)
 	}
@@ -229,7 +332,8 @@ func Decrypt(key []byte, kind, text string) ([]byte, error) {
 	if raw[0] != ownVersion {
 		return nil, fmt.Errorf("%w: %d", ErrVersion, raw[0])
 	}
-	body, err := aead.Open(nil, raw[1:13], raw[13:], additionalData(kind))
+	// Opened in place: GCM allows the output to be the ciphertext's start.
+	body, err := aead.Open(raw[13:13], raw[1:13], raw[13:], additionalData(kind))
 	if err != nil {
 		return nil, ErrBadKey
 	}
