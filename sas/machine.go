@@ -114,7 +114,8 @@ type Config struct {
 	// MasterKey is this user's master cross-signing key, zero if the user
 	// has none. MasterKeyTrusted says whether this device trusts it (holds
 	// its private key or has verified it); only a trusted master key is
-	// sent in MACs and QR codes as this user's own.
+	// sent in MACs and QR codes as this user's own. Machine.SetMasterKey
+	// replaces both later, when this device learns its identity.
 	MasterKey        olm.Ed25519PublicKey
 	MasterKeyTrusted bool
 	// Keys returns the keys the caller holds for a user. The flow pins
@@ -195,6 +196,42 @@ func NewMachine(cfg Config) (*Machine, error) {
 		cfg.Now = time.Now
 	}
 	return &Machine{cfg: cfg, flows: map[string]*Verification{}, random: rand.Reader}, nil
+}
+
+// SetMasterKey sets or replaces this user's own master cross-signing key
+// and this device's trust in it (Config.MasterKey and
+// Config.MasterKeyTrusted), for a device that learns its identity after
+// NewMachine: from a /keys/query of its own user, from the private keys
+// arriving by secret storage or gossip, or from a bootstrap. A zero key
+// means none (and is never trusted).
+//
+// Verifications that have already pinned the other side's keys (from
+// Accept, or from the other side's ready or start) keep the master key and
+// the trust they pinned with them, so that one flow never MACs or shows
+// two different keys; later ones use the new key. It returns an error
+// wrapping ErrKeyIDCollision, and changes nothing, if this device's ID
+// spells the key, and ErrNil or ErrClosed on a nil or closed Machine.
+func (m *Machine) SetMasterKey(key olm.Ed25519PublicKey, trusted bool) error {
+	if err := m.lock(); err != nil {
+		return fmt.Errorf("sas: set master key: %w", err)
+	}
+	defer m.mu.Unlock()
+	var zero olm.Ed25519PublicKey
+	if key != zero && spellsKey(m.cfg.DeviceID, key) {
+		return fmt.Errorf("sas: set master key: %w", ErrKeyIDCollision)
+	}
+	m.cfg.MasterKey, m.cfg.MasterKeyTrusted = key, trusted && key != zero
+	return nil
+}
+
+// MasterKey returns this user's own master key as the machine has it, and
+// whether it is trusted (Config.MasterKey, or the last SetMasterKey).
+func (m *Machine) MasterKey() (key olm.Ed25519PublicKey, trusted bool) {
+	if err := m.lock(); err != nil {
+		return olm.Ed25519PublicKey{}, false
+	}
+	defer m.mu.Unlock()
+	return m.cfg.MasterKey, m.cfg.MasterKeyTrusted
 }
 
 // valid reports whether m was made by NewMachine.

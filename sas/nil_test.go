@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/sas"
 )
 
@@ -57,6 +58,13 @@ func TestNilAndZero(t *testing.T) {
 		{"zero Machine.RequestToDevice", func() error { _, _, err := zeroM.RequestToDevice("@a:x", "D"); return err }},
 		{"zero Machine.RequestInRoom", func() error { _, _, err := zeroM.RequestInRoom("!r:x", "@a:x"); return err }},
 		{"nil Machine.Receive", func() error { _, _, err := nilM.Receive(sas.Event{}); return err }},
+		{"zero Machine.SetMasterKey", func() error { return zeroM.SetMasterKey(olm.Ed25519PublicKey{1}, true) }},
+		{"zero Machine.MasterKey", func() error {
+			for _, m := range []*sas.Machine{zeroM, nilM} {
+				_, _ = m.MasterKey()
+			}
+			return sas.ErrNil
+		}},
 		{"zero Machine getters", func() error {
 			for _, m := range []*sas.Machine{zeroM, nilM} {
 				_, _, _ = m.Verification("", "T"), m.Verifications(), m.Tick()

@@ -38,6 +38,7 @@ func (v *Verification) QRCode() ([]byte, error) {
 
 func (v *Verification) newQRCode() (*QRCode, error) {
 	cfg := v.m.cfg
+	cfg.MasterKey, cfg.MasterKeyTrusted = v.ownMaster, v.ownMasterTrusted // as pinned
 	var zero olm.Ed25519PublicKey
 	q := &QRCode{FlowID: v.flowID, Secret: v.m.randomBytes(QRSecretSize)}
 	switch {
@@ -95,6 +96,7 @@ func (v *Verification) scan(payload []byte) ([]Event, error) {
 		return v.fail(ErrTimeout)
 	}
 	cfg := v.m.cfg
+	cfg.MasterKey, cfg.MasterKeyTrusted = v.ownMaster, v.ownMasterTrusted // as pinned
 	var zero olm.Ed25519PublicKey
 	same := v.peerUser == cfg.UserID
 	var res Result

@@ -129,6 +129,10 @@ type Verification struct {
 	pinned        bool
 	peerDeviceKey olm.Ed25519PublicKey
 	peerKeys      UserKeys
+	// Our own master key and our trust in it, pinned with the other
+	// side's keys (Machine.SetMasterKey may change the machine's later).
+	ownMaster        olm.Ed25519PublicKey
+	ownMasterTrusted bool
 
 	// SAS.
 	sas           *SAS
@@ -390,8 +394,9 @@ func (v *Verification) pin() error {
 	if id, bad := keys.collision(); bad {
 		return fmt.Errorf("%w: %s has a device %q named like a cross-signing key", ErrKeyIDCollision, v.peerUser, id)
 	}
-	if v.peerUser == v.m.cfg.UserID && v.m.cfg.MasterKey != (olm.Ed25519PublicKey{}) {
-		if _, bad := keys.Devices[v.m.cfg.MasterKey.String()]; bad {
+	ownMaster, ownTrusted := v.m.cfg.MasterKey, v.m.cfg.MasterKeyTrusted
+	if v.peerUser == v.m.cfg.UserID && ownMaster != (olm.Ed25519PublicKey{}) {
+		if _, bad := keys.Devices[ownMaster.String()]; bad {
 			return fmt.Errorf("%w: our own device list has a device named like our master key", ErrKeyIDCollision)
 		}
 	}
@@ -405,6 +410,7 @@ func (v *Verification) pin() error {
 		SelfSigningKey: keys.SelfSigningKey,
 		UserSigningKey: keys.UserSigningKey,
 	}
+	v.ownMaster, v.ownMasterTrusted = ownMaster, ownTrusted
 	v.pinned = true
 	return nil
 }
@@ -628,8 +634,8 @@ func (v *Verification) peer() Party { return Party{v.peerUser, v.peerDevice} }
 func (v *Verification) ourMAC() Event {
 	cfg := v.m.cfg
 	keys := map[string]string{"ed25519:" + cfg.DeviceID: cfg.DeviceKey.String()}
-	if cfg.MasterKeyTrusted {
-		keys["ed25519:"+cfg.MasterKey.String()] = cfg.MasterKey.String()
+	if v.ownMasterTrusted {
+		keys["ed25519:"+v.ownMaster.String()] = v.ownMaster.String()
 	}
 	c := &MACContent{MAC: map[string]string{}}
 	ids := make([]string, 0, len(keys))
