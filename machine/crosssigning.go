@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/souverain/e2ee/crossign"
-	"github.com/souverain/e2ee/olm"
 )
 
 // KindSignatureUpload is POST /_matrix/client/v3/keys/signatures/upload.
@@ -46,53 +45,6 @@ func (t *txn) privateKeys() (*crossign.PrivateKeys, error) {
 		return nil, nil
 	}
 	return ks, nil
-}
-
-// signVerified signs what a finished verification verified, with the
-// cross-signing keys we hold: our own device with our self-signing key,
-// another user's master key with our user-signing key. The signatures go
-// out in a /keys/signatures/upload request.
-func (t *txn) signVerified(d *deviceState, theirMaster *olm.Ed25519PublicKey) error {
-	ks, err := t.privateKeys()
-	if err != nil || ks == nil {
-		return err
-	}
-	var up crossign.SignatureUpload
-	n := 0
-	if d.UserID == t.m.userID && ks.SelfSigning != nil && len(d.Keys) > 0 {
-		dev, err := crossign.ParseDevice(d.Keys)
-		if err != nil {
-			return nil
-		}
-		so, err := ks.SignDevice(dev)
-		if err != nil {
-			t.m.notice(Notice{UserID: d.UserID, DeviceID: d.DeviceID, Err: err})
-		} else if up.Add(so) == nil {
-			n++
-		}
-	}
-	if theirMaster != nil && d.UserID != t.m.userID && ks.UserSigning != nil {
-		var id identityState
-		if _, err := t.getValue(NSIdentities, d.UserID, &id); err != nil {
-			return err
-		}
-		if id.Master == theirMaster.String() && len(id.MasterJSON) > 0 {
-			k, err := crossign.ParseKey(id.MasterJSON)
-			if err == nil {
-				if so, err := ks.SignUser(k); err == nil && up.Add(so) == nil {
-					n++
-				}
-			}
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	body, err := up.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	return t.queueRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", body)
 }
 
 // queueRequest persists a request other than /sendToDevice, offered by

@@ -275,22 +275,25 @@ func (m *Machine) UpdateTrackedUsers(ctx context.Context, users []string) error 
 // call it after an initial sync or a limited one, when device_lists may
 // have missed changes.
 func (m *Machine) MarkAllTrackedUsersOutdated(ctx context.Context) error {
-	return m.update(ctx, func(t *txn) error {
-		tracked, err := t.trackedUsers()
-		if err != nil {
+	return m.update(ctx, func(t *txn) error { return t.markAllOutdated() })
+}
+
+// markAllOutdated flags every tracked user for a new query.
+func (t *txn) markAllOutdated() error {
+	tracked, err := t.trackedUsers()
+	if err != nil {
+		return err
+	}
+	users := make([]string, 0, len(tracked))
+	for u := range tracked {
+		users = append(users, u)
+	}
+	for _, u := range users {
+		if err := t.markOutdated(u); err != nil {
 			return err
 		}
-		users := make([]string, 0, len(tracked))
-		for u := range tracked {
-			users = append(users, u)
-		}
-		for _, u := range users {
-			if err := t.markOutdated(u); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Devices returns the known devices of a user, sorted by device ID.
@@ -504,6 +507,9 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 		if ut.UserSigningKey != nil {
 			id.UserSigning = ut.UserSigningKey.PublicKey().String()
+		}
+		if u == t.m.userID {
+			t.ownMasterDirty = true
 		}
 		if err := t.putValue(NSIdentities, u, *id); err != nil {
 			return err

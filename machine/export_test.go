@@ -19,3 +19,26 @@ func PutNormalHash(m *Machine, hash string) error {
 
 // MaxNormalHashes is maxNormalHashes, for tests.
 const MaxNormalHashes = maxNormalHashes
+
+// IdentityOf returns what m stores of a user's cross-signing identity, for
+// tests.
+func IdentityOf(m *Machine, userID string) (master, verifiedMaster string, verified bool) {
+	var id identityState
+	m.view(context.Background(), func(t *txn) error {
+		_, err := t.getValue(NSIdentities, userID, &id)
+		return err
+	})
+	return id.Master, id.VerifiedMaster, id.Verified
+}
+
+// DeviceCrossSigned reports whether m's record of a device says it is
+// cross-signed, for tests.
+func DeviceCrossSigned(m *Machine, userID, deviceID string) bool {
+	var ok bool
+	m.view(context.Background(), func(t *txn) error {
+		d, err := t.device(userID, deviceID)
+		ok = d != nil && d.CrossSigned
+		return err
+	})
+	return ok
+}

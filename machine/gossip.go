@@ -388,8 +388,18 @@ func (m *Machine) SetSecret(ctx context.Context, name, value string) error {
 // (SetSecret, m.secret.send answers, secret storage, cross-signing
 // bootstrap, backup creation), so that what must follow the storing of a
 // secret is done once here.
+//
+// A cross-signing private key (m.cross_signing.*) may change this
+// device's trust in its own master key, which the verifications learn when
+// the transaction commits (see ownMaster).
 func (t *txn) putSecret(name, value string) error {
-	return t.putValue(NSSecrets, name, value)
+	if err := t.putValue(NSSecrets, name, value); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, "m.cross_signing.") {
+		t.ownMasterDirty = true
+	}
+	return nil
 }
 
 // Secret returns a stored secret; ok is false if there is none.

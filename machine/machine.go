@@ -197,6 +197,10 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	if err := m.newVerifier(ed); err != nil {
 		return nil, err
 	}
+	// Our own master key as the store knows it.
+	if err := m.update(ctx, func(t *txn) error { t.ownMasterDirty = true; return nil }); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -247,6 +251,11 @@ type txn struct {
 	// added are the in-flight requests this transaction handed out; they
 	// are forgotten if it fails, with the state they depend on.
 	added []string
+	// ownMasterDirty is set when our own identity may have changed (a
+	// query of our user, a cross-signing secret stored, a verification of
+	// our master key): the transaction then hands the verifications our
+	// master key and trust once it commits.
+	ownMasterDirty bool
 	// hasID caches hasIdentity for this transaction: the sharing policy
 	// asks it for every unsigned device a session was shared with, at each
 	// EncryptRoomEvent. putValue of NSIdentities forgets the entry.
@@ -291,6 +300,10 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 	if err = f(t); err == nil {
 		err = t.flush()
 	}
+	var own ownMaster
+	if err == nil && t.ownMasterDirty && m.verif != nil {
+		own, err = t.ownMaster()
+	}
 	if err == nil {
 		err = storeErr(tx.Commit())
 	}
@@ -302,6 +315,9 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 			delete(m.inflight, id)
 		}
 		return err
+	}
+	if t.ownMasterDirty && m.verif != nil {
+		m.setOwnMaster(own)
 	}
 	return nil
 }

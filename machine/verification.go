@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/sas"
 )
@@ -118,53 +119,199 @@ func (t *txn) queueVerification(evs []sas.Event) ([]sas.Event, error) {
 	return room, nil
 }
 
-// applyVerifications records the devices that finished verifications
-// verified (their keys as the verification pinned them).
+// applyVerifications applies the results of the verifications that
+// finished since the last call (applyResult).
 func (t *txn) applyVerifications() error {
 	v := t.m.verif
 	for _, fl := range v.sas.Verifications() {
 		res, ok := fl.Result()
-		if !ok || v.applied[fl.FlowID()] {
+		key := fl.RoomID() + "\x00" + fl.FlowID()
+		if !ok || v.applied[key] {
 			continue
 		}
-		v.applied[fl.FlowID()] = true
-		if res.MasterKey != nil && res.UserID != t.m.userID {
-			var id identityState
-			if _, err := t.getValue(NSIdentities, res.UserID, &id); err != nil {
-				return err
-			}
-			id.VerifiedMaster = res.MasterKey.String()
-			if err := t.putValue(NSIdentities, res.UserID, id); err != nil {
-				return err
-			}
+		v.applied[key] = true
+		if err := t.applyResult(res); err != nil {
+			return err
 		}
-		if res.DeviceKey == nil {
-			continue
-		}
-		d, err := t.device(res.UserID, res.DeviceID)
+	}
+	return nil
+}
+
+// applyResult records what a finished verification verified (the keys as
+// the verification pinned them), signs what the specification has the
+// verifying side sign, queues the /keys/signatures/upload, and changes the
+// trust state at once:
+//
+//   - another user's device: locally verified (the specification deprecates
+//     verifying other users' devices one by one, but a device whose key was
+//     MACed is verified all the same);
+//   - another user's master key (in the MAC when both sides have
+//     cross-signing): recorded as verified by us, and signed with our
+//     user-signing key if we hold it. If our own identity is trusted and
+//     has a usable user-signing key, the user's identity and cross-signed
+//     devices are verified at once: that is what the next query's
+//     evaluation will find, since the verified master key is passed to it
+//     (crossign's Verifier.VerifiedMasterKeys) whether or not the signature
+//     upload has landed by then;
+//   - our own other device: locally verified (and so a device whose
+//     signature on our master key makes it trusted), and signed with our
+//     self-signing key if we hold it. The signature is reflected in the
+//     device record at once (cross-signed; verified if our identity is)
+//     only if the self-signing key we signed with is the one the last query
+//     found published and signed by our master key: then the next query,
+//     once the upload lands, gives the same verdict. If it never lands, that
+//     query puts the record back to what the server says; the device stays
+//     locally verified either way;
+//   - our own master key (in the MAC of our other device, which trusts it):
+//     this device signs it with its device key (the specification allows a
+//     device to sign its own user's master key; crossign then trusts the
+//     key through this verified device), our identity is trusted at once,
+//     with the cross-signed devices of ours verified, and every tracked
+//     user is queried again so that other users' identities are evaluated
+//     against our now trusted one.
+//
+// When we are the device being verified, the other device does the signing
+// on its side: there is nothing for us to sign but our master key.
+func (t *txn) applyResult(res sas.Result) error {
+	ks, err := t.privateKeys()
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	var up crossign.SignatureUpload
+	n := 0
+	add := func(so *crossign.SignedObject, err error) {
 		if err != nil {
+			t.m.notice(Notice{UserID: res.UserID, DeviceID: res.DeviceID, Err: err})
+		} else if up.Add(so) == nil {
+			n++
+		}
+	}
+	ours := res.UserID == t.m.userID
+	var own identityState
+	if _, err := t.getValue(NSIdentities, t.m.userID, &own); err != nil {
+		return err
+	}
+	if res.MasterKey != nil {
+		var id identityState
+		if _, err := t.getValue(NSIdentities, res.UserID, &id); err != nil {
 			return err
 		}
-		if d == nil || d.Ed != res.DeviceKey.String() {
-			continue
+		id.VerifiedMaster = res.MasterKey.String()
+		current := id.Master == id.VerifiedMaster && !id.Changed
+		var key *crossign.Key
+		if current && len(id.MasterJSON) > 0 {
+			if key, err = crossign.ParseKey(id.MasterJSON); err != nil {
+				t.m.notice(Notice{UserID: res.UserID, Err: err})
+				key = nil
+			}
 		}
-		if err := t.signVerified(d, res.MasterKey); err != nil {
+		switch {
+		case !current:
+		case !ours:
+			if key != nil && ks != nil && ks.UserSigning != nil {
+				add(ks.SignUser(key))
+			}
+			if own.Verified && own.UserSigning != "" && !id.Verified {
+				id.Verified = true
+				if err := t.reflectIdentity(res.UserID); err != nil {
+					return err
+				}
+			}
+		default:
+			t.ownMasterDirty = true
+			if key != nil {
+				a, err := t.account()
+				if err != nil {
+					return err
+				}
+				add(crossign.SignMasterKeyWithDevice(a, t.m.userID, t.m.deviceID, key))
+			}
+			if !id.Verified {
+				id.Verified = true
+				if err := t.reflectIdentity(t.m.userID); err != nil {
+					return err
+				}
+				if err := t.markAllOutdated(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := t.putValue(NSIdentities, res.UserID, id); err != nil {
 			return err
 		}
-		d.LocallyVerified, d.Flagged = true, false
-		if res.UserID == t.m.userID {
-			if _, err := t.account(); err != nil {
+		if ours {
+			own = id
+		}
+	}
+	if res.DeviceKey != nil {
+		if err := t.applyDeviceResult(res, ks, &own, add); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	body, err := up.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return t.queueRequest(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", body)
+}
+
+// applyDeviceResult marks the verified device verified and, for our own
+// device, signs it with our self-signing key (see applyResult).
+func (t *txn) applyDeviceResult(res sas.Result, ks *crossign.PrivateKeys, own *identityState, add func(*crossign.SignedObject, error)) error {
+	d, err := t.device(res.UserID, res.DeviceID)
+	if err != nil {
+		return err
+	}
+	if d == nil || d.Ed != res.DeviceKey.String() {
+		return nil
+	}
+	d.LocallyVerified, d.Flagged = true, false
+	if res.UserID == t.m.userID {
+		if _, err := t.account(); err != nil {
+			return err
+		}
+		st := &t.m.c.acct
+		if st.Verified == nil {
+			st.Verified = map[string]string{}
+		}
+		st.Verified[res.DeviceID] = d.Ed
+		t.accountDirty = true
+		if ks != nil && ks.SelfSigning != nil && len(d.Keys) > 0 {
+			dev, err := crossign.ParseDevice(d.Keys)
+			var so *crossign.SignedObject
+			if err == nil {
+				so, err = ks.SignDevice(dev)
+			}
+			add(so, err)
+			if err == nil && own.SelfSigning == ks.SelfSigning.PublicKey().String() {
+				obj := dev.Object()
+				if obj.AddSignatures(so.Object) == nil {
+					d.Keys = obj.Bytes()
+					d.CrossSigned, d.Verified = true, own.Verified
+				}
+			}
+		}
+	}
+	return t.putDevice(d)
+}
+
+// reflectIdentity marks the cross-signed devices of a user whose identity
+// just became verified as verified, as the next query's evaluation will.
+func (t *txn) reflectIdentity(userID string) error {
+	ds, err := t.devices(userID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.CrossSigned && !d.Verified {
+			d.Verified = true
+			if err := t.putDevice(d); err != nil {
 				return err
 			}
-			st := &t.m.c.acct
-			if st.Verified == nil {
-				st.Verified = map[string]string{}
-			}
-			st.Verified[res.DeviceID] = d.Ed
-			t.accountDirty = true
-		}
-		if err := t.putDevice(d); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -1,0 +1,265 @@
+package machine_test
+
+import (
+	"testing"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/olm"
+	"github.com/souverain/e2ee/sas"
+)
+
+// publishAll gives a user cross-signing keys on the server (all three,
+// the user-signing key included) and signs the client's device with them.
+func publishAll(t *testing.T, w *world, c *client) *crossign.PrivateKeys {
+	t.Helper()
+	ks, err := crossign.GenerateKeys(c.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []crossign.Usage{crossign.UsageMaster, crossign.UsageSelfSigning, crossign.UsageUserSigning} {
+		k, err := ks.PublicKey(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.hs.SetCrossSigningKey(c.user, string(u), k.Bytes())
+	}
+	signDevice(t, w, c.user, c.dev, ks)
+	return ks
+}
+
+// holdKeys stores the cross-signing private keys in c's machine, as secret
+// storage or gossip would.
+func holdKeys(t *testing.T, c *client, ks *crossign.PrivateKeys) {
+	t.Helper()
+	for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
+		if err := c.m.SetSecret(ctx, k.Usage().SecretName(), k.Secret()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// query has c query the devices of users (and its own).
+func (c *client) query(users ...string) {
+	c.t.Helper()
+	if err := c.m.UpdateTrackedUsers(ctx, append(users, c.user)); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.m.MarkAllTrackedUsersOutdated(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	c.flush()
+}
+
+func masterOf(t *testing.T, ks *crossign.PrivateKeys) olm.Ed25519PublicKey {
+	t.Helper()
+	return ks.Master.PublicKey()
+}
+
+// TestSASSendsOwnMasterKey: a machine whose user has cross-signing sends
+// its master key in the SAS MAC, whenever it learnt it (the private keys
+// stored before or after the query of its own user, or read back from the
+// store at New), so the other user verifies the identity, not only the
+// device. Without the private keys the master key is not trusted, and not
+// sent.
+func TestSASSendsOwnMasterKey(t *testing.T) {
+	cases := []struct {
+		name       string
+		setup      func(t *testing.T, w *world, ks *crossign.PrivateKeys)
+		wantMaster bool
+	}{
+		{"keys after the query", func(t *testing.T, w *world, ks *crossign.PrivateKeys) {
+			w.alice.query()
+			holdKeys(t, w.alice, ks)
+		}, true},
+		{"keys before the query", func(t *testing.T, w *world, ks *crossign.PrivateKeys) {
+			holdKeys(t, w.alice, ks)
+			w.alice.query()
+		}, true},
+		{"after a restart", func(t *testing.T, w *world, ks *crossign.PrivateKeys) {
+			holdKeys(t, w.alice, ks)
+			w.alice.query()
+			w.alice.restart()
+		}, true},
+		{"no private keys", func(t *testing.T, w *world, ks *crossign.PrivateKeys) {
+			w.alice.query()
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			ks := publishAll(t, w, w.alice)
+			c.setup(t, w, ks)
+			master := masterOf(t, ks)
+			if k, trusted := w.alice.m.Verifications().MasterKey(); k != master || trusted != c.wantMaster {
+				t.Errorf("alice's verifications have master key %v trusted %v", k, trusted)
+			}
+			runSAS(t, w.alice, w.bob)
+			var res sas.Result
+			for _, v := range w.bob.m.Verifications().Verifications() {
+				res, _ = v.Result()
+			}
+			_, verified, _ := machine.IdentityOf(w.bob.m, w.alice.user)
+			if c.wantMaster {
+				if res.MasterKey == nil || *res.MasterKey != master || verified != master.String() {
+					t.Errorf("bob verified master key %v, recorded %q; want %v", res.MasterKey, verified, master)
+				}
+			} else if res.MasterKey != nil || verified != "" {
+				t.Errorf("bob verified master key %v, recorded %q; want none", res.MasterKey, verified)
+			}
+		})
+	}
+}
+
+// runSASChecked runs a SAS verification like runSAS, but calls onDone for
+// each side right after the sync in which its verification finished,
+// before any request goes out (no query, no signature upload).
+func runSASChecked(t *testing.T, a, b *client, onDone func(c *client)) {
+	t.Helper()
+	a.query(b.user)
+	b.query(a.user)
+	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
+	a.sendVerif(out, err)
+	b.sync()
+	vb := b.m.Verifications().Verification("", va.FlowID())
+	if vb == nil {
+		t.Fatal("no request at bob")
+	}
+	b.sendVerif(vb.Accept())
+	a.sync()
+	a.sendVerif(va.StartSAS())
+	for i := 0; i < 3; i++ {
+		b.sync()
+		a.sync()
+	}
+	a.sendVerif(va.Confirm())
+	b.sendVerif(vb.Confirm())
+	seen := map[*client]bool{}
+	for i := 0; i < 4; i++ {
+		for _, p := range []struct {
+			c *client
+			v *sas.Verification
+		}{{a, va}, {b, vb}} {
+			res, err := p.c.m.ReceiveSync(ctx, p.c.hs.Sync(p.c.user, p.c.dev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.c.lastResult = res
+			if p.v.State() == sas.StateDone && !seen[p.c] {
+				seen[p.c] = true
+				onDone(p.c)
+			}
+			p.c.flush()
+		}
+	}
+	if !seen[a] || !seen[b] {
+		t.Fatalf("verification not done: %s %s", va.State(), vb.State())
+	}
+}
+
+func device(t *testing.T, c *client, user, dev string) *machine.Device {
+	t.Helper()
+	ds, err := c.m.Devices(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.DeviceID == dev {
+			return d
+		}
+	}
+	return nil
+}
+
+// TestSASVerifiesOtherIdentityAtOnce: Alice and Bob both have
+// cross-signing; when their SAS ends, each sees the other's identity
+// verified at once: the verified device, and the other user's other
+// cross-signed device too, before any new query. Each signs the other's
+// master key with their user-signing key, and after the upload and a new
+// query the verdict stays.
+func TestSASVerifiesOtherIdentityAtOnce(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	signDevice(t, w, w.bob.user, "BOB2", bks)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	other := map[*client]*client{w.alice: w.bob, w.bob: w.alice}
+	runSASChecked(t, w.alice, w.bob, func(c *client) {
+		for _, d := range []string{other[c].dev, "BOB2"} {
+			if other[c] == w.alice && d == "BOB2" {
+				continue
+			}
+			if got := device(t, c, other[c].user, d); got == nil || got.Verification != machine.VerificationVerified {
+				t.Errorf("%s sees %s %s as %+v at once", c.user, other[c].user, d, got)
+			}
+		}
+		if _, vm, verified := machine.IdentityOf(c.m, other[c].user); vm == "" || !verified {
+			t.Errorf("%s: identity of %s: verified master %q, verified %v", c.user, other[c].user, vm, verified)
+		}
+	})
+	w.alice.query(w.bob.user)
+	if got := device(t, w.alice, w.bob.user, "BOB2"); got == nil || got.Verification != machine.VerificationVerified {
+		t.Errorf("after a new query alice sees BOB2 as %+v", got)
+	}
+	// The user-signing signature landed: a fresh device of Alice that
+	// trusts her identity sees Bob verified without any SAS of its own.
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	holdKeys(t, a2, aks)
+	a2.query(w.bob.user)
+	if got := device(t, a2, w.bob.user, "BOB2"); got == nil || got.Verification != machine.VerificationVerified {
+		t.Errorf("alice's second device sees BOB2 as %+v", got)
+	}
+}
+
+// TestSASOwnDeviceBothDirections: Alice's first device holds her
+// cross-signing keys and verifies her new second device. The first device
+// signs the second with the self-signing key and sees it cross-signed at
+// once; the second, told Alice's master key in the first's MAC, trusts its
+// own identity at once, signs the master key with its device key, and
+// after the uploads and a query is cross-signed and trusted by the server's
+// word alone.
+func TestSASOwnDeviceBothDirections(t *testing.T) {
+	w := newWorld(t)
+	ks := publishAll(t, w, w.alice)
+	holdKeys(t, w.alice, ks)
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	master := masterOf(t, ks)
+	runSASChecked(t, w.alice, a2, func(c *client) {
+		switch c {
+		case w.alice:
+			if d := device(t, c, c.user, "ALICE2"); d == nil || d.Verification != machine.VerificationVerified ||
+				!machine.DeviceCrossSigned(c.m, c.user, "ALICE2") {
+				t.Errorf("alice sees her new device as %+v, cross-signed %v", d, machine.DeviceCrossSigned(c.m, c.user, "ALICE2"))
+			}
+		case a2:
+			if k, trusted := c.m.Verifications().MasterKey(); k != master || !trusted {
+				t.Errorf("the new device's master key: %v trusted %v", k, trusted)
+			}
+			if _, _, verified := machine.IdentityOf(c.m, c.user); !verified {
+				t.Error("the new device does not trust its identity at once")
+			}
+			if d := device(t, c, c.user, w.alice.dev); d == nil || d.Verification != machine.VerificationVerified {
+				t.Errorf("the new device sees the first as %+v", d)
+			}
+		}
+	})
+	// After the uploads, a restart (in-memory state gone) and a query,
+	// the new device is cross-signed and its identity trusted from what
+	// the server lists.
+	a2.restart()
+	a2.query()
+	if _, _, verified := machine.IdentityOf(a2.m, a2.user); !verified {
+		t.Error("after the query the new device does not trust its identity")
+	}
+	if !machine.DeviceCrossSigned(a2.m, a2.user, "ALICE2") {
+		t.Error("after the query the new device is not cross-signed")
+	}
+	if k, trusted := a2.m.Verifications().MasterKey(); k != master || !trusted {
+		t.Errorf("after a restart the new device's master key: %v trusted %v", k, trusted)
+	}
+	w.bob.query(w.alice.user)
+	if got := device(t, w.bob, w.alice.user, "ALICE2"); got == nil || got.Verification != machine.VerificationUnverifiedIdentity {
+		t.Errorf("bob sees ALICE2 as %+v, want cross-signed", got)
+	}
+}
