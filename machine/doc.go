@@ -20,6 +20,13 @@
 //     SetRoomHistoryVisibility, and the members passed to ShareRoomKey.
 //  4. To send: ShareRoomKey until it returns no request, then
 //     EncryptRoomEvent. To read: DecryptRoomEvent.
+//  5. Verification: SyncResult.Verifications (and the VerificationUpdate of
+//     ReceiveRoomVerificationEvent, for in-room events) says which
+//     verification changed and what to show or decide; act through
+//     VerificationChange.Verification and pass the events to
+//     SendVerificationEvents. When one ends in done, the machine records
+//     the keys verified, signs them with the cross-signing keys it holds
+//     and queues the signature upload (see ExampleVerificationChange).
 //
 // Safe by default: a room once encrypted stays encrypted; room keys arrive
 // only over Olm and are bound to their room and sender; Megolm message

@@ -13,6 +13,7 @@ import (
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
+	"github.com/souverain/e2ee/sas"
 )
 
 // PickleKeySize is the size of the key that encrypts the store's records.
@@ -330,6 +331,7 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 type memState struct {
 	deviceGen     uint64
 	applied       map[string]bool
+	reported      map[string]sas.State
 	unwedge       map[string]string
 	needOlm       map[string][2]string
 	failedQueries map[string]bool
@@ -340,6 +342,7 @@ func (m *Machine) snapshot() memState {
 		needOlm: maps.Clone(m.needOlm), failedQueries: maps.Clone(m.failedQueries)}
 	if m.verif != nil {
 		s.applied = maps.Clone(m.verif.applied)
+		s.reported = maps.Clone(m.verif.reported)
 	}
 	return s
 }
@@ -348,7 +351,7 @@ func (m *Machine) restore(s memState) {
 	m.deviceGen = s.deviceGen
 	m.unwedge, m.needOlm, m.failedQueries = s.unwedge, s.needOlm, s.failedQueries
 	if m.verif != nil {
-		m.verif.applied = s.applied
+		m.verif.applied, m.verif.reported = s.applied, s.reported
 	}
 }
 

@@ -43,9 +43,17 @@ type SyncResult struct {
 	// Retry lists room events that failed to decrypt earlier for want of a
 	// key that has now arrived: decrypt them again.
 	Retry []RetryEvent
-	// VerificationRoomEvents are in-room verification events to send, in
-	// answer to to-device ones (rare; to-device answers are queued).
+	// VerificationRoomEvents are in-room verification events to send:
+	// cancels of in-room verifications that timed out, and answers to
+	// to-device events (rare; to-device answers are queued).
 	VerificationRoomEvents []sas.Event
+	// Verifications lists the verifications whose state changed since the
+	// machine last reported them (events received, timeouts, and the
+	// application's own calls since): what to show or decide. Act on them
+	// through their Verification and hand the events to
+	// SendVerificationEvents; no polling is needed (see
+	// VerificationChange).
+	Verifications []VerificationChange
 }
 
 // ToDeviceEvent is one to-device event as the machine received it.
@@ -146,6 +154,13 @@ func (m *Machine) ReceiveSync(ctx context.Context, sc SyncChanges) (*SyncResult,
 			ev.Err = err
 			res.ToDevice = append(res.ToDevice, ev)
 		}
+		// Timeouts, and what changed (here or since the last report).
+		tick, err := t.tickVerifications()
+		if err != nil {
+			return err
+		}
+		res.VerificationRoomEvents = append(res.VerificationRoomEvents, tick...)
+		res.Verifications = t.m.verif.changes()
 		if sc.NextBatch != "" {
 			if err := t.putValue(NSValues, "next_batch", sc.NextBatch); err != nil {
 				return err

@@ -19,11 +19,13 @@ type verifier struct {
 	sas     *sas.Machine
 	mu      sync.Mutex
 	keys    map[string]sas.UserKeys
-	applied map[string]bool // flow IDs whose result was applied
+	applied map[string]bool // flows ("room\x00flow ID") whose result was applied
+	// reported holds the state last reported of each flow (changes).
+	reported map[string]sas.State
 }
 
 func (m *Machine) newVerifier(ed olm.Ed25519PublicKey) error {
-	v := &verifier{keys: map[string]sas.UserKeys{}, applied: map[string]bool{}}
+	v := &verifier{keys: map[string]sas.UserKeys{}, applied: map[string]bool{}, reported: map[string]sas.State{}}
 	s, err := sas.NewMachine(sas.Config{
 		UserID: m.userID, DeviceID: m.deviceID, DeviceKey: ed, Now: m.clock,
 		Keys: func(userID string) (sas.UserKeys, bool) {
@@ -321,35 +323,55 @@ func (t *txn) reflectIdentity(userID string) error {
 // Verifications returned (they come back from OutgoingRequests) and returns
 // the in-room ones, which the caller sends in their room (encrypted with
 // EncryptRoomEvent in an encrypted room). Devices whose verification
-// finished are recorded as verified.
-func (m *Machine) SendVerificationEvents(ctx context.Context, evs []sas.Event) ([]sas.Event, error) {
-	var room []sas.Event
+// finished are recorded as verified. The update's Changes report the
+// verifications whose state changed since last reported (those calls
+// included; see VerificationChange).
+func (m *Machine) SendVerificationEvents(ctx context.Context, evs []sas.Event) (*VerificationUpdate, error) {
+	upd := &VerificationUpdate{}
 	err := m.update(ctx, func(t *txn) error {
+		*upd = VerificationUpdate{}
 		var err error
-		if room, err = t.queueVerification(evs); err != nil {
+		if upd.RoomEvents, err = t.queueVerification(evs); err != nil {
 			return err
 		}
-		return t.applyVerifications()
+		if err := t.applyVerifications(); err != nil {
+			return err
+		}
+		upd.Changes = t.m.verif.changes()
+		return nil
 	})
-	return room, err
+	if err != nil {
+		return nil, err
+	}
+	return upd, nil
 }
 
 // ReceiveRoomVerificationEvent passes an in-room verification event (an
 // m.key.verification.* room event, or an m.room.message with msgtype
 // m.key.verification.request, decrypted if it was encrypted) to the
-// verifications, and returns the in-room events to send in answer; to-device
-// answers are queued. The error says why the sas.Machine refused the event;
-// send the returned events even then.
-func (m *Machine) ReceiveRoomVerificationEvent(ctx context.Context, ev sas.Event) ([]sas.Event, error) {
-	var room []sas.Event
-	var refusal error
+// verifications. The update holds the in-room events to send in answer
+// (to-device answers are queued), the verifications whose state changed,
+// and, in Refused, why the event was refused. The error is a failure of
+// the machine (its store) only.
+func (m *Machine) ReceiveRoomVerificationEvent(ctx context.Context, ev sas.Event) (*VerificationUpdate, error) {
+	upd := &VerificationUpdate{}
 	err := m.update(ctx, func(t *txn) error {
+		*upd = VerificationUpdate{}
 		var err error
-		room, refusal, err = t.routeVerification(ev)
-		return err
+		upd.RoomEvents, upd.Refused, err = t.routeVerification(ev)
+		if err != nil {
+			return err
+		}
+		tick, err := t.tickVerifications()
+		if err != nil {
+			return err
+		}
+		upd.RoomEvents = append(upd.RoomEvents, tick...)
+		upd.Changes = t.m.verif.changes()
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return room, refusal
+	return upd, nil
 }

@@ -14,9 +14,9 @@ func (c *client) sendVerif(evs []sas.Event, err error) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	room, err := c.m.SendVerificationEvents(ctx, evs)
-	if err != nil || len(room) != 0 {
-		c.t.Fatalf("SendVerificationEvents: %v, %d room events", err, len(room))
+	upd, err := c.m.SendVerificationEvents(ctx, evs)
+	if err != nil || len(upd.RoomEvents) != 0 {
+		c.t.Fatalf("SendVerificationEvents: %v, %+v", err, upd)
 	}
 	c.flush()
 }
@@ -120,9 +120,12 @@ func TestInRoomVerificationRouted(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Sender, req.EventID, req.OriginServerTS = a.user, "$req", w.clock.now().UnixMilli()
-	room, err := b.m.ReceiveRoomVerificationEvent(ctx, req)
-	if err != nil || len(room) != 0 {
-		t.Fatalf("request: %v %v", room, err)
+	upd, err := b.m.ReceiveRoomVerificationEvent(ctx, req)
+	if err != nil || len(upd.RoomEvents) != 0 || upd.Refused != nil {
+		t.Fatalf("request: %+v %v", upd, err)
+	}
+	if len(upd.Changes) != 1 || upd.Changes[0].Action != machine.VerificationAcceptOrCancel || upd.Changes[0].RoomID != w.room {
+		t.Fatalf("request reported as %+v", upd.Changes)
 	}
 	vs := b.m.Verifications().Verifications()
 	if len(vs) != 1 || vs[0].RoomID() != w.room {
@@ -132,8 +135,11 @@ func TestInRoomVerificationRouted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room, err = b.m.SendVerificationEvents(ctx, out)
-	if err != nil || len(room) != 1 || room[0].Type != "m.key.verification.ready" || room[0].RoomID != w.room {
-		t.Fatalf("ready: %+v %v", room, err)
+	upd, err = b.m.SendVerificationEvents(ctx, out)
+	if err != nil || len(upd.RoomEvents) != 1 || upd.RoomEvents[0].Type != "m.key.verification.ready" || upd.RoomEvents[0].RoomID != w.room {
+		t.Fatalf("ready: %+v %v", upd, err)
+	}
+	if len(upd.Changes) != 1 || upd.Changes[0].State != sas.StateReady || upd.Changes[0].Action != machine.VerificationWait {
+		t.Fatalf("ready reported as %+v", upd.Changes)
 	}
 }
