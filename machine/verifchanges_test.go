@@ -127,7 +127,7 @@ func TestVerificationChanges(t *testing.T) {
 		compareShown int
 	}{
 		{
-			name: "accept, compare, confirm, done",
+			name:  "accept, compare, confirm, done",
 			alice: policy{onCompare: "confirm"}, bob: policy{onRequest: "accept", onCompare: "confirm"},
 			aliceWant: []string{"requested/wait", "ready/start SAS", "keys exchanged/compare", "done/done"},
 			bobWant:   []string{"request received/accept or cancel", "ready/wait", "keys exchanged/compare", "done/done"},
