@@ -26,9 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/souverain/e2ee/examples/bot/filestore"
 	"github.com/souverain/e2ee/machine"
-	"github.com/souverain/e2ee/sas"
+	sqlstore "github.com/souverain/e2ee/store/sql"
 )
 
 // Config configures a Client.
@@ -47,8 +46,7 @@ type Config struct {
 	// bytes, the same at every start).
 	PickleKey []byte
 	// OpenStore opens the machine's store in the store directory; nil
-	// means the journal file of package filestore (dir/machine.journal).
-	// A SQL store plugs in here (sqlstore.OpenSQLite(ctx, dir+"/machine.db")).
+	// means the SQLite database dir/machine.db (store/sql, pure Go).
 	OpenStore func(ctx context.Context, dir string) (machine.Store, error)
 	// AutoJoin joins every room the bot is invited to.
 	AutoJoin bool
@@ -99,7 +97,6 @@ type Client struct {
 	reqMu   sync.Mutex
 	pmu     sync.Mutex
 	pending map[string]pendingEvent // events that failed for want of a key
-	seen    map[string]sas.State    // verification flow → last state acted on
 	txn     atomic.Int64
 }
 
@@ -114,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: cfg.Log, http: cfg.HTTP, pending: map[string]pendingEvent{}, seen: map[string]sas.State{}}
+	c := &Client{cfg: cfg, log: cfg.Log, http: cfg.HTTP, pending: map[string]pendingEvent{}}
 	c.txn.Store(time.Now().UnixNano())
 	sessPath := filepath.Join(cfg.StoreDir, "session.json")
 	if b, err := os.ReadFile(sessPath); err == nil {
@@ -134,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.OpenStore == nil {
 		cfg.OpenStore = func(ctx context.Context, dir string) (machine.Store, error) {
-			return filestore.Open(ctx, filepath.Join(dir, "machine.journal"))
+			return sqlstore.OpenSQLite(ctx, filepath.Join(dir, "machine.db"))
 		}
 	}
 	st, err := cfg.OpenStore(ctx, cfg.StoreDir)

@@ -137,6 +137,7 @@ func (c *Client) SyncOnce(ctx context.Context, timeout time.Duration) error {
 	if err := c.flush(ctx); err != nil {
 		return err
 	}
+	c.verifications(ctx, res.Verifications)
 
 	for roomID := range resp.Rooms.Invite {
 		if c.cfg.AutoJoin {
@@ -163,7 +164,6 @@ func (c *Client) SyncOnce(ctx context.Context, timeout time.Duration) error {
 		c.retry(ctx, r.RoomID, r.EventID)
 	}
 	c.expirePending(ctx)
-	c.verifications(ctx)
 	if err := c.flush(ctx); err != nil {
 		return err
 	}

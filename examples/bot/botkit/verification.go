@@ -7,19 +7,25 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/sas"
 )
 
-// roomVerification passes an in-room verification event to the machine and
-// sends its answers.
+// roomVerification passes an in-room verification event to the machine,
+// sends its answers and acts on what changed.
 func (c *Client) roomVerification(ctx context.Context, roomID, typ string, content json.RawMessage, ev rawEvent) {
-	out, err := c.Machine.ReceiveRoomVerificationEvent(ctx, sas.Event{
+	upd, err := c.Machine.ReceiveRoomVerificationEvent(ctx, sas.Event{
 		Type: typ, Content: content, Sender: ev.Sender, RoomID: roomID, EventID: ev.EventID, OriginServerTS: ev.TS,
 	})
 	if err != nil {
-		c.log.Info("verification event refused", "room", roomID, "type", typ, "err", err)
+		c.log.Warn("verification event", "room", roomID, "type", typ, "err", err)
+		return
 	}
-	c.sendRoomVerification(ctx, out)
+	if upd.Refused != nil {
+		c.log.Info("verification event refused", "room", roomID, "type", typ, "err", upd.Refused)
+	}
+	c.sendRoomVerification(ctx, upd.RoomEvents)
+	c.verifications(ctx, upd.Changes)
 }
 
 // sendRoomVerification sends in-room verification events, encrypted in an
@@ -39,15 +45,16 @@ func (c *Client) sendRoomVerification(ctx context.Context, evs []sas.Event) {
 	}
 }
 
-// send hands the events of a Verification call to the machine (to-device
-// ones are queued) and sends the in-room ones.
-func (c *Client) sendVerification(ctx context.Context, evs []sas.Event) error {
-	room, err := c.Machine.SendVerificationEvents(ctx, evs)
+// sendVerification hands the events of a Verification call to the machine
+// (to-device ones are queued, then sent), sends the in-room ones, and
+// returns the changes the machine reports.
+func (c *Client) sendVerification(ctx context.Context, evs []sas.Event) ([]machine.VerificationChange, error) {
+	upd, err := c.Machine.SendVerificationEvents(ctx, evs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.sendRoomVerification(ctx, room)
-	return c.flush(ctx)
+	c.sendRoomVerification(ctx, upd.RoomEvents)
+	return upd.Changes, c.flush(ctx)
 }
 
 // RequestVerification starts a to-device SAS verification with devices of
@@ -58,58 +65,54 @@ func (c *Client) RequestVerification(ctx context.Context, userID string, deviceI
 	if err != nil {
 		return nil, err
 	}
-	return v, c.sendVerification(ctx, evs)
+	chs, err := c.sendVerification(ctx, evs)
+	c.verifications(ctx, chs)
+	return v, err
 }
 
-// verifications moves every verification on as far as the bot can: accept
-// requests and starts, start SAS on our own requests once ready, log the
-// emojis and confirm them if AutoConfirmSAS.
-func (c *Client) verifications(ctx context.Context) {
-	for _, v := range c.Machine.Verifications().Verifications() {
-		st := v.State()
-		if prev, ok := c.seen[v.FlowID()]; ok && prev == st {
-			continue
-		}
-		c.seen[v.FlowID()] = st
+// verifications acts on the verifications the machine reports as changed:
+// accept requests and starts, start SAS on our own requests once ready,
+// log the emojis and confirm them if AutoConfirmSAS. The events of each act
+// go to the machine, whose report of what they changed is acted on in turn.
+func (c *Client) verifications(ctx context.Context, chs []machine.VerificationChange) {
+	for len(chs) > 0 {
+		ch := chs[0]
+		chs = chs[1:]
+		v := ch.Verification
 		var evs []sas.Event
 		var err error
-		switch st {
-		case sas.StateRequestReceived, sas.StateStartReceived:
-			c.log.Info("verification requested", "user", v.OtherUser(), "device", v.OtherDevice(), "flow", v.FlowID())
+		switch ch.Action {
+		case machine.VerificationAcceptOrCancel:
+			c.log.Info("verification requested", "user", ch.OtherUser, "device", ch.OtherDevice, "flow", ch.FlowID)
 			evs, err = v.Accept()
-		case sas.StateReady:
-			if v.WeRequested() {
-				evs, err = v.StartSAS()
-			}
-		case sas.StateKeysExchanged:
-			s, _, ok := v.ShortAuthString()
-			if !ok {
-				continue
-			}
+		case machine.VerificationStartSAS:
+			evs, err = v.StartSAS()
+		case machine.VerificationCompare:
 			var names []string
-			for _, e := range s.Emojis() {
+			for _, e := range ch.Emojis {
 				names = append(names, e.Symbol+" "+e.Description)
 			}
-			c.log.Info("compare these emojis", "user", v.OtherUser(), "device", v.OtherDevice(), "emojis", strings.Join(names, ", "))
+			c.log.Info("compare these emojis", "user", ch.OtherUser, "device", ch.OtherDevice, "emojis", strings.Join(names, ", "), "decimals", fmt.Sprint(ch.Decimals))
 			if c.cfg.AutoConfirmSAS {
 				evs, err = v.Confirm()
 			} else {
 				c.log.Warn("not confirming: start the bot with -auto-confirm-sas to confirm without a human (tests only)")
 			}
-		case sas.StateDone:
-			res, _ := v.Result()
-			c.log.Info("verification done", "user", res.UserID, "device", res.DeviceID, "device_key_verified", res.DeviceKey != nil, "master_key_verified", res.MasterKey != nil)
-		case sas.StateCancelled:
-			cn := v.Cancellation()
-			c.log.Info("verification cancelled", "user", v.OtherUser(), "flow", v.FlowID(), "why", fmt.Sprint(cn))
+		case machine.VerificationDone:
+			r := ch.Result
+			c.log.Info("verification done", "user", r.UserID, "device", r.DeviceID, "device_key_verified", r.DeviceKey != nil, "master_key_verified", r.MasterKey != nil)
+		case machine.VerificationCancelled:
+			c.log.Info("verification cancelled", "user", ch.OtherUser, "flow", ch.FlowID, "why", fmt.Sprint(ch.Cancellation))
 		}
 		if err != nil {
-			c.log.Warn("verification", "flow", v.FlowID(), "state", st.String(), "err", err)
+			c.log.Warn("verification", "flow", ch.FlowID, "state", ch.State.String(), "err", err)
 		}
 		if len(evs) > 0 {
-			if err := c.sendVerification(ctx, evs); err != nil {
+			more, err := c.sendVerification(ctx, evs)
+			if err != nil {
 				c.log.Warn("sending verification events", "err", err)
 			}
+			chs = append(chs, more...)
 		}
 	}
 }
