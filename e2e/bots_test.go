@@ -35,10 +35,27 @@ type tally struct {
 	got      map[string]int // body → times decrypted
 	events   map[string]int // event ID → times decrypted
 	failures []string
+	// trust is the sender's trust each body was decrypted with, where the
+	// participant reports it.
+	trust map[string]string
 }
 
 func newTally(name string) *tally {
-	return &tally{name: name, got: map[string]int{}, events: map[string]int{}}
+	return &tally{name: name, got: map[string]int{}, events: map[string]int{}, trust: map[string]string{}}
+}
+
+// decryptedWith records a decrypted message and the trust in its sender.
+func (t *tally) decryptedWith(eventID, body, trust string) {
+	t.decrypted(eventID, body)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.trust[body] = trust
+}
+
+func (t *tally) trustOf(body string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.trust[body]
 }
 
 func (t *tally) decrypted(eventID, body string) {
@@ -219,7 +236,7 @@ func newMautrixBot(ctx context.Context, t *testing.T, hsURL, user, pass, dir str
 		if evt.Sender == cli.UserID || evt.Mautrix.EventSource&event.SourceDecrypted == 0 {
 			return
 		}
-		tl.decrypted(evt.ID.String(), evt.Content.AsMessage().Body)
+		tl.decryptedWith(evt.ID.String(), evt.Content.AsMessage().Body, evt.Mautrix.TrustState.String())
 	})
 	done := make(chan struct{})
 	go func() {

@@ -26,13 +26,21 @@ type sasCallbacks struct {
 	done    bool
 	cancel  string
 	started bool
+	// accept makes the callbacks accept requests from others and let the
+	// requester start SAS (instead of starting it themselves).
+	accept bool
 }
 
 func (c *sasCallbacks) VerificationRequested(ctx context.Context, txnID id.VerificationTransactionID, from id.UserID, fromDevice id.DeviceID) {
+	if c.accept {
+		go c.vh.AcceptVerification(context.WithoutCancel(ctx), txnID)
+	}
 }
 
 func (c *sasCallbacks) VerificationReady(ctx context.Context, txnID id.VerificationTransactionID, otherDeviceID id.DeviceID, supportsSAS, supportsScanQRCode bool, qrCode *verificationhelper.QRCode) {
-	go c.vh.StartSAS(context.WithoutCancel(ctx), txnID)
+	if !c.accept {
+		go c.vh.StartSAS(context.WithoutCancel(ctx), txnID)
+	}
 }
 
 func (c *sasCallbacks) VerificationCancelled(ctx context.Context, txnID id.VerificationTransactionID, code event.VerificationCancelCode, reason string) {
