@@ -325,6 +325,12 @@ func (m *Machine) MarkRequestSent(ctx context.Context, id string, body []byte) e
 		if err := storeErr(t.tx.Delete(NSRequests, id)); err != nil {
 			return err
 		}
+		if st.Kind == KindSignatureUpload {
+			// New signatures change what queries say: of our own
+			// identity (and so of everyone we evaluate against it), and of
+			// the users whose master key we signed.
+			return t.markAllOutdated()
+		}
 		if st.Room != "" {
 			o, err := t.outbound(st.Room)
 			if err != nil {

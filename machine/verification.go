@@ -168,9 +168,10 @@ func (t *txn) applyVerifications() error {
 //     this device signs it with its device key (the specification allows a
 //     device to sign its own user's master key; crossign then trusts the
 //     key through this verified device), our identity is trusted at once,
-//     with the cross-signed devices of ours verified, and every tracked
-//     user is queried again so that other users' identities are evaluated
-//     against our now trusted one.
+//     with the cross-signed devices of ours verified. Once the signature
+//     upload is sent, every tracked user is queried again (MarkRequestSent),
+//     so that the server's copy carries the signature and other users'
+//     identities are evaluated against our now trusted one.
 //
 // When we are the device being verified, the other device does the signing
 // on its side: there is nothing for us to sign but our master key.
@@ -232,9 +233,6 @@ func (t *txn) applyResult(res sas.Result) error {
 			if !id.Verified {
 				id.Verified = true
 				if err := t.reflectIdentity(t.m.userID); err != nil {
-					return err
-				}
-				if err := t.markAllOutdated(); err != nil {
 					return err
 				}
 			}

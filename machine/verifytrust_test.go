@@ -244,9 +244,14 @@ func TestSASOwnDeviceBothDirections(t *testing.T) {
 			}
 		}
 	})
-	// After the uploads, a restart (in-memory state gone) and a query,
-	// the new device is cross-signed and its identity trusted from what
-	// the server lists.
+	// The uploads went out with the syncs, and the machine queried again
+	// once they were sent: the server's word now agrees.
+	a2.sync()
+	if _, _, verified := machine.IdentityOf(a2.m, a2.user); !verified || !machine.DeviceCrossSigned(a2.m, a2.user, "ALICE2") {
+		t.Errorf("after the uploads the new device trusts its identity: %v, is cross-signed: %v",
+			verified, machine.DeviceCrossSigned(a2.m, a2.user, "ALICE2"))
+	}
+	// After a restart (in-memory state gone) and a query, the same.
 	a2.restart()
 	a2.query()
 	if _, _, verified := machine.IdentityOf(a2.m, a2.user); !verified {
@@ -261,5 +266,32 @@ func TestSASOwnDeviceBothDirections(t *testing.T) {
 	w.bob.query(w.alice.user)
 	if got := device(t, w.bob, w.alice.user, "ALICE2"); got == nil || got.Verification != machine.VerificationUnverifiedIdentity {
 		t.Errorf("bob sees ALICE2 as %+v, want cross-signed", got)
+	}
+}
+
+// TestOwnIdentityVerifiedReevaluatesOthers: Alice's first device verified
+// Bob (her user-signing key signed his master key). Her new device sees
+// Bob's device as cross-signed by an identity it cannot trust while it does
+// not trust its own; once a SAS with the first device verifies her master
+// key, the new device queries everyone again (after its signature upload
+// went out) and sees Bob verified through her user-signing key's signature.
+func TestOwnIdentityVerifiedReevaluatesOthers(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	runSAS(t, w.alice, w.bob)
+	w.alice.flush()
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	a2.query(w.bob.user)
+	if d := device(t, a2, w.bob.user, w.bob.dev); d == nil || d.Verification != machine.VerificationUnverifiedIdentity {
+		t.Fatalf("before: the new device sees bob as %+v", d)
+	}
+	runSASChecked(t, w.alice, a2, func(*client) {})
+	for range 3 {
+		a2.sync()
+	}
+	if d := device(t, a2, w.bob.user, w.bob.dev); d == nil || d.Verification != machine.VerificationVerified {
+		t.Errorf("after: the new device sees bob as %+v", d)
 	}
 }
