@@ -134,7 +134,9 @@ func action(v *sas.Verification, st sas.State) VerificationAction {
 
 // changes returns the verifications whose state differs from the one last
 // reported, sorted by room and flow ID, and records them as reported.
-// Flows the sas.Machine forgot are forgotten here too.
+// Flows the sas.Machine forgot (sas.Machine.Tick forgets finished ones
+// after a while) are forgotten here too, so neither map grows without
+// bound.
 func (v *verifier) changes() []VerificationChange {
 	var out []VerificationChange
 	seen := map[string]bool{}
@@ -173,6 +175,11 @@ func (v *verifier) changes() []VerificationChange {
 	for key := range v.reported {
 		if !seen[key] {
 			delete(v.reported, key)
+		}
+	}
+	for key := range v.applied {
+		if !seen[key] {
+			delete(v.applied, key)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

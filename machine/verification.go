@@ -228,7 +228,14 @@ func (t *txn) applyResult(res sas.Result) error {
 				if err != nil {
 					return err
 				}
-				add(crossign.SignMasterKeyWithDevice(a, t.m.userID, t.m.deviceID, key))
+				so, err := crossign.SignMasterKeyWithDevice(a, t.m.userID, t.m.deviceID, key)
+				add(so, err)
+				// The record carries the signature at once: our master key
+				// is then signed by a verified own device, this one, which
+				// is what trusting it requires (SECURITY 41).
+				if err == nil && key.Object().AddSignatures(so.Object) == nil {
+					id.MasterJSON = key.Bytes()
+				}
 			}
 			if !id.Verified {
 				id.Verified = true
