@@ -295,3 +295,34 @@ func TestOwnIdentityVerifiedReevaluatesOthers(t *testing.T) {
 		t.Errorf("after: the new device sees bob as %+v", d)
 	}
 }
+
+// TestGossipedMasterKeyReachesVerifications: a new device that receives
+// the master private key by secret gossip from its verified sibling trusts
+// its master key in its verifications at once (the secret is stored through
+// the same path as SetSecret).
+func TestGossipedMasterKeyReachesVerifications(t *testing.T) {
+	w := newWorld(t)
+	ks := publishAll(t, w, w.alice)
+	holdKeys(t, w.alice, ks)
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	verifyEachOther(t, w.alice, a2)
+	master := masterOf(t, ks)
+	if k, trusted := a2.m.Verifications().MasterKey(); k != master || trusted {
+		t.Fatalf("before: %v trusted %v, want the published key, untrusted", k, trusted)
+	}
+	if err := a2.m.RequestSecret(ctx, crossign.UsageMaster.SecretName()); err != nil {
+		t.Fatal(err)
+	}
+	a2.flush()
+	w.alice.sync()
+	// The answer arrives; checked before anything else goes out (no query).
+	if _, err := a2.m.ReceiveSync(ctx, w.hs.Sync(a2.user, a2.dev)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a2.m.Secret(ctx, crossign.UsageMaster.SecretName()); !ok {
+		t.Fatal("the master key was not gossiped")
+	}
+	if k, trusted := a2.m.Verifications().MasterKey(); k != master || !trusted {
+		t.Errorf("after: %v trusted %v, want %v trusted", k, trusted, master)
+	}
+}
