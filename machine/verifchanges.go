@@ -138,9 +138,13 @@ func action(v *sas.Verification, st sas.State) VerificationAction {
 // after a while) are forgotten here too, so neither map grows without
 // bound.
 func (v *verifier) changes() []VerificationChange {
+	flows := v.sas.Verifications()
+	if len(flows) == 0 && len(v.reported) == 0 && len(v.applied) == 0 {
+		return nil // the common case: nothing to walk
+	}
 	var out []VerificationChange
 	seen := map[string]bool{}
-	for _, fl := range v.sas.Verifications() {
+	for _, fl := range flows {
 		id := fl.FlowID()
 		if id == "" {
 			continue // an in-room request not sent yet
