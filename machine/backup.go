@@ -183,6 +183,27 @@ func (m *Machine) BackupRequest(ctx context.Context, max int) (*Request, error) 
 
 // handleBackup marks the uploaded sessions backed up.
 func (t *txn) handleBackup(b *backupBatch) error {
+	if bt, ok := t.tx.(BatchTx); ok {
+		keys := make([]InboundGroupSessionKey, len(b.keys))
+		for i, k := range b.keys {
+			keys[i] = InboundGroupSessionKey{RoomID: k[0], SessionID: k[1]}
+		}
+		recs, err := bt.InboundGroupSessionsByID(keys)
+		if err != nil {
+			return storeErr(err)
+		}
+		for _, k := range keys {
+			r, ok := recs[k]
+			if !ok || r.BackedUp {
+				continue
+			}
+			r.BackedUp = true
+			if err := t.tx.PutInboundGroupSession(r); err != nil {
+				return storeErr(err)
+			}
+		}
+		return nil
+	}
 	for _, k := range b.keys {
 		r, err := t.tx.InboundGroupSession(k[0], k[1])
 		if isNotFound(err) {

@@ -9,6 +9,10 @@ import (
 	"github.com/souverain/e2ee/olm"
 )
 
+// importPrefetch is the number of sessions importSessions looks up in one
+// store call (BatchTx).
+const importPrefetch = 1000
+
 // ImportResult is the outcome of ImportRoomKeys.
 type ImportResult struct {
 	// Imported counts the sessions stored or improved (a lower first
@@ -68,6 +72,17 @@ func (t *txn) importSessions(sessions []keybackup.ExportedSession, provenance Pr
 	out := &importOutcome{errors: map[int]error{}}
 	res := &SyncResult{}
 	for i := range sessions {
+		if i%importPrefetch == 0 {
+			// The sessions already known, importPrefetch at a time: one
+			// store call instead of one per session (BatchTx).
+			keys := make([]InboundGroupSessionKey, 0, importPrefetch)
+			for _, e := range sessions[i:min(i+importPrefetch, len(sessions))] {
+				keys = append(keys, InboundGroupSessionKey{RoomID: e.RoomID, SessionID: e.SessionID})
+			}
+			if err := t.prefetchInbound(keys); err != nil {
+				return nil, err
+			}
+		}
 		e := &sessions[i]
 		// The primitive records the provenance too (backup or export).
 		var s *megolm.InboundGroupSession

@@ -261,6 +261,10 @@ type txn struct {
 	// asks it for every unsigned device a session was shared with, at each
 	// EncryptRoomEvent. putValue of NSIdentities forgets the entry.
 	hasID map[string]bool
+	// prefetched holds the inbound sessions prefetchInbound looked up and
+	// inbound has not decoded yet, by room and session ID; nil for a
+	// session the store does not have.
+	prefetched map[string]*InboundGroupSessionRecord
 }
 
 // addInflight records a request handed out in this transaction.

@@ -135,12 +135,24 @@ func (t *txn) inbound(roomID, sessionID string) (*inboundSession, error) {
 	if s, ok := t.m.c.inbound[k]; ok {
 		return s, nil
 	}
-	rec, err := t.tx.InboundGroupSession(roomID, sessionID)
-	if isNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, storeErr(err)
+	var rec InboundGroupSessionRecord
+	if p, ok := t.prefetched[k]; ok {
+		if p == nil {
+			// Not in the store when prefetched; a session put since
+			// is in the cache.
+			return nil, nil
+		}
+		rec = *p
+		delete(t.prefetched, k)
+	} else {
+		var err error
+		rec, err = t.tx.InboundGroupSession(roomID, sessionID)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
 	}
 	var st inboundState
 	if err := t.m.open(kindInbound, rec.Pickle, &st); err != nil {
@@ -160,6 +172,47 @@ func (t *txn) inbound(roomID, sessionID string) (*inboundSession, error) {
 	is := &inboundSession{s: s, state: st}
 	t.m.c.inbound[k] = is
 	return is, nil
+}
+
+// prefetchInbound looks up, in one BatchTx call if the store's Tx has one,
+// the inbound sessions of keys that are not in the cache, so that inbound
+// answers them without a store lookup each. Without BatchTx it does
+// nothing.
+func (t *txn) prefetchInbound(keys []InboundGroupSessionKey) error {
+	bt, ok := t.tx.(BatchTx)
+	if !ok {
+		return nil
+	}
+	var want []InboundGroupSessionKey
+	for _, k := range keys {
+		ck := k.RoomID + "\x00" + k.SessionID
+		if _, ok := t.m.c.inbound[ck]; ok {
+			continue
+		}
+		if _, ok := t.prefetched[ck]; ok {
+			continue
+		}
+		want = append(want, k)
+	}
+	if len(want) < 2 {
+		// One session: inbound looks it up as well.
+		return nil
+	}
+	recs, err := bt.InboundGroupSessionsByID(want)
+	if err != nil {
+		return storeErr(err)
+	}
+	if t.prefetched == nil {
+		t.prefetched = make(map[string]*InboundGroupSessionRecord, len(want))
+	}
+	for _, k := range want {
+		var p *InboundGroupSessionRecord
+		if r, ok := recs[k]; ok {
+			p = &r
+		}
+		t.prefetched[k.RoomID+"\x00"+k.SessionID] = p
+	}
+	return nil
 }
 
 func (t *txn) putInbound(s *inboundSession, backedUp bool) error {
@@ -536,6 +589,17 @@ func (m *Machine) DecryptRoomEvents(ctx context.Context, roomID string, events [
 		ps[i] = p
 	}
 	err := m.update(ctx, func(t *txn) error {
+		keys := make([]InboundGroupSessionKey, 0, len(ps))
+		seen := map[string]bool{}
+		for _, p := range ps {
+			if p != nil && !seen[p.c.SessionID] {
+				seen[p.c.SessionID] = true
+				keys = append(keys, InboundGroupSessionKey{RoomID: roomID, SessionID: p.c.SessionID})
+			}
+		}
+		if err := t.prefetchInbound(keys); err != nil {
+			return err
+		}
 		for i, p := range ps {
 			if p == nil {
 				continue

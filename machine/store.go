@@ -47,8 +47,16 @@ var (
 // must pass (Run), and runs the machine itself over a store (RunMachine);
 // machine/memstore is the in-memory Store.
 type Store interface {
-	// Begin starts a read-write transaction. ctx bounds the transaction's
-	// lifetime for stores that can use it.
+	// Begin starts a read-write transaction. ctx bounds Begin only: the
+	// wait for the previous transaction and for the database. Once Begin
+	// has returned, the transaction lives until Commit or Rollback, however
+	// ctx ends: callers cancel ctx right after Begin (machine/storetest
+	// does), and a Machine whose caller's ctx expires in the middle of a
+	// transaction still commits or rolls it back itself. A store must not
+	// abort or roll back an open transaction because its ctx is done (an
+	// SQL store begins with context.WithoutCancel(ctx), since database/sql
+	// rolls back a transaction when the ctx of BeginTx ends); it may keep
+	// ctx's values.
 	Begin(ctx context.Context) (Tx, error)
 	// Close releases the store. Begin fails with ErrClosed afterwards;
 	// calling Close again does nothing.
@@ -142,6 +150,31 @@ type Tx interface {
 	// List returns every key and value of namespace ns, sorted by key
 	// (byte order).
 	List(ns Namespace) ([]KeyValue, error)
+}
+
+// InboundGroupSessionKey names an inbound Megolm session: its room and
+// session ID.
+type InboundGroupSessionKey struct {
+	RoomID, SessionID string
+}
+
+// BatchTx is a Tx that also looks up many inbound Megolm sessions at once.
+// It is optional: the Machine checks for it with a type assertion and,
+// where one transaction looks up many sessions, asks for them in one call
+// (ImportRoomKeys looks up every restored session before merging it,
+// DecryptRoomEvents the sessions of a room's batch, a backup upload every
+// session it marks as backed up); a Tx without it gets one
+// InboundGroupSession call per session. A store whose lookups are round
+// trips (PostgreSQL) answers the batch in a few queries. machine/storetest
+// tests it when a store's Tx has it.
+type BatchTx interface {
+	Tx
+	// InboundGroupSessionsByID returns the inbound sessions that exist of
+	// those keys name, by key: a key without a session is not in the map,
+	// a key given twice is answered once, and no keys give an empty map.
+	// Like InboundGroupSession it sees the transaction's own writes, and
+	// the records are copies.
+	InboundGroupSessionsByID(keys []InboundGroupSessionKey) (map[InboundGroupSessionKey]InboundGroupSessionRecord, error)
 }
 
 // Namespace names one of the Machine's small key-value tables. A Store

@@ -48,7 +48,8 @@ func New() *Store {
 }
 
 // Begin starts a transaction, waiting until the previous one ends or ctx is
-// done.
+// done. ctx bounds that wait only: the transaction lives until Commit or
+// Rollback (machine.Store).
 func (s *Store) Begin(ctx context.Context) (machine.Tx, error) {
 	select {
 	case s.lock <- struct{}{}:
@@ -221,6 +222,8 @@ type tx struct {
 	kv       *txTable[[]byte]
 }
 
+var _ machine.BatchTx = (*tx)(nil)
+
 func (t *tx) check(op string) error {
 	if t.done {
 		return fmt.Errorf("memstore: %s: %w", op, machine.ErrTxDone)
@@ -316,6 +319,22 @@ func (t *tx) InboundGroupSession(roomID, sessionID string) (machine.InboundGroup
 	}
 	r.Pickle = bytes.Clone(r.Pickle)
 	return r, nil
+}
+
+// InboundGroupSessionsByID returns the inbound sessions of keys that exist
+// (machine.BatchTx).
+func (t *tx) InboundGroupSessionsByID(keys []machine.InboundGroupSessionKey) (map[machine.InboundGroupSessionKey]machine.InboundGroupSessionRecord, error) {
+	if err := t.check("inbound group sessions"); err != nil {
+		return nil, err
+	}
+	out := make(map[machine.InboundGroupSessionKey]machine.InboundGroupSessionRecord, len(keys))
+	for _, k := range keys {
+		if r, ok := t.inbound.get(k.RoomID, k.SessionID); ok {
+			r.Pickle = bytes.Clone(r.Pickle)
+			out[k] = r
+		}
+	}
+	return out, nil
 }
 
 func (t *tx) PutInboundGroupSession(r machine.InboundGroupSessionRecord) error {

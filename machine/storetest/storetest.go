@@ -47,6 +47,10 @@ func Run(t *testing.T, open func(t *testing.T) machine.Store) {
 		{"Sequential", testSequential},
 		{"LargeValue", testLargeValue},
 		{"BulkInbound", testBulkInbound},
+		{"ManyMisses", testManyMisses},
+		{"ContextEndsAfterBegin", testContextEndsAfterBegin},
+		{"BatchInbound", testBatchInbound},
+		{"BatchInboundBulk", testBatchInboundBulk},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
