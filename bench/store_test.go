@@ -114,21 +114,27 @@ func BenchmarkStorePutInboundSession(b *testing.B) {
 			s := open(b)
 			defer s.Close()
 			in := newSouverainInbound(b)
+			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
 				tx, err := s.Begin(storeCtx)
 				must(b, err)
 				must(b, tx.PutInboundGroupSession(souverainRecord(b, in, "!room:x")))
 				must(b, tx.Commit())
 			}
+			cpu.report(1, "op")
 		})
 	}
 	for name, driver := range mautrixDrivers {
 		runImpl(b, name, func(b *testing.B) {
 			s := mautrixStore(b, driver)
 			in := newMautrixInbound(b, "!room:x")
+			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
 				must(b, s.PutGroupSession(storeCtx, in))
 			}
+			cpu.report(1, "op")
 		})
 	}
 }
@@ -144,6 +150,7 @@ func BenchmarkStoreGetInboundSession(b *testing.B) {
 			must(b, tx.PutInboundGroupSession(souverainRecord(b, in, "!room:x")))
 			must(b, tx.Commit())
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
 				tx, err := s.Begin(storeCtx)
 				must(b, err)
@@ -153,6 +160,7 @@ func BenchmarkStoreGetInboundSession(b *testing.B) {
 				_, err = megolm.UnpickleInboundGroupSession(string(r.Pickle), storePickleKey)
 				must(b, err)
 			}
+			cpu.report(1, "op")
 		})
 	}
 	for name, driver := range mautrixDrivers {
@@ -161,6 +169,7 @@ func BenchmarkStoreGetInboundSession(b *testing.B) {
 			in := newMautrixInbound(b, "!room:x")
 			must(b, s.PutGroupSession(storeCtx, in))
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
 				got, err := s.GetGroupSession(storeCtx, "!room:x", in.ID())
 				must(b, err)
@@ -168,6 +177,7 @@ func BenchmarkStoreGetInboundSession(b *testing.B) {
 					b.Fatal("session not found")
 				}
 			}
+			cpu.report(1, "op")
 		})
 	}
 }
@@ -185,20 +195,22 @@ func BenchmarkStoreRestore10000(b *testing.B) {
 				sessions[i] = newSouverainInbound(b)
 			}
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+				cpu.stop()
 				s := open(b)
-				b.StartTimer()
+				cpu.resume()
 				tx, err := s.Begin(storeCtx)
 				must(b, err)
 				for j, in := range sessions {
 					must(b, tx.PutInboundGroupSession(souverainRecord(b, in, fmt.Sprintf("!room%d:x", j%50))))
 				}
 				must(b, tx.Commit())
-				b.StopTimer()
+				cpu.stop()
 				s.Close()
-				b.StartTimer()
+				cpu.resume()
 			}
+			cpu.report(1, "op")
 		})
 	}
 	for name, driver := range mautrixDrivers {
@@ -208,10 +220,11 @@ func BenchmarkStoreRestore10000(b *testing.B) {
 				sessions[j] = newMautrixInbound(b, fmt.Sprintf("!room%d:x", j%50))
 			}
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+				cpu.stop()
 				s := mautrixStore(b, driver)
-				b.StartTimer()
+				cpu.resume()
 				must(b, s.DB.DoTxn(storeCtx, nil, func(ctx context.Context) error {
 					for _, in := range sessions {
 						if err := s.PutGroupSession(ctx, in); err != nil {
@@ -221,6 +234,7 @@ func BenchmarkStoreRestore10000(b *testing.B) {
 					return nil
 				}))
 			}
+			cpu.report(1, "op")
 		})
 	}
 }
@@ -246,8 +260,9 @@ func BenchmarkStoreDecryptSyncBatch(b *testing.B) {
 			events := make([]*event.Event, batch)
 			seq := 0
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+				cpu.stop()
 				// 1,000 events over sessions rotated every 100 messages, as
 				// the souverain machine does by default.
 				var out molm.OutboundGroupSession
@@ -273,12 +288,13 @@ func BenchmarkStoreDecryptSyncBatch(b *testing.B) {
 						}},
 					}
 				}
-				b.StartTimer()
+				cpu.resume()
 				for _, ev := range events {
 					_, err := mach.DecryptMegolmEvent(storeCtx, ev)
 					must(b, err)
 				}
 			}
+			cpu.report(batch, "event")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})
 	}

@@ -51,14 +51,15 @@ func BenchmarkDecryptSyncBatch(b *testing.B) {
 				events := make([]json.RawMessage, batch)
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu := startCPU(b)
 				for i := 0; i < b.N; i++ {
-					b.StopTimer()
+					cpu.stop()
 					for j := range events {
 						alice.share(room, alice.user, bob.user)
 						events[j] = alice.post(room, fmt.Sprintf("message %d %d", i, j))
 					}
 					bob.sync()
-					b.StartTimer()
+					cpu.resume()
 					if batched {
 						_, errs, err := bob.m.DecryptRoomEvents(ctx, room, events)
 						if err != nil {
@@ -77,6 +78,7 @@ func BenchmarkDecryptSyncBatch(b *testing.B) {
 						}
 					}
 				}
+				cpu.report(batch, "event")
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 			})
 		}
@@ -90,23 +92,26 @@ func BenchmarkImportRoomKeys(b *testing.B) {
 	for _, st := range benchStores() {
 		b.Run("store="+st.name, func(b *testing.B) {
 			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+				cpu.stop()
 				s := st.open(b)
 				m, err := machine.New(ctx, machine.Options{UserID: "@bob:x", DeviceID: "BOB", Store: s, PickleKey: pickleKey(2)})
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
+				cpu.resume()
 				res, err := m.ImportRoomKeys(ctx, sessions, machine.ProvenanceBackup)
 				if err != nil || res.Imported != len(sessions) {
 					b.Fatal(res, err)
 				}
-				b.StopTimer()
+				cpu.stop()
 				m.Close()
 				s.Close()
-				b.StartTimer()
+				cpu.resume()
 			}
+			cpu.report(1, "op")
 		})
 	}
 }

@@ -313,7 +313,11 @@ func (s *Store) closeAll() error {
 }
 
 // Begin starts a transaction. It waits for the previous one to end, and
-// fails with ErrLocked if another process took the account over.
+// fails with ErrLocked if another process took the account over. ctx
+// bounds that wait and the wait for a database connection, not the
+// transaction (machine.Store): the transaction begins under
+// context.WithoutCancel(ctx), since database/sql would roll it back when
+// ctx ends, and lives until Commit or Rollback.
 func (s *Store) Begin(ctx context.Context) (machine.Tx, error) {
 	select {
 	case s.txLock <- struct{}{}:
@@ -327,21 +331,27 @@ func (s *Store) Begin(ctx context.Context) (machine.Tx, error) {
 		<-s.txLock
 		return nil, fmt.Errorf("sqlstore: begin: %w", ErrClosed)
 	}
-	sqlTx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		<-s.txLock
 		return nil, fmt.Errorf("sqlstore: begin: %w", s.mapErr(err))
 	}
+	sqlTx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		conn.Close()
+		<-s.txLock
+		return nil, fmt.Errorf("sqlstore: begin: %w", s.mapErr(err))
+	}
 	// On error, begin has rolled back and released the lock.
-	return s.begin(ctx, sqlTx)
+	return s.begin(ctx, conn, sqlTx)
 }
 
-// begin checks the owner of a new transaction. ctx bounds Begin only:
-// callers (storetest among them) cancel it once Begin returns, and
-// database/sql would roll the transaction back.
-func (s *Store) begin(ctx context.Context, sqlTx *sql.Tx) (*Tx, error) {
+// begin checks the owner of a new transaction. The transaction does not
+// depend on ctx: callers (storetest among them) cancel it once Begin
+// returns.
+func (s *Store) begin(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx) (*Tx, error) {
 	ctx = context.WithoutCancel(ctx)
-	t := &Tx{s: s, tx: sqlTx, ctx: ctx}
+	t := &Tx{s: s, conn: conn, tx: sqlTx, ctx: ctx}
 	if s.d == dialectSQLite {
 		// The one connection holds the file's exclusive lock since Open;
 		// sqliteConnector refuses to open another.

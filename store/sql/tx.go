@@ -41,12 +41,23 @@ const (
 	qList
 	qNamespaceUsed
 	qResetBackedUp
+	qInboundByID
+	qInboundByIDSmall
 	numQueries
 )
 
 // inboundBatch is the number of inbound sessions written by one statement
 // when many are put in a row (a backup restore).
 const inboundBatch = 100
+
+// lookupBatch is the number of inbound sessions one statement of
+// InboundGroupSessionsByID looks up, lookupSmall that of its statement for
+// short lists; a shorter list is padded with its last key, so that two
+// prepared statements serve every call.
+const (
+	lookupBatch = 250
+	lookupSmall = 16
+)
 
 var queries = [numQueries]string{
 	qOwner:      `SELECT token FROM e2ee_owner WHERE acct = ?`,
@@ -82,6 +93,32 @@ var queries = [numQueries]string{
 	qList:          `SELECT k, v FROM e2ee_kv WHERE acct = ? AND ns = ?`,
 
 	qNamespaceUsed: `SELECT 1 FROM e2ee_kv WHERE acct = ? AND ns = ? LIMIT 1`,
+
+	qInboundByID:      inboundByIDSQL(lookupBatch, "?"),
+	qInboundByIDSmall: inboundByIDSQL(lookupSmall, "?"),
+}
+
+// pgInboundByID holds qInboundByID and qInboundByIDSmall for PostgreSQL,
+// whose VALUES lists need the parameters' type to compare them with the
+// bytea columns.
+var pgInboundByID = map[int]string{
+	qInboundByID:      dialectPostgres.query(inboundByIDSQL(lookupBatch, "?::bytea")),
+	qInboundByIDSmall: dialectPostgres.query(inboundByIDSQL(lookupSmall, "?::bytea")),
+}
+
+// inboundByIDSQL looks up n inbound sessions by (room, session ID) through
+// the primary key, each parameter written as param.
+func inboundByIDSQL(n int, param string) string {
+	var b strings.Builder
+	b.WriteString(`SELECT room_id, session_id, sender_key, provenance, backed_up, pickle FROM e2ee_inbound_session WHERE acct = ? AND (room_id, session_id) IN (VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + param + ", " + param + ")")
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // putInboundSQL is the upsert of n inbound sessions in one statement.
@@ -100,7 +137,9 @@ func putInboundSQL(n int) string {
 
 // Tx is a transaction of a Store (machine.Tx).
 type Tx struct {
-	s    *Store
+	s *Store
+	// conn is the connection of tx, returned to the pool at its end.
+	conn *sql.Conn
 	tx   *sql.Tx
 	ctx  context.Context
 	done bool
@@ -111,11 +150,11 @@ type Tx struct {
 	// them here; a delete, a scan and Commit write them first.
 	pending    []machine.InboundGroupSessionRecord
 	pendingIdx map[[2]string]int
-	// misses counts the Gets of each namespace that found nothing; after
-	// a few, one query tells whether the namespace is empty, and then
-	// (until a Put to it) Get answers without the database. A restore of
-	// 10,000 sessions asks as many times for a key request that is not
-	// there.
+	// misses counts the Gets and Deletes of each namespace that found
+	// nothing; after a few, one query tells whether the namespace is
+	// empty, and then (until a Put to it) Get and Delete answer without
+	// the database. A restore of 10,000 sessions asks as many times for a
+	// key request and deletes as many withheld notices that are not there.
 	misses  map[machine.Namespace]int
 	emptyNS map[machine.Namespace]bool
 }
@@ -124,7 +163,7 @@ type Tx struct {
 // before Get checks whether the namespace is empty.
 const missesBeforeProbe = 8
 
-var _ machine.Tx = (*Tx)(nil)
+var _ machine.BatchTx = (*Tx)(nil)
 
 func (t *Tx) check() error {
 	if t.done {
@@ -138,19 +177,30 @@ func (t *Tx) args(args []any) []any {
 }
 
 func (t *Tx) exec(q int, args ...any) error {
+	_, err := t.execN(q, args...)
+	return err
+}
+
+// execN runs q and returns the number of rows it changed.
+func (t *Tx) execN(q int, args ...any) (int64, error) {
 	if err := t.check(); err != nil {
-		return err
+		return 0, err
 	}
+	var res sql.Result
 	var err error
 	if st := t.stmt(q); st != nil {
-		_, err = st.ExecContext(t.ctx, t.args(args)...)
+		res, err = st.ExecContext(t.ctx, t.args(args)...)
 	} else {
-		_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[q]), t.args(args)...)
+		res, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[q]), t.args(args)...)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlstore: %w", t.s.mapErr(err))
+		return 0, fmt.Errorf("sqlstore: %w", t.s.mapErr(err))
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: %w", err)
+	}
+	return n, nil
 }
 
 func (t *Tx) query(q int, args ...any) (*sql.Rows, error) {
@@ -165,6 +215,9 @@ func (t *Tx) query(q int, args ...any) (*sql.Rows, error) {
 		text := t.s.d.query(queries[q])
 		if q == qOwner && t.s.d == dialectPostgres {
 			text += " FOR UPDATE"
+		}
+		if pg, ok := pgInboundByID[q]; ok && t.s.d == dialectPostgres {
+			text = pg
 		}
 		rows, err = t.tx.QueryContext(t.ctx, text, t.args(args)...)
 	}
@@ -214,6 +267,7 @@ func (t *Tx) end() {
 		}
 	}
 	t.pending, t.pendingIdx = nil, nil
+	t.conn.Close()
 	<-t.s.txLock
 }
 
@@ -316,6 +370,84 @@ func (t *Tx) InboundGroupSession(roomID, sessionID string) (machine.InboundGroup
 		RoomID: roomID, SessionID: sessionID, SenderKey: string(sk),
 		Provenance: machine.Provenance(prov), BackedUp: backedUp != 0, Pickle: nonNil(p),
 	}, nil
+}
+
+// InboundGroupSessionsByID returns the inbound sessions of keys that exist
+// (machine.BatchTx): the sessions put in this transaction and not yet
+// written from memory, the others lookupBatch at a time, each statement
+// through the primary key.
+func (t *Tx) InboundGroupSessionsByID(keys []machine.InboundGroupSessionKey) (map[machine.InboundGroupSessionKey]machine.InboundGroupSessionRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out := make(map[machine.InboundGroupSessionKey]machine.InboundGroupSessionRecord, len(keys))
+	want := make([]machine.InboundGroupSessionKey, 0, len(keys))
+	seen := make(map[machine.InboundGroupSessionKey]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if i, ok := t.pendingIdx[[2]string{k.RoomID, k.SessionID}]; ok {
+			r := t.pending[i]
+			r.Pickle = bytes.Clone(r.Pickle)
+			out[k] = r
+			continue
+		}
+		want = append(want, k)
+	}
+	for len(want) > 0 {
+		n := min(len(want), lookupBatch)
+		if n == 1 {
+			r, err := t.InboundGroupSession(want[0].RoomID, want[0].SessionID)
+			if err == nil {
+				out[want[0]] = r
+			} else if !errors.Is(err, machine.ErrNotFound) {
+				return nil, err
+			}
+			break
+		}
+		q, size := qInboundByID, lookupBatch
+		if n <= lookupSmall {
+			q, size = qInboundByIDSmall, lookupSmall
+		}
+		args := make([]any, 2*size)
+		for i := 0; i < size; i++ {
+			k := want[min(i, n-1)]
+			args[2*i], args[2*i+1] = []byte(k.RoomID), []byte(k.SessionID)
+		}
+		if err := t.inboundByID(q, args, out); err != nil {
+			return nil, err
+		}
+		want = want[n:]
+	}
+	return out, nil
+}
+
+// inboundByID runs q (qInboundByID or qInboundByIDSmall) and adds the rows
+// to out.
+func (t *Tx) inboundByID(q int, args []any, out map[machine.InboundGroupSessionKey]machine.InboundGroupSessionRecord) error {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var room, id, sk, prov, p []byte
+		var backedUp int64
+		if err := rows.Scan(&room, &id, &sk, &prov, &backedUp, &p); err != nil {
+			return fmt.Errorf("sqlstore: inbound group sessions: %w", err)
+		}
+		k := machine.InboundGroupSessionKey{RoomID: string(room), SessionID: string(id)}
+		out[k] = machine.InboundGroupSessionRecord{
+			RoomID: k.RoomID, SessionID: k.SessionID, SenderKey: string(sk),
+			Provenance: machine.Provenance(prov), BackedUp: backedUp != 0, Pickle: nonNil(p),
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: inbound group sessions: %w", err)
+	}
+	return rows.Close()
 }
 
 // PutInboundGroupSession creates or replaces an inbound Megolm session. It
@@ -519,25 +651,35 @@ func (t *Tx) Get(ns machine.Namespace, key string) ([]byte, error) {
 	var v []byte
 	err := t.row("get "+string(ns), qGet, []any{[]byte(ns), []byte(key)}, &v)
 	if errors.Is(err, machine.ErrNotFound) {
-		if t.misses == nil {
-			t.misses, t.emptyNS = map[machine.Namespace]int{}, map[machine.Namespace]bool{}
-		}
-		t.misses[ns]++
-		if t.misses[ns] == missesBeforeProbe {
-			var one int64
-			perr := t.row("probe "+string(ns), qNamespaceUsed, []any{[]byte(ns)}, &one)
-			switch {
-			case errors.Is(perr, machine.ErrNotFound):
-				t.emptyNS[ns] = true
-			case perr != nil:
-				return nil, perr
-			}
+		if perr := t.miss(ns); perr != nil {
+			return nil, perr
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return nonNil(v), nil
+}
+
+// miss counts a Get or Delete of ns that found nothing; at the
+// missesBeforeProbe-th, one query tells whether ns is empty.
+func (t *Tx) miss(ns machine.Namespace) error {
+	if t.misses == nil {
+		t.misses, t.emptyNS = map[machine.Namespace]int{}, map[machine.Namespace]bool{}
+	}
+	t.misses[ns]++
+	if t.misses[ns] != missesBeforeProbe {
+		return nil
+	}
+	var one int64
+	err := t.row("probe "+string(ns), qNamespaceUsed, []any{[]byte(ns)}, &one)
+	switch {
+	case errors.Is(err, machine.ErrNotFound):
+		t.emptyNS[ns] = true
+	case err != nil:
+		return err
+	}
+	return nil
 }
 
 // Put creates or replaces a value of a namespace.
@@ -550,9 +692,24 @@ func (t *Tx) Put(ns machine.Namespace, key string, value []byte) error {
 	return nil
 }
 
-// Delete deletes a value of a namespace.
+// Delete deletes a value of a namespace. In a namespace found empty it
+// does nothing: a restore of 10,000 sessions deletes as many withheld
+// notices that are not there.
 func (t *Tx) Delete(ns machine.Namespace, key string) error {
-	return t.exec(qDelete, []byte(ns), []byte(key))
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.emptyNS[ns] {
+		return nil
+	}
+	n, err := t.execN(qDelete, []byte(ns), []byte(key))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return t.miss(ns)
+	}
+	return nil
 }
 
 // List returns the entries of a namespace sorted by key in byte order.
