@@ -44,7 +44,9 @@
 // # Bulk paths and replay records
 //
 // Inbound group sessions are looked up by their primary key (account, room
-// ID, session ID). Puts of inbound sessions are batched, 100 rows per
+// ID, session ID), one at a time or, through Tx.InboundGroupSessionsByID
+// (machine.BatchTx, which the machine uses for restores and batches of
+// room events), 250 per query. Puts of inbound sessions are batched, 100 rows per
 // prepared statement, so a key backup restore of 10,000 sessions in one
 // transaction takes well under a second on SQLite. Replay records (one per
 // Megolm message index decrypted) are kept as long as their session and
