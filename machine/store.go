@@ -169,9 +169,10 @@ type InboundGroupSessionKey struct {
 // tests it when a store's Tx has it.
 type BatchTx interface {
 	Tx
-	// InboundGroupSessionsByID returns the inbound sessions that exist of
-	// those keys name, by key: a key without a session is not in the map,
-	// a key given twice is answered once, and no keys give an empty map.
+	// InboundGroupSessionsByID returns, by key, the stored inbound
+	// sessions among those the keys name: a key without a session is not
+	// in the map, a key given twice is answered once, and no keys give an
+	// empty map.
 	// Like InboundGroupSession it sees the transaction's own writes, and
 	// the records are copies.
 	InboundGroupSessionsByID(keys []InboundGroupSessionKey) (map[InboundGroupSessionKey]InboundGroupSessionRecord, error)
