@@ -483,6 +483,36 @@ func testNotBackedUp(t *testing.T, s machine.Store) {
 			t.Errorf("after marking one backed up: %d records, want 4", len(all))
 		}
 	})
+	// Replacing a session without changing BackedUp keeps it, one
+	// transaction per session and all in one.
+	for _, i := range []int{2, 3} {
+		update(t, s, func(tx machine.Tx) error {
+			return tx.PutInboundGroupSession(machine.InboundGroupSessionRecord{
+				RoomID: "!r", SessionID: fmt.Sprint(i), BackedUp: i%2 == 0, Pickle: []byte("new"),
+			})
+		})
+	}
+	update(t, s, func(tx machine.Tx) error {
+		for _, i := range []int{4, 5} {
+			must(t, tx.PutInboundGroupSession(machine.InboundGroupSessionRecord{
+				RoomID: "!r", SessionID: fmt.Sprint(i), BackedUp: i%2 == 0, Pickle: []byte("new"),
+			}))
+		}
+		return nil
+	})
+	view(t, s, func(tx machine.Tx) {
+		all, err := tx.InboundGroupSessionsNotBackedUp(100)
+		must(t, err)
+		if len(all) != 4 {
+			t.Errorf("after replacing sessions with the same BackedUp: %d records, want 4", len(all))
+		}
+		for i := 2; i < 6; i++ {
+			r, err := tx.InboundGroupSession("!r", fmt.Sprint(i))
+			if err != nil || r.BackedUp != (i%2 == 0) || string(r.Pickle) != "new" {
+				t.Errorf("session %d after replacement: %+v, %v", i, r, err)
+			}
+		}
+	})
 }
 
 func testResetBackedUp(t *testing.T, s machine.Store) {

@@ -23,6 +23,8 @@ const (
 	qDeleteOlm
 	qInbound
 	qPutInbound
+	qPutInboundKeep
+	qSetBackedUp
 	qPutInboundBatch
 	qDeleteInbound
 	qDeleteReplayOfSession
@@ -69,8 +71,10 @@ var queries = [numQueries]string{
 	qDeleteOlm:   `DELETE FROM e2ee_olm_session WHERE acct = ? AND sender_key = ? AND session_id = ?`,
 
 	qInbound:               `SELECT sender_key, provenance, backed_up, pickle FROM e2ee_inbound_session WHERE acct = ? AND room_id = ? AND session_id = ?`,
-	qPutInbound:            putInboundSQL(1),
-	qPutInboundBatch:       putInboundSQL(inboundBatch),
+	qPutInbound:            putInboundSQL(1, true),
+	qPutInboundKeep:        putInboundSQL(1, false),
+	qSetBackedUp:           `UPDATE e2ee_inbound_session SET backed_up = ? WHERE acct = ? AND room_id = ? AND session_id = ? AND backed_up <> ?`,
+	qPutInboundBatch:       putInboundSQL(inboundBatch, true),
 	qDeleteInbound:         `DELETE FROM e2ee_inbound_session WHERE acct = ? AND room_id = ? AND session_id = ?`,
 	qDeleteReplayOfSession: `DELETE FROM e2ee_replay WHERE acct = ? AND room_id = ? AND session_id = ?`,
 	qNotBackedUp:           `SELECT room_id, session_id, sender_key, provenance, pickle FROM e2ee_inbound_session WHERE acct = ? AND backed_up = 0 LIMIT ?`,
@@ -121,8 +125,9 @@ func inboundByIDSQL(n int, param string) string {
 	return b.String()
 }
 
-// putInboundSQL is the upsert of n inbound sessions in one statement.
-func putInboundSQL(n int) string {
+// putInboundSQL is the upsert of n inbound sessions in one statement; it
+// replaces backed_up only with setBackedUp.
+func putInboundSQL(n int, setBackedUp bool) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO e2ee_inbound_session (acct, room_id, session_id, sender_key, provenance, backed_up, pickle) VALUES `)
 	for i := 0; i < n; i++ {
@@ -131,7 +136,10 @@ func putInboundSQL(n int) string {
 		}
 		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 	}
-	b.WriteString(` ON CONFLICT (acct, room_id, session_id) DO UPDATE SET sender_key = excluded.sender_key, provenance = excluded.provenance, backed_up = excluded.backed_up, pickle = excluded.pickle`)
+	b.WriteString(` ON CONFLICT (acct, room_id, session_id) DO UPDATE SET sender_key = excluded.sender_key, provenance = excluded.provenance, pickle = excluded.pickle`)
+	if setBackedUp {
+		b.WriteString(`, backed_up = excluded.backed_up`)
+	}
 	return b.String()
 }
 
@@ -493,7 +501,22 @@ func (t *Tx) flush() error {
 		p = p[inboundBatch:]
 	}
 	for _, r := range p {
-		if err := t.execRaw(qPutInbound, inboundArgs(t.s.acct, r)); err != nil {
+		if t.s.d == dialectPostgres {
+			if err := t.execRaw(qPutInbound, inboundArgs(t.s.acct, r)); err != nil {
+				return err
+			}
+			continue
+		}
+		// SQLite rewrites the backed_up index entry of every row whose
+		// upsert sets backed_up, changed or not: a second page in the
+		// WAL at each commit of one session. The upsert leaves it, and
+		// backed_up is set only where it changes (an in-process
+		// statement; on PostgreSQL it would be a round trip).
+		if err := t.execRaw(qPutInboundKeep, inboundArgs(t.s.acct, r)); err != nil {
+			return err
+		}
+		a := inboundArgs(t.s.acct, r)
+		if err := t.execRaw(qSetBackedUp, []any{a[5], a[0], a[1], a[2], a[5]}); err != nil {
 			return err
 		}
 	}
