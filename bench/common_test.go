@@ -21,7 +21,8 @@ var large = flag.Bool("large", false, "also run the scale benchmarks with N = 10
 // runImpl runs f as the sub-benchmark impl=name. Besides the wall time, it
 // reports the process's CPU time per operation (cpu-ns/op; its setup
 // included, so give it many iterations), which is what to compare on a
-// shared machine.
+// shared machine, unless f reports its own over its timed sections
+// (cpuTimer, the store benchmarks).
 func runImpl(b *testing.B, name string, f func(b *testing.B)) {
 	b.Helper()
 	b.Run("impl="+name, func(b *testing.B) {
