@@ -245,7 +245,11 @@ type SecretStorageImport struct {
 //
 // A recovery key that fails the key's check gives an error wrapping
 // ErrWrongKey, and so does one under which no secret decrypts when the
-// key description has no check values; a mistyped recovery key (parity,
+// key description has no check values (such a key opens only if a secret
+// decrypts under it: the server writes the description, and could
+// otherwise have us store our secrets under any key a wrong recovery key
+// or passphrase gives, or under a passphrase key with a salt and
+// iteration count of its choosing); a mistyped recovery key (parity,
 // length, alphabet) gives an error of keybackup's recovery key decoding
 // (keybackup.ErrBadFormat). Missing account data gives ErrNotFound. On
 // error nothing changes and secret storage stays as it was.
@@ -286,6 +290,9 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 	out := &SecretStorageImport{KeyID: id, Errors: map[string]error{}}
 	err = m.update(ctx, func(t *txn) error {
 		*out = SecretStorageImport{KeyID: id, Errors: map[string]error{}}
+		// Without check values, only a secret that decrypts under the key
+		// proves it (the MAC of its ciphertext).
+		proved := desc.HasCheck()
 		for _, name := range storedSecrets {
 			c, err := t.accountData(name)
 			if err != nil {
@@ -302,6 +309,12 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 			es := sc.Encrypted[id]
 			if es == nil {
 				continue // not stored under this key
+			}
+			if !proved {
+				if text, err := key.Decrypt(name, es); err == nil {
+					clear(text)
+					proved = true
+				}
 			}
 			value, err := t.readStoredSecret(key, name, es)
 			if err != nil {
@@ -329,14 +342,14 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 			out.SignedThisDevice = true
 		}
 		// A key description without check values cannot tell a wrong
-		// key; secrets that all fail to decrypt can. Keeping a wrong key
-		// open would later write our secrets under it.
-		if !desc.HasCheck() && len(out.Imported) == 0 {
-			for _, e := range out.Errors {
-				if errors.Is(e, keybackup.ErrBadMAC) {
-					return fmt.Errorf("machine: open secret storage key %s: no secret decrypts: %w", id, ErrWrongKey)
-				}
-			}
+		// key; only a secret that decrypts can tell a right one. Keeping
+		// an unproven key open would later write our secrets under it:
+		// under a wrong key, or, since the server writes the description,
+		// under a key it derived from our passphrase with a salt and
+		// iteration count of its choosing (one round: an offline guess
+		// costs nothing).
+		if !proved {
+			return fmt.Errorf("machine: open secret storage key %s: no check values and no secret decrypts: %w", id, ErrWrongKey)
 		}
 		return nil
 	})

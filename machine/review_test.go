@@ -1,0 +1,108 @@
+package machine_test
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/souverain/e2ee/internal/b64"
+	"github.com/souverain/e2ee/keybackup"
+	"github.com/souverain/e2ee/machine"
+)
+
+// accountDataEvent builds a /sync account data event.
+func accountDataEvent(t *testing.T, typ string, content any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"type": typ, "content": content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The homeserver swaps m.secret_storage.default_key to a key of its own
+// making whose description has no check values, with a passphrase of one
+// PBKDF2 iteration and a salt of its choosing, and no secret under it.
+// Opening it with the user's passphrase must fail: nothing proves the
+// key. Before the fix it opened, and SecretStorageAccountData then wrote
+// our cross-signing keys under PBKDF2(passphrase, server salt, 1
+// iteration), which the server can brute-force offline 500,000 times
+// faster than the real key (and a mistyped passphrase was taken as well).
+func TestSecretStorageServerKeyWithoutCheckRefused(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	const pass = "correct horse battery staple"
+	ss, err := a.m.CreateSecretStorage(ctx, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	// Alice's device holds the cross-signing keys; the server then
+	// delivers its own default key.
+	a2 := a
+	evil := map[string]any{"algorithm": keybackup.SecretStorageAlgorithm,
+		"passphrase": map[string]any{"algorithm": "m.pbkdf2", "salt": "server", "iterations": 1}}
+	if err := a2.m.ReceiveAccountData(ctx, []json.RawMessage{
+		accountDataEvent(t, "m.secret_storage.key.evil", evil),
+		accountDataEvent(t, "m.secret_storage.default_key", map[string]string{"key": "evil"}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// What the server gets if the key opened: MACs it checks with one
+	// PBKDF2 round per guess.
+	leaked := func() {
+		t.Helper()
+		puts, _ := a2.m.SecretStorageAccountData(ctx)
+		for _, p := range puts {
+			var c struct {
+				Encrypted map[string]struct{ Ciphertext, MAC string } `json:"encrypted"`
+			}
+			json.Unmarshal(p.Content, &c)
+			e, ok := c.Encrypted["evil"]
+			if !ok {
+				continue
+			}
+			key, _ := pbkdf2.Key(sha512.New, pass, []byte("server"), 1, 32)
+			okm, _ := hkdf.Key(sha256.New, key, make([]byte, 32), p.Type, 64)
+			ct, _ := b64.Decode(e.Ciphertext)
+			mac, _ := b64.Decode(e.MAC)
+			h := hmac.New(sha256.New, okm[32:])
+			h.Write(ct)
+			if hmac.Equal(h.Sum(nil), mac) {
+				t.Errorf("%s written under a 1-iteration key the server chose", p.Type)
+			}
+		}
+	}
+	for _, p := range []string{pass, "a typo"} {
+		res, err := a2.m.OpenSecretStorageWithPassphrase(ctx, p)
+		if !errors.Is(err, machine.ErrWrongKey) {
+			t.Errorf("passphrase %q opened the server's unchecked key: %+v, %v", p, res, err)
+		}
+		if p == pass {
+			leaked()
+		}
+	}
+	// With the recovery key likewise (a wrong but well-formed recovery key
+	// would be taken, and our secrets rewritten under it).
+	other, _ := keybackup.GenerateSecretStorageKey("")
+	if _, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, other.RecoveryKey()); !errors.Is(err, machine.ErrWrongKey) {
+		t.Errorf("a wrong recovery key opened the server's unchecked key: %v", err)
+	}
+	// The key Alice made stays the open one.
+	puts, err := a2.m.SecretStorageAccountData(ctx)
+	if err != nil || len(puts) != 3 {
+		t.Fatalf("%d puts, %v", len(puts), err)
+	}
+	for _, p := range puts {
+		var c keybackup.SecretContent
+		if err := json.Unmarshal(p.Content, &c); err != nil || c.Encrypted[ss.KeyID] == nil {
+			t.Errorf("%s not under Alice's key: %s", p.Type, p.Content)
+		}
+	}
+}
