@@ -75,8 +75,10 @@ type bootstrapState struct {
 //
 // If this device holds cross-signing keys, or the server publishes an
 // identity for the user (seen in a /keys/query response), the error wraps
-// ErrCrossSigningExists unless opts.Replace is set. Nothing changes on
-// error.
+// ErrCrossSigningExists unless opts.Replace is set. Before the first
+// /keys/query answer for our own user (OutgoingRequests queries it), the
+// error wraps ErrNotFound unless opts.Replace is set: whether an identity
+// exists is not known yet. Nothing changes on error.
 func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptions) (*CrossSigningBootstrap, error) {
 	var out *CrossSigningBootstrap
 	err := m.update(ctx, func(t *txn) error {
@@ -86,8 +88,15 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 		}
 		held.Close()
 		var id identityState
-		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+		queried, err := t.getValue(NSIdentities, t.m.userID, &id)
+		if err != nil {
 			return err
+		}
+		if !opts.Replace && !queried {
+			// Without a /keys/query answer for our own user we cannot
+			// tell whether the server publishes an identity: creating
+			// one would replace it.
+			return fmt.Errorf("%w: our own keys were not queried yet (send OutgoingRequests first)", ErrNotFound)
 		}
 		if !opts.Replace && held != nil {
 			return fmt.Errorf("%w: this device holds cross-signing keys", ErrCrossSigningExists)

@@ -13,6 +13,7 @@ import (
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/machine/memstore"
 )
 
 // accountDataEvent builds a /sync account data event.
@@ -104,5 +105,34 @@ func TestSecretStorageServerKeyWithoutCheckRefused(t *testing.T) {
 		if err := json.Unmarshal(p.Content, &c); err != nil || c.Encrypted[ss.KeyID] == nil {
 			t.Errorf("%s not under Alice's key: %s", p.Type, p.Content)
 		}
+	}
+}
+
+// A device that has not yet had our own /keys/query answered (a bot at
+// its first start) must not create a new identity over the one the
+// server publishes: that is a reset, losing every verification made with
+// the old identity, and a server asking for the password in UIA gets it
+// from a bot automatically. Before the fix BootstrapCrossSigning made
+// new keys, since nothing said the server had some.
+func TestBootstrapBeforeOwnQueryRefused(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b := a.bootstrap()
+	// A second device, before its first OutgoingRequests.
+	c := &client{t: t, hs: w.hs, user: a.user, dev: "ALICE2", store: memstore.New(), key: pickleKey(7), clock: w.clock}
+	c.opts = machine.Options{UserID: c.user, DeviceID: c.dev, Store: c.store, PickleKey: c.key, Clock: w.clock.now}
+	c.open()
+	if _, err := c.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{}); !errors.Is(err, machine.ErrNotFound) {
+		t.Fatalf("bootstrap before our keys were queried: %v", err)
+	}
+	if _, ok, _ := c.m.Secret(ctx, "m.cross_signing.master"); ok {
+		t.Error("a master key was made")
+	}
+	c.flush()
+	if _, err := c.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{}); !errors.Is(err, machine.ErrCrossSigningExists) {
+		t.Fatalf("bootstrap once the identity is known: %v", err)
+	}
+	if st, _ := c.m.CrossSigningStatus(ctx); st.MasterKey != b.MasterKey {
+		t.Errorf("master key %v, want %v", st.MasterKey, b.MasterKey)
 	}
 }
