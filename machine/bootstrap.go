@@ -152,7 +152,7 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 			MasterKey: ks.Master.PublicKey(), SelfSigningKey: ks.SelfSigning.PublicKey(), UserSigningKey: ks.UserSigning.PublicKey(),
 			DeviceSigningUpload: body,
 		}
-		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets)
+		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets, true)
 		return err
 	})
 	if err != nil {

@@ -136,3 +136,51 @@ func TestBootstrapBeforeOwnQueryRefused(t *testing.T) {
 		t.Errorf("master key %v, want %v", st.MasterKey, b.MasterKey)
 	}
 }
+
+// A device holding stale keys must not write them over the current ones
+// in secret storage. Alice resets her identity on one device (keys
+// stored in secret storage); her other device still holds the old keys
+// and, asked for SecretStorageAccountData (to store anything), wrote the
+// old keys over the new ones: no device could then read the keys of
+// Alice's identity from secret storage. Before the fix
+// SecretStorageAccountData wrote every secret held, unchecked.
+func TestSecretStorageStaleKeysNotWritten(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	a2.syncAccountData()
+	if res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || len(res.Imported) != 3 {
+		t.Fatalf("open: %+v, %v", res, err)
+	}
+	// The reset, on ALICE, with secret storage open: the new keys go to it.
+	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.uploadCrossSigning(b2)
+	a.putAccountData(b2.AccountData)
+	// ALICE2 learns of the new identity, and stores its secrets.
+	a2.m.MarkAllTrackedUsersOutdated(ctx)
+	a2.flush()
+	puts, err := a2.m.SecretStorageAccountData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.putAccountData(puts)
+	// A new device reads the keys of Alice's identity.
+	a3 := newClient(t, w.hs, a.user, "ALICE3", w.clock)
+	a3.syncAccountData()
+	res, err := a3.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+	if err != nil || len(res.Imported) != 3 {
+		t.Fatalf("ALICE3 reads %+v, %v (ALICE2 wrote %d secrets)", res, err, len(puts))
+	}
+	if st, _ := a3.m.CrossSigningStatus(ctx); st.MasterKey != b2.MasterKey || !st.HasMaster {
+		t.Errorf("ALICE3's status: %+v", st)
+	}
+}

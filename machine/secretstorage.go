@@ -501,8 +501,9 @@ func (t *txn) publishedKey(u crossign.Usage) (olm.Ed25519PublicKey, error) {
 
 // secretStoragePuts returns the account data PUTs that store the named
 // secrets we hold in secret storage, encrypted to key (the open key if
-// nil); nil if secret storage is not open.
-func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string) ([]AccountDataPut, error) {
+// nil); nil if secret storage is not open. With check, a secret that
+// is stale is left out (see currentSecret).
+func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string, check bool) ([]AccountDataPut, error) {
 	if key == nil {
 		key = t.m.ssKey
 	}
@@ -519,6 +520,13 @@ func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string)
 		if !ok {
 			continue
 		}
+		if check {
+			if ok, err := t.currentSecret(name, value); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
+		}
 		es, err := key.Encrypt(name, []byte(value))
 		if err != nil {
 			return nil, err
@@ -532,13 +540,71 @@ func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string)
 	return out, nil
 }
 
+// currentSecret reports whether a secret we hold is the current one, fit
+// to write over what secret storage holds: a cross-signing key only if it
+// gives our published public key (the master key: the pinned one, with no
+// identity change pending), the backup key only if it is the key of the
+// backup version set, if any. A device that kept the keys of an identity
+// reset elsewhere, or of an older backup, would otherwise overwrite the
+// current keys in secret storage with them.
+func (t *txn) currentSecret(name, value string) (bool, error) {
+	if name == keybackup.SecretMegolmBackup {
+		var b backupState
+		ok, err := t.getValue(NSValues, "backup", &b)
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		k, err := keybackup.ParseBackupKey(value)
+		if err != nil {
+			return false, nil
+		}
+		defer k.Close()
+		return k.PublicKey().String() == b.PublicKey, nil
+	}
+	var u crossign.Usage
+	switch name {
+	case keybackup.SecretCrossSigningMaster:
+		u = crossign.UsageMaster
+	case keybackup.SecretCrossSigningSelfSigning:
+		u = crossign.UsageSelfSigning
+	case keybackup.SecretCrossSigningUserSigning:
+		u = crossign.UsageUserSigning
+	default:
+		return true, nil
+	}
+	var id identityState
+	if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+		return false, err
+	}
+	if id.Changed {
+		return false, nil
+	}
+	want, err := t.publishedKey(u)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	k, err := crossign.ParsePrivateKey(u, value)
+	if err != nil {
+		return false, nil
+	}
+	defer k.Close()
+	return k.PublicKey() == want, nil
+}
+
 // SecretStorageAccountData returns the account data PUTs that store the
 // secrets this device holds among m.cross_signing.master,
 // m.cross_signing.self_signing, m.cross_signing.user_signing and
 // m.megolm_backup.v1 in secret storage, each encrypted to the open
 // default key only (an encryption of the secret under another key is
-// replaced). The error wraps ErrSecretStorageClosed if secret storage is
-// not open.
+// replaced). Only current secrets are written: a cross-signing key only
+// if it gives our published public key (and no change of our identity
+// waits for AcceptIdentity), the backup key only if it is the key of the
+// backup version set (if one is), so that stale keys kept by this device
+// never replace the current ones. The error wraps ErrSecretStorageClosed
+// if secret storage is not open.
 func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPut, error) {
 	var out []AccountDataPut
 	err := m.view(ctx, func(t *txn) error {
@@ -546,7 +612,7 @@ func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPu
 			return ErrSecretStorageClosed
 		}
 		var err error
-		out, err = t.secretStoragePuts(nil, storedSecrets)
+		out, err = t.secretStoragePuts(nil, storedSecrets, true)
 		return err
 	})
 	return out, err
@@ -592,7 +658,8 @@ func (n NewSecretStorage) MarshalJSON() ([]byte, error) {
 // CreateSecretStorage makes a new secret storage key, from passphrase (with
 // a fresh salt and keybackup.MinPBKDF2Iterations iterations) or random if
 // passphrase is "", opens it, and returns the account data that makes it
-// the default key and stores our secrets under it. The machine keeps
+// the default key and stores our current secrets under it (as
+// SecretStorageAccountData chooses them). The machine keeps
 // nothing of the account data until it comes back through
 // ReceiveAccountData (the homeserver is the source of truth).
 func (m *Machine) CreateSecretStorage(ctx context.Context, passphrase string) (*NewSecretStorage, error) {
@@ -613,7 +680,7 @@ func (m *Machine) CreateSecretStorage(ctx context.Context, passphrase string) (*
 		if err != nil {
 			return err
 		}
-		puts, err := t.secretStoragePuts(key, storedSecrets)
+		puts, err := t.secretStoragePuts(key, storedSecrets, true)
 		if err != nil {
 			return err
 		}
