@@ -214,7 +214,9 @@ type CrossSigningStatus struct {
 	HasMaster, HasSelfSigning, HasUserSigning bool
 	// Trusted reports that this device trusts our identity: it holds the
 	// master key, or the last /keys/query found the master key signed by
-	// one of our devices that we verified.
+	// one of our devices that we verified. While the server publishes
+	// another master key than the pinned one (IdentityChanged, until
+	// AcceptIdentity), Trusted and HasMaster are false.
 	Trusted bool
 }
 
@@ -243,7 +245,13 @@ func (m *Machine) CrossSigningStatus(ctx context.Context) (*CrossSigningStatus, 
 			out.HasSelfSigning = ks.SelfSigning != nil && out.SelfSigningKey != zero && ks.SelfSigning.PublicKey() == out.SelfSigningKey
 			out.HasUserSigning = ks.UserSigning != nil && out.UserSigningKey != zero && ks.UserSigning.PublicKey() == out.UserSigningKey
 		}
-		out.Trusted = out.HasMaster || (id.Verified && out.MasterKey != zero)
+		if id.Changed {
+			// The server publishes another master key than the pinned
+			// one: the one held is not the published one, and our
+			// identity as others see it is not trusted.
+			out.HasMaster = false
+		}
+		out.Trusted = !id.Changed && (out.HasMaster || (id.Verified && out.MasterKey != zero))
 		return nil
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/internal/b64"
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
@@ -182,5 +183,37 @@ func TestSecretStorageStaleKeysNotWritten(t *testing.T) {
 	}
 	if st, _ := a3.m.CrossSigningStatus(ctx); st.MasterKey != b2.MasterKey || !st.HasMaster {
 		t.Errorf("ALICE3's status: %+v", st)
+	}
+}
+
+// The server publishes another master key for us (or another device
+// reset our identity): CrossSigningStatus must not report our identity
+// as trusted, nor the pinned key as the one held and published, while the
+// change waits for AcceptIdentity. Before the fix it compared the keys
+// held with the pinned (old) key and reported Trusted, hiding from the
+// application that other users now see a master key we do not hold.
+func TestCrossSigningStatusIdentityChanged(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	// The server's own identity for Alice, uploaded as any client would.
+	evil, err := crossign.GenerateKeys(a.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := evil.DeviceSigningUpload()
+	body, _ := up.MarshalJSON()
+	a.send2("/_matrix/client/v3/keys/device_signing/upload", body)
+	a.m.MarkAllTrackedUsersOutdated(ctx)
+	a.flush()
+	if changed, _ := a.m.IdentityChanged(ctx, a.user); !changed {
+		t.Fatal("test setup: no identity change seen")
+	}
+	st, err := a.m.CrossSigningStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Trusted || st.HasMaster {
+		t.Errorf("status with a changed identity: %+v", st)
 	}
 }
