@@ -217,3 +217,33 @@ func TestCrossSigningStatusIdentityChanged(t *testing.T) {
 		t.Errorf("status with a changed identity: %+v", st)
 	}
 }
+
+// A /keys/query of our own user that lands between a replacing
+// bootstrap and its device signing upload (a sync loop running meanwhile)
+// sees the old master key published: our new identity was then flagged
+// as changed for good, with our own devices flagged and CrossSigningStatus
+// untrusted, though this device holds the master key the server publishes
+// once the upload is done. A published master key whose private key we
+// hold is ours: the flag clears.
+func TestOwnIdentityNotChangedAfterBootstrapRace(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.m.MarkAllTrackedUsersOutdated(ctx)
+	a.flush() // the old identity is still published
+	a.uploadCrossSigning(b2)
+	a.m.MarkAllTrackedUsersOutdated(ctx)
+	a.flush()
+	if ch, _ := a.m.IdentityChanged(ctx, a.user); ch {
+		t.Error("our own new identity is flagged as changed")
+	}
+	want := machine.CrossSigningStatus{MasterKey: b2.MasterKey, SelfSigningKey: b2.SelfSigningKey, UserSigningKey: b2.UserSigningKey,
+		HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
+	if st, _ := a.m.CrossSigningStatus(ctx); *st != want {
+		t.Errorf("status %+v", st)
+	}
+}
