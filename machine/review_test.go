@@ -247,3 +247,36 @@ func TestOwnIdentityNotChangedAfterBootstrapRace(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// While a replacing bootstrap waits for its device signing upload, its
+// keys are not published: SecretStorageAccountData must not write them
+// over the published identity's keys in secret storage (if the upload
+// never succeeds, they would be lost there). Before the fix it did.
+func TestSecretStorageNoUnpublishedKeys(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b2.AccountData) != 3 {
+		t.Fatalf("the bootstrap's own secret storage writes: %d", len(b2.AccountData))
+	}
+	puts, err := a.m.SecretStorageAccountData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(puts) != 0 {
+		t.Errorf("%d unpublished keys written before the upload", len(puts))
+	}
+	a.uploadCrossSigning(b2)
+	if puts, _ := a.m.SecretStorageAccountData(ctx); len(puts) != 3 {
+		t.Errorf("%d keys written after the upload", len(puts))
+	}
+}

@@ -603,7 +603,8 @@ func (t *txn) currentSecret(name, value string) (bool, error) {
 // if it gives our published public key (and no change of our identity
 // waits for AcceptIdentity), the backup key only if it is the key of the
 // backup version set (if one is), so that stale keys kept by this device
-// never replace the current ones. The error wraps ErrSecretStorageClosed
+// never replace the current ones; no cross-signing key while a bootstrap
+// waits for ConfirmCrossSigningUpload. The error wraps ErrSecretStorageClosed
 // if secret storage is not open.
 func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPut, error) {
 	var out []AccountDataPut
@@ -611,8 +612,17 @@ func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPu
 		if t.m.ssKey == nil {
 			return ErrSecretStorageClosed
 		}
+		names := storedSecrets
+		if pending, err := t.bootstrapPending(); err != nil {
+			return err
+		} else if pending {
+			// The bootstrap's keys are not on the server yet: they must
+			// not replace the published identity's keys (the bootstrap
+			// returned its own writes, to send after its upload).
+			names = []string{keybackup.SecretMegolmBackup}
+		}
 		var err error
-		out, err = t.secretStoragePuts(nil, storedSecrets, true)
+		out, err = t.secretStoragePuts(nil, names, true)
 		return err
 	})
 	return out, err
