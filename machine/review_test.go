@@ -15,6 +15,7 @@ import (
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
+	"github.com/souverain/e2ee/megolm"
 )
 
 // accountDataEvent builds a /sync account data event.
@@ -279,4 +280,69 @@ func TestSecretStorageNoUnpublishedKeys(t *testing.T) {
 	if puts, _ := a.m.SecretStorageAccountData(ctx); len(puts) != 3 {
 		t.Errorf("%d keys written after the upload", len(puts))
 	}
+}
+
+// The server writes a backup entry (anyone who knows the backup's public
+// key can) for the ID of Bob's new session with a ratchet of its own,
+// and delays Bob's m.room_key until Alice restored the backup. Bob's
+// authenticated key must then replace the forged copy. Before the fix
+// it was refused as "not connected" to the forged copy, for good: no
+// message of the session ever decrypted.
+func TestDirectKeyReplacesForgedBackupCopy(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.alice, w.bob
+	b.share(w.room, a.user, b.user)
+	ev := roomEvent(w.room, b.user, b.encrypt(w.room, `{"body":"hi"}`))
+	var c struct {
+		SessionID string `json:"session_id"`
+	}
+	json.Unmarshal(gjsonContent(t, ev), &c)
+	// The forged copy: a ratchet of the server's, Bob's session ID.
+	fresh, _ := megolm.NewGroupSession()
+	in, _ := megolm.NewInboundGroupSession(fresh.SessionKey())
+	raw := in.Export().Bytes()
+	id, err := b64.Decode(c.SessionID)
+	if err != nil || len(id) != 32 {
+		t.Fatalf("session ID %q", c.SessionID)
+	}
+	copy(raw[len(raw)-32:], id)
+	forged, err := megolm.ParseExportedSessionKey(b64.Encode(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := megolm.ImportInboundGroupSession(forged)
+	if err != nil || fs.SessionID() != c.SessionID {
+		t.Fatalf("forged session: %v", err)
+	}
+	bobCurve, bobEd, _ := b.m.IdentityKeys(ctx)
+	bk, _ := keybackup.GenerateBackupKey()
+	entry, err := bk.PublicKey().NewBackupEntry(w.room, c.SessionID, keybackup.NewBackedUpSession(fs, bobCurve, bobEd, nil), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := keybackup.MarshalRoomKeys([]keybackup.BackupEntry{entry})
+	if res, err := a.m.RestoreBackup(ctx, bk, body, machine.RestoreOptions{}); err != nil || res.Imported != 1 {
+		t.Fatalf("restore: %+v, %v", res, err)
+	}
+	// Bob's key arrives now.
+	a.sync()
+	d, err := a.m.DecryptRoomEvent(ctx, w.room, ev)
+	if err != nil {
+		t.Fatalf("Bob's message after his key arrived: %v", err)
+	}
+	if !d.Provenance.Authenticated() {
+		t.Errorf("provenance %v", d.Provenance)
+	}
+}
+
+// gjsonContent returns the content of an event.
+func gjsonContent(t *testing.T, ev json.RawMessage) json.RawMessage {
+	t.Helper()
+	var e struct {
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(ev, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.Content
 }
