@@ -99,7 +99,7 @@ func (m *Machine) CreateBackupVersion(ctx context.Context) (*BackupCreation, err
 			return err
 		}
 		out = &BackupCreation{Body: body, PublicKey: bk.PublicKey(), RecoveryKey: bk.RecoveryKey()}
-		out.AccountData, err = t.secretStoragePuts(nil, []string{keybackup.SecretMegolmBackup})
+		out.AccountData, err = t.secretStoragePuts(nil, []string{keybackup.SecretMegolmBackup}, false)
 		return err
 	})
 	if err != nil {

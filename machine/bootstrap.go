@@ -75,8 +75,10 @@ type bootstrapState struct {
 //
 // If this device holds cross-signing keys, or the server publishes an
 // identity for the user (seen in a /keys/query response), the error wraps
-// ErrCrossSigningExists unless opts.Replace is set. Nothing changes on
-// error.
+// ErrCrossSigningExists unless opts.Replace is set. Before the first
+// /keys/query answer for our own user (OutgoingRequests queries it), the
+// error wraps ErrNotFound unless opts.Replace is set: whether an identity
+// exists is not known yet. Nothing changes on error.
 func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptions) (*CrossSigningBootstrap, error) {
 	var out *CrossSigningBootstrap
 	err := m.update(ctx, func(t *txn) error {
@@ -86,8 +88,15 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 		}
 		held.Close()
 		var id identityState
-		if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+		queried, err := t.getValue(NSIdentities, t.m.userID, &id)
+		if err != nil {
 			return err
+		}
+		if !opts.Replace && !queried {
+			// Without a /keys/query answer for our own user we cannot
+			// tell whether the server publishes an identity: creating
+			// one would replace it.
+			return fmt.Errorf("%w: our own keys were not queried yet (send OutgoingRequests first)", ErrNotFound)
 		}
 		if !opts.Replace && held != nil {
 			return fmt.Errorf("%w: this device holds cross-signing keys", ErrCrossSigningExists)
@@ -143,7 +152,7 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 			MasterKey: ks.Master.PublicKey(), SelfSigningKey: ks.SelfSigning.PublicKey(), UserSigningKey: ks.UserSigning.PublicKey(),
 			DeviceSigningUpload: body,
 		}
-		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets)
+		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets, true)
 		return err
 	})
 	if err != nil {
@@ -205,7 +214,9 @@ type CrossSigningStatus struct {
 	HasMaster, HasSelfSigning, HasUserSigning bool
 	// Trusted reports that this device trusts our identity: it holds the
 	// master key, or the last /keys/query found the master key signed by
-	// one of our devices that we verified.
+	// one of our devices that we verified. While the server publishes
+	// another master key than the pinned one (IdentityChanged, until
+	// AcceptIdentity), Trusted and HasMaster are false.
 	Trusted bool
 }
 
@@ -234,7 +245,13 @@ func (m *Machine) CrossSigningStatus(ctx context.Context) (*CrossSigningStatus, 
 			out.HasSelfSigning = ks.SelfSigning != nil && out.SelfSigningKey != zero && ks.SelfSigning.PublicKey() == out.SelfSigningKey
 			out.HasUserSigning = ks.UserSigning != nil && out.UserSigningKey != zero && ks.UserSigning.PublicKey() == out.UserSigningKey
 		}
-		out.Trusted = out.HasMaster || (id.Verified && out.MasterKey != zero)
+		if id.Changed {
+			// The server publishes another master key than the pinned
+			// one: the one held is not the published one, and our
+			// identity as others see it is not trusted.
+			out.HasMaster = false
+		}
+		out.Trusted = !id.Changed && (out.HasMaster || (id.Verified && out.MasterKey != zero))
 		return nil
 	})
 	if err != nil {

@@ -489,7 +489,16 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 			continue
 		}
 		id := ids[u]
-		if ut.IdentityChanged {
+		// Our own published master key, whose private key this device
+		// holds, is ours, whatever a query that raced our own bootstrap
+		// (seeing the old key published) flagged before.
+		ownHeld := u == t.m.userID && v.MasterKey != nil && ut.MasterKey != nil &&
+			ut.MasterKey.PublicKey() == v.MasterKey.PublicKey()
+		unflag := ownHeld && id.Changed
+		if ownHeld {
+			id.Changed = false
+		}
+		if ut.IdentityChanged && !ownHeld {
 			id.Changed = true
 			id.WasVerified = id.WasVerified || id.Verified
 			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("%w: %s", ErrIdentityChanged, u)})
@@ -516,6 +525,20 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 		if err := t.applyDevices(u, resp, report, id, ourCurve, ourEd); err != nil {
 			return err
+		}
+		if unflag {
+			ds, err := t.devices(u)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				if d.Flagged {
+					d.Flagged = false
+					if err := t.putDevice(d); err != nil {
+						return err
+					}
+				}
+			}
 		}
 		tracked, err := t.trackedUsers()
 		if err != nil {

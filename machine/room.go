@@ -254,16 +254,27 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 			return fmt.Errorf("%w: %w: other sender key", ErrUntrustedSender, errNotConnected)
 		}
 		merged := old.s.Merge(n.s)
-		if merged == nil {
+		st := old.state
+		replaced := false
+		switch {
+		case merged == nil && n.state.Provenance == ProvenanceDirect && old.state.Provenance != ProvenanceDirect:
+			// The authenticated key wins over an unconnected copy of
+			// unknown origin (a backup entry anyone who knows the
+			// backup's public key could write, a forward, an export),
+			// which was made under the session's ID with another
+			// ratchet: kept, it would block the real key for good.
+			merged, st, replaced = n.s, n.state, true
+		case merged == nil:
 			return fmt.Errorf("%w: %w", ErrMalformedEvent, errNotConnected)
 		}
-		st := old.state
 		if n.state.Provenance == ProvenanceDirect && st.Provenance != ProvenanceDirect {
 			// An authenticated copy of the same ratchet authenticates
 			// the session; keep the direct sender facts.
 			st = n.state
 		}
-		st.SharedHistory = old.state.SharedHistory || n.state.SharedHistory
+		if !replaced {
+			st.SharedHistory = old.state.SharedHistory || n.state.SharedHistory
+		}
 		if merged.FirstKnownIndex() == old.s.FirstKnownIndex() && st == old.state {
 			return nil // nothing new
 		}

@@ -245,7 +245,11 @@ type SecretStorageImport struct {
 //
 // A recovery key that fails the key's check gives an error wrapping
 // ErrWrongKey, and so does one under which no secret decrypts when the
-// key description has no check values; a mistyped recovery key (parity,
+// key description has no check values (such a key opens only if a secret
+// decrypts under it: the server writes the description, and could
+// otherwise have us store our secrets under any key a wrong recovery key
+// or passphrase gives, or under a passphrase key with a salt and
+// iteration count of its choosing); a mistyped recovery key (parity,
 // length, alphabet) gives an error of keybackup's recovery key decoding
 // (keybackup.ErrBadFormat). Missing account data gives ErrNotFound. On
 // error nothing changes and secret storage stays as it was.
@@ -286,6 +290,9 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 	out := &SecretStorageImport{KeyID: id, Errors: map[string]error{}}
 	err = m.update(ctx, func(t *txn) error {
 		*out = SecretStorageImport{KeyID: id, Errors: map[string]error{}}
+		// Without check values, only a secret that decrypts under the key
+		// proves it (the MAC of its ciphertext).
+		proved := desc.HasCheck()
 		for _, name := range storedSecrets {
 			c, err := t.accountData(name)
 			if err != nil {
@@ -302,6 +309,12 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 			es := sc.Encrypted[id]
 			if es == nil {
 				continue // not stored under this key
+			}
+			if !proved {
+				if text, err := key.Decrypt(name, es); err == nil {
+					clear(text)
+					proved = true
+				}
 			}
 			value, err := t.readStoredSecret(key, name, es)
 			if err != nil {
@@ -329,14 +342,14 @@ func (m *Machine) openSecretStorage(ctx context.Context, unlock func(string, *ke
 			out.SignedThisDevice = true
 		}
 		// A key description without check values cannot tell a wrong
-		// key; secrets that all fail to decrypt can. Keeping a wrong key
-		// open would later write our secrets under it.
-		if !desc.HasCheck() && len(out.Imported) == 0 {
-			for _, e := range out.Errors {
-				if errors.Is(e, keybackup.ErrBadMAC) {
-					return fmt.Errorf("machine: open secret storage key %s: no secret decrypts: %w", id, ErrWrongKey)
-				}
-			}
+		// key; only a secret that decrypts can tell a right one. Keeping
+		// an unproven key open would later write our secrets under it:
+		// under a wrong key, or, since the server writes the description,
+		// under a key it derived from our passphrase with a salt and
+		// iteration count of its choosing (one round: an offline guess
+		// costs nothing).
+		if !proved {
+			return fmt.Errorf("machine: open secret storage key %s: no check values and no secret decrypts: %w", id, ErrWrongKey)
 		}
 		return nil
 	})
@@ -488,8 +501,9 @@ func (t *txn) publishedKey(u crossign.Usage) (olm.Ed25519PublicKey, error) {
 
 // secretStoragePuts returns the account data PUTs that store the named
 // secrets we hold in secret storage, encrypted to key (the open key if
-// nil); nil if secret storage is not open.
-func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string) ([]AccountDataPut, error) {
+// nil); nil if secret storage is not open. With check, a secret that
+// is stale is left out (see currentSecret).
+func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string, check bool) ([]AccountDataPut, error) {
 	if key == nil {
 		key = t.m.ssKey
 	}
@@ -506,6 +520,13 @@ func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string)
 		if !ok {
 			continue
 		}
+		if check {
+			if ok, err := t.currentSecret(name, value); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
+		}
 		es, err := key.Encrypt(name, []byte(value))
 		if err != nil {
 			return nil, err
@@ -519,21 +540,89 @@ func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string)
 	return out, nil
 }
 
+// currentSecret reports whether a secret we hold is the current one, fit
+// to write over what secret storage holds: a cross-signing key only if it
+// gives our published public key (the master key: the pinned one, with no
+// identity change pending), the backup key only if it is the key of the
+// backup version set, if any. A device that kept the keys of an identity
+// reset elsewhere, or of an older backup, would otherwise overwrite the
+// current keys in secret storage with them.
+func (t *txn) currentSecret(name, value string) (bool, error) {
+	if name == keybackup.SecretMegolmBackup {
+		var b backupState
+		ok, err := t.getValue(NSValues, "backup", &b)
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		k, err := keybackup.ParseBackupKey(value)
+		if err != nil {
+			return false, nil
+		}
+		defer k.Close()
+		return k.PublicKey().String() == b.PublicKey, nil
+	}
+	var u crossign.Usage
+	switch name {
+	case keybackup.SecretCrossSigningMaster:
+		u = crossign.UsageMaster
+	case keybackup.SecretCrossSigningSelfSigning:
+		u = crossign.UsageSelfSigning
+	case keybackup.SecretCrossSigningUserSigning:
+		u = crossign.UsageUserSigning
+	default:
+		return true, nil
+	}
+	var id identityState
+	if _, err := t.getValue(NSIdentities, t.m.userID, &id); err != nil {
+		return false, err
+	}
+	if id.Changed {
+		return false, nil
+	}
+	want, err := t.publishedKey(u)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	k, err := crossign.ParsePrivateKey(u, value)
+	if err != nil {
+		return false, nil
+	}
+	defer k.Close()
+	return k.PublicKey() == want, nil
+}
+
 // SecretStorageAccountData returns the account data PUTs that store the
 // secrets this device holds among m.cross_signing.master,
 // m.cross_signing.self_signing, m.cross_signing.user_signing and
 // m.megolm_backup.v1 in secret storage, each encrypted to the open
 // default key only (an encryption of the secret under another key is
-// replaced). The error wraps ErrSecretStorageClosed if secret storage is
-// not open.
+// replaced). Only current secrets are written: a cross-signing key only
+// if it gives our published public key (and no change of our identity
+// waits for AcceptIdentity), the backup key only if it is the key of the
+// backup version set (if one is), so that stale keys kept by this device
+// never replace the current ones; no cross-signing key while a bootstrap
+// waits for ConfirmCrossSigningUpload. The error wraps ErrSecretStorageClosed
+// if secret storage is not open.
 func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPut, error) {
 	var out []AccountDataPut
 	err := m.view(ctx, func(t *txn) error {
 		if t.m.ssKey == nil {
 			return ErrSecretStorageClosed
 		}
+		names := storedSecrets
+		if pending, err := t.bootstrapPending(); err != nil {
+			return err
+		} else if pending {
+			// The bootstrap's keys are not on the server yet: they must
+			// not replace the published identity's keys (the bootstrap
+			// returned its own writes, to send after its upload).
+			names = []string{keybackup.SecretMegolmBackup}
+		}
 		var err error
-		out, err = t.secretStoragePuts(nil, storedSecrets)
+		out, err = t.secretStoragePuts(nil, names, true)
 		return err
 	})
 	return out, err
@@ -579,7 +668,8 @@ func (n NewSecretStorage) MarshalJSON() ([]byte, error) {
 // CreateSecretStorage makes a new secret storage key, from passphrase (with
 // a fresh salt and keybackup.MinPBKDF2Iterations iterations) or random if
 // passphrase is "", opens it, and returns the account data that makes it
-// the default key and stores our secrets under it. The machine keeps
+// the default key and stores our current secrets under it (as
+// SecretStorageAccountData chooses them). The machine keeps
 // nothing of the account data until it comes back through
 // ReceiveAccountData (the homeserver is the source of truth).
 func (m *Machine) CreateSecretStorage(ctx context.Context, passphrase string) (*NewSecretStorage, error) {
@@ -600,7 +690,7 @@ func (m *Machine) CreateSecretStorage(ctx context.Context, passphrase string) (*
 		if err != nil {
 			return err
 		}
-		puts, err := t.secretStoragePuts(key, storedSecrets)
+		puts, err := t.secretStoragePuts(key, storedSecrets, true)
 		if err != nil {
 			return err
 		}
