@@ -510,6 +510,10 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 			id.MasterJSON = ut.MasterKey.Bytes()
 		}
 		id.Verified = ut.Verified
+		id.Served = ""
+		if ut.MasterKey != nil {
+			id.Served = ut.MasterKey.PublicKey().String()
+		}
 		id.SelfSigning, id.UserSigning = "", ""
 		if ut.SelfSigningKey != nil {
 			id.SelfSigning = ut.SelfSigningKey.PublicKey().String()

@@ -171,6 +171,11 @@ type identityState struct {
 	WasVerified bool `json:"was_verified,omitempty"`
 	// Changed reports an identity change not yet accepted.
 	Changed bool `json:"changed,omitempty"`
+	// Served is the master key (base64) the last query returned, "" if
+	// none: the devices' CrossSigned and the SelfSigning and UserSigning
+	// keys below rest on it. It differs from Master after a change that
+	// AcceptIdentity acknowledged (the pin stays).
+	Served string `json:"served,omitempty"`
 	// SelfSigning and UserSigning are the user's self-signing and (for
 	// our own user only) user-signing public keys (base64) that the last
 	// query found usable: well formed and signed by the master key; "" if

@@ -202,6 +202,11 @@ func (t *txn) applyResult(res sas.Result) error {
 		}
 		id.VerifiedMaster = res.MasterKey.String()
 		current := id.Master == id.VerifiedMaster && !id.Changed
+		// The devices' CrossSigned flags rest on the master key the last
+		// query returned: they are reflected at once only if it is the
+		// one verified (not after an acknowledged change, whose new key
+		// nobody verified).
+		reflect := id.Served == id.Master
 		var key *crossign.Key
 		if current && len(id.MasterJSON) > 0 {
 			if key, err = crossign.ParseKey(id.MasterJSON); err != nil {
@@ -215,7 +220,7 @@ func (t *txn) applyResult(res sas.Result) error {
 			if key != nil && ks != nil && ks.UserSigning != nil {
 				add(ks.SignUser(key))
 			}
-			if own.Verified && own.UserSigning != "" && !id.Verified {
+			if reflect && own.Verified && own.UserSigning != "" && !id.Verified {
 				id.Verified = true
 				if err := t.reflectIdentity(res.UserID); err != nil {
 					return err
@@ -237,7 +242,7 @@ func (t *txn) applyResult(res sas.Result) error {
 					id.MasterJSON = key.Bytes()
 				}
 			}
-			if !id.Verified {
+			if reflect && !id.Verified {
 				id.Verified = true
 				if err := t.reflectIdentity(t.m.userID); err != nil {
 					return err

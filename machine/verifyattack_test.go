@@ -1,0 +1,102 @@
+package machine_test
+
+import (
+	"testing"
+
+	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/sas"
+)
+
+// runSASNoQuery runs a SAS verification between a and b like
+// runSASChecked, without querying anyone first, and calls onDone for each
+// side right after the sync in which its verification finished.
+func runSASNoQuery(t *testing.T, a, b *client, onDone func(c *client)) {
+	t.Helper()
+	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
+	a.sendVerif(out, err)
+	b.sync()
+	vb := b.m.Verifications().Verification("", va.FlowID())
+	if vb == nil {
+		t.Fatal("no request at b")
+	}
+	b.sendVerif(vb.Accept())
+	a.sync()
+	a.sendVerif(va.StartSAS())
+	for i := 0; i < 3; i++ {
+		b.sync()
+		a.sync()
+	}
+	a.sendVerif(va.Confirm())
+	b.sendVerif(vb.Confirm())
+	seen := map[*client]bool{}
+	for i := 0; i < 4; i++ {
+		for _, p := range []struct {
+			c *client
+			v *sas.Verification
+		}{{a, va}, {b, vb}} {
+			res, err := p.c.m.ReceiveSync(ctx, p.c.hs.Sync(p.c.user, p.c.dev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.c.lastResult = res
+			if p.v.State() == sas.StateDone && !seen[p.c] {
+				seen[p.c] = true
+				onDone(p.c)
+			}
+			p.c.flush()
+		}
+	}
+	if !seen[a] || !seen[b] {
+		t.Fatalf("verification not done: %s %s", va.State(), vb.State())
+	}
+}
+
+// TestAcceptedIdentityChangeNotReflectedAsVerified: the server swaps Bob's
+// master key for one of its own and adds a device cross-signed by it;
+// Alice accepts the change (AcceptIdentity: she acknowledges it, she does
+// not verify the new key), then verifies Bob's real device, whose MAC
+// carries Bob's real (pinned) master key. The server's device, cross-signed
+// under the swapped key, must not become verified, at once or later.
+func TestAcceptedIdentityChangeNotReflectedAsVerified(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	w.alice.query(w.bob.user)
+	w.bob.query(w.alice.user)
+	// The server's own identity for Bob, and its device.
+	evil, err := crossign.GenerateKeys(w.bob.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []crossign.Usage{crossign.UsageMaster, crossign.UsageSelfSigning, crossign.UsageUserSigning} {
+		k, _ := evil.PublicKey(u)
+		w.hs.SetCrossSigningKey(w.bob.user, string(u), k.Bytes())
+	}
+	newClient(t, w.hs, w.bob.user, "EVIL", w.clock)
+	signDevice(t, w, w.bob.user, "EVIL", evil)
+	w.alice.query(w.bob.user)
+	w.alice.sync()
+	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); !changed {
+		t.Fatal("the swap was not seen")
+	}
+	if err := w.alice.m.AcceptIdentity(ctx, w.bob.user); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if d := device(t, w.alice, w.bob.user, "EVIL"); d == nil || d.Verification == machine.VerificationVerified {
+			t.Errorf("%s: alice sees the server's device as %+v", when, d)
+		}
+	}
+	runSASNoQuery(t, w.alice, w.bob, func(c *client) {
+		if c == w.alice {
+			check("at once")
+		}
+	})
+	w.alice.flush()
+	check("after the uploads")
+	w.alice.query(w.bob.user)
+	check("after a query")
+}
