@@ -160,6 +160,11 @@ func (m *Machine) ReceiveSync(ctx context.Context, sc SyncChanges) (*SyncResult,
 			return err
 		}
 		res.VerificationRoomEvents = append(res.VerificationRoomEvents, tick...)
+		// A verification that finished in a call whose transaction failed
+		// is applied now, before it is reported done.
+		if err := t.applyVerifications(); err != nil {
+			return err
+		}
 		res.Verifications = t.m.verif.changes()
 		if sc.NextBatch != "" {
 			if err := t.putValue(NSValues, "next_batch", sc.NextBatch); err != nil {

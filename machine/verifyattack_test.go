@@ -1,6 +1,10 @@
 package machine_test
 
 import (
+	"context"
+	"errors"
+
+	"github.com/souverain/e2ee/machine/memstore"
 	"testing"
 
 	"github.com/souverain/e2ee/crossign"
@@ -99,4 +103,88 @@ func TestAcceptedIdentityChangeNotReflectedAsVerified(t *testing.T) {
 	check("after the uploads")
 	w.alice.query(w.bob.user)
 	check("after a query")
+}
+
+// commitFailStore is a Store whose next commit fails once armed.
+type commitFailStore struct {
+	machine.Store
+	armed bool
+}
+
+func (s *commitFailStore) Begin(ctx context.Context) (machine.Tx, error) {
+	tx, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &commitFailTx{Tx: tx, s: s}, nil
+}
+
+type commitFailTx struct {
+	machine.Tx
+	s *commitFailStore
+}
+
+func (t *commitFailTx) Commit() error {
+	if t.s.armed {
+		t.s.armed = false
+		t.Tx.Rollback()
+		return errInjected
+	}
+	return t.Tx.Commit()
+}
+
+// TestVerificationDoneAppliedAfterFailedSync: the sync that finishes a
+// verification fails at its commit (the sas.Machine has moved to done, the
+// store has not recorded it). The next sync reports the verification done
+// ("the machine already recorded it"): by then the device must be
+// recorded as verified, not merely reported.
+func TestVerificationDoneAppliedAfterFailedSync(t *testing.T) {
+	w := newWorld(t)
+	st := &commitFailStore{Store: memstore.New()}
+	a := &client{t: t, hs: w.hs, user: "@carla:x", dev: "CARLA", store: st, key: pickleKey(9), clock: w.clock}
+	a.opts = machine.Options{UserID: a.user, DeviceID: a.dev, Store: st, PickleKey: a.key, Clock: w.clock.now}
+	a.open()
+	a.flush()
+	b := w.bob
+	a.query(b.user)
+	b.query(a.user)
+	va, out, err := a.m.Verifications().RequestToDevice(b.user, b.dev)
+	a.sendVerif(out, err)
+	b.sync()
+	vb := b.m.Verifications().Verification("", va.FlowID())
+	if vb == nil {
+		t.Fatal("no request at bob")
+	}
+	b.sendVerif(vb.Accept())
+	a.sync()
+	a.sendVerif(va.StartSAS())
+	for i := 0; i < 3; i++ {
+		b.sync()
+		a.sync()
+	}
+	a.sendVerif(va.Confirm())
+	b.sendVerif(vb.Confirm())
+	a.sync()
+	b.sync()
+	if vb.State() != sas.StateDone || va.State() != sas.StateWaitingForDone {
+		t.Fatalf("states %s %s", va.State(), vb.State())
+	}
+	st.armed = true
+	if _, err := a.m.ReceiveSync(ctx, w.hs.Sync(a.user, a.dev)); !errors.Is(err, errInjected) {
+		t.Fatalf("the failing sync: %v", err)
+	}
+	if va.State() != sas.StateDone {
+		t.Fatalf("state %s", va.State())
+	}
+	res := a.sync()
+	reported := false
+	for _, ch := range res.Verifications {
+		reported = reported || ch.Action == machine.VerificationDone
+	}
+	if d := device(t, a, b.user, b.dev); reported && (d == nil || d.Verification != machine.VerificationVerified) {
+		t.Errorf("reported done, but bob's device is %+v", d)
+	}
+	if !reported {
+		t.Error("the done was not reported")
+	}
 }
