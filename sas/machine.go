@@ -392,13 +392,20 @@ func (m *Machine) Verifications() []*Verification {
 // RequestToDevice starts a verification with the given devices of userID
 // by to-device messages: it returns the new Verification and one
 // m.key.verification.request per device. The first device to answer with
-// ready takes part; the others are sent m.accepted.
+// ready takes part; the others are sent m.accepted. This device is left
+// out of a request to its own user (an error wrapping ErrUnknownDevice if
+// no other device remains).
 func (m *Machine) RequestToDevice(userID string, deviceIDs ...string) (*Verification, []Event, error) {
 	if err := m.lock(); err != nil {
 		return nil, nil, fmt.Errorf("sas: request: %w", err)
 	}
 	defer m.mu.Unlock()
-	if userID == "" || len(deviceIDs) == 0 {
+	devices := slices.Compact(slices.Sorted(slices.Values(deviceIDs)))
+	if userID == m.cfg.UserID {
+		// Never this very device: a ready in its name is forged.
+		devices = slices.DeleteFunc(devices, func(d string) bool { return d == m.cfg.DeviceID })
+	}
+	if userID == "" || len(devices) == 0 {
 		return nil, nil, fmt.Errorf("sas: request: no user or device: %w", ErrUnknownDevice)
 	}
 	if !m.makeRoom() {
@@ -409,7 +416,7 @@ func (m *Machine) RequestToDevice(userID string, deviceIDs ...string) (*Verifica
 	v.flowID = m.newTransactionID()
 	v.weRequested = true
 	v.state = StateRequested
-	v.requestDevices = slices.Compact(slices.Sorted(slices.Values(deviceIDs)))
+	v.requestDevices = devices
 	if len(v.requestDevices) == 1 {
 		v.peerDevice = v.requestDevices[0]
 	}
@@ -688,6 +695,9 @@ func (m *Machine) receiveUnknown(ev Event, c any, perr error, id, fromDevice str
 func (m *Machine) receiveUnrequestedStart(ev Event, c *StartContent) ([]Event, error) {
 	if ev.SenderDevice != "" && ev.SenderDevice != c.FromDevice {
 		return nil, fmt.Errorf("%w: from_device %q sent by device %q", ErrInvalidEvent, c.FromDevice, ev.SenderDevice)
+	}
+	if ev.Sender == m.cfg.UserID && c.FromDevice == m.cfg.DeviceID {
+		return nil, nil // in our own name: never a verification
 	}
 	if c.Method != MethodSAS || !slices.Contains(m.cfg.Methods, MethodSAS) {
 		return []Event{cancelEvent(ev.Sender, c.FromDevice, "", c.TransactionID, CancelUnknownMethod, "unknown method")}, ErrUnknownMethod

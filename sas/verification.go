@@ -387,6 +387,10 @@ func (v *Verification) pin() error {
 	if v.pinned {
 		return nil
 	}
+	if v.peerUser == v.m.cfg.UserID && v.peerDevice == v.m.cfg.DeviceID {
+		// The other side would be whoever forged events in our name.
+		return fmt.Errorf("%w: a verification with this very device", ErrUserMismatch)
+	}
 	keys, ok := v.m.cfg.Keys(v.peerUser)
 	if !ok {
 		return fmt.Errorf("%w: no keys for %s", ErrUnknownDevice, v.peerUser)
