@@ -544,6 +544,13 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 				}
 			}
 		}
+		if t.m.verif != nil && t.m.verif.hasKeys(u) {
+			// A verification may wait for these keys (Accept of a
+			// request from a device unknown when it came).
+			if err := t.refreshKeys(u); err != nil {
+				return err
+			}
+		}
 		tracked, err := t.trackedUsers()
 		if err != nil {
 			return err

@@ -13,8 +13,8 @@ import (
 
 // verifier routes m.key.verification.* events to a sas.Machine and applies
 // the results. The sas.Machine reads keys from a snapshot that the machine
-// refreshes after each /keys/query, so its callbacks never need the
-// machine's lock.
+// refreshes at each verification event and, for the users it holds, after
+// each /keys/query, so its callbacks never need the machine's lock.
 type verifier struct {
 	sas     *sas.Machine
 	mu      sync.Mutex
@@ -70,6 +70,14 @@ func (t *txn) refreshKeys(userID string) error {
 	v.keys[userID] = uk
 	v.mu.Unlock()
 	return nil
+}
+
+// hasKeys reports whether the snapshot holds keys of userID.
+func (v *verifier) hasKeys(userID string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.keys[userID]
+	return ok
 }
 
 // Verifications returns the sas.Machine that runs this device's key

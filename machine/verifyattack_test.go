@@ -188,3 +188,33 @@ func TestVerificationDoneAppliedAfterFailedSync(t *testing.T) {
 		t.Error("the done was not reported")
 	}
 }
+
+// TestAcceptAfterQueryOfNewDevice: a request from a device the machine
+// does not know yet (a new device's request comes in the same sync as the
+// device list change) cannot be accepted before the query, and can once
+// the query has brought the device's keys.
+func TestAcceptAfterQueryOfNewDevice(t *testing.T) {
+	w := newWorld(t)
+	w.alice.query(w.bob.user)
+	b2 := newClient(t, w.hs, w.bob.user, "BOB2", w.clock)
+	b2.query(w.alice.user)
+	_, out, err := b2.m.Verifications().RequestToDevice(w.alice.user, w.alice.dev)
+	b2.sendVerif(out, err)
+	if _, err := w.alice.m.ReceiveSync(ctx, w.hs.Sync(w.alice.user, w.alice.dev)); err != nil {
+		t.Fatal(err)
+	}
+	vs := w.alice.m.Verifications().Verifications()
+	if len(vs) != 1 {
+		t.Fatalf("alice has %d verifications", len(vs))
+	}
+	if _, err := vs[0].Accept(); !errors.Is(err, sas.ErrUnknownDevice) {
+		t.Fatalf("accept before the query: %v", err)
+	}
+	w.alice.query(w.bob.user)
+	if device(t, w.alice, w.bob.user, "BOB2") == nil {
+		t.Fatal("the query did not bring BOB2")
+	}
+	if _, err := vs[0].Accept(); err != nil {
+		t.Errorf("accept after the query: %v", err)
+	}
+}
