@@ -42,3 +42,11 @@ func DeviceCrossSigned(m *Machine, userID, deviceID string) bool {
 	})
 	return ok
 }
+
+// VerifierKeyUsers returns how many users the verifications' key snapshot
+// holds, for tests.
+func VerifierKeyUsers(m *Machine) int {
+	m.verif.mu.Lock()
+	defer m.verif.mu.Unlock()
+	return len(m.verif.keys)
+}

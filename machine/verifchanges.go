@@ -135,10 +135,15 @@ func action(v *sas.Verification, st sas.State) VerificationAction {
 // changes returns the verifications whose state differs from the one last
 // reported, sorted by room and flow ID, and records them as reported.
 // Flows the sas.Machine forgot (sas.Machine.Tick forgets finished ones
-// after a while) are forgotten here too, so neither map grows without
-// bound.
+// after a while) are forgotten here too, and so are the key snapshot's
+// users with no flow, so that nothing grows without bound.
 func (v *verifier) changes() []VerificationChange {
 	flows := v.sas.Verifications()
+	users := make(map[string]bool, len(flows))
+	for _, fl := range flows {
+		users[fl.OtherUser()] = true
+	}
+	v.pruneKeys(users)
 	if len(flows) == 0 && len(v.reported) == 0 && len(v.applied) == 0 {
 		return nil // the common case: nothing to walk
 	}
@@ -193,6 +198,19 @@ func (v *verifier) changes() []VerificationChange {
 		return out[i].FlowID < out[j].FlowID
 	})
 	return out
+}
+
+// pruneKeys drops from the key snapshot the users with no verification
+// left (events from any sender add one), so that it does not grow without
+// bound; an event of a new verification refreshes its users again.
+func (v *verifier) pruneKeys(users map[string]bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for u := range v.keys {
+		if !users[u] {
+			delete(v.keys, u)
+		}
+	}
 }
 
 // tickVerifications cancels the verifications whose time is up (queuing

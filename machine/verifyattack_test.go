@@ -2,7 +2,9 @@ package machine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/souverain/e2ee/machine/memstore"
 	"testing"
@@ -216,5 +218,30 @@ func TestAcceptAfterQueryOfNewDevice(t *testing.T) {
 	}
 	if _, err := vs[0].Accept(); err != nil {
 		t.Errorf("accept after the query: %v", err)
+	}
+}
+
+// TestVerificationKeySnapshotBounded: a server forges verification events
+// from ever new user IDs (to-device verification events are not
+// encrypted: the server names any sender). The key snapshot the machine
+// keeps for the verifications must not keep an entry for each of them once
+// no verification with that user remains.
+func TestVerificationKeySnapshotBounded(t *testing.T) {
+	w := newWorld(t)
+	for round := 0; round < 5; round++ {
+		var evs []json.RawMessage
+		for i := 0; i < 200; i++ {
+			ev, _ := json.Marshal(map[string]any{
+				"type": "m.key.verification.cancel", "sender": fmt.Sprintf("@u%d-%d:evil", round, i),
+				"content": map[string]any{"transaction_id": fmt.Sprintf("t%d", i), "code": "m.user", "reason": "x"},
+			})
+			evs = append(evs, ev)
+		}
+		if _, err := w.alice.m.ReceiveSync(ctx, machine.SyncChanges{ToDevice: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := machine.VerifierKeyUsers(w.alice.m); n > 2 {
+		t.Errorf("the key snapshot holds %d users", n)
 	}
 }
