@@ -491,14 +491,17 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		id := ids[u]
 		// Our own published master key, whose private key this device
 		// holds, is ours, whatever a query that raced our own bootstrap
-		// (seeing the old key published) flagged before.
+		// (seeing the old key published) flagged before; and a new master
+		// key that we verified (a verification whose MAC carried it, or
+		// our user-signing key's signature) needs no acknowledgement.
 		ownHeld := u == t.m.userID && v.MasterKey != nil && ut.MasterKey != nil &&
 			ut.MasterKey.PublicKey() == v.MasterKey.PublicKey()
-		unflag := ownHeld && id.Changed
-		if ownHeld {
+		accepted := ownHeld || ut.IdentityChanged && ut.Verified
+		unflag := accepted && id.Changed
+		if accepted {
 			id.Changed = false
 		}
-		if ut.IdentityChanged && !ownHeld {
+		if ut.IdentityChanged && !accepted {
 			id.Changed = true
 			id.WasVerified = id.WasVerified || id.Verified
 			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("%w: %s", ErrIdentityChanged, u)})

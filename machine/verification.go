@@ -62,7 +62,14 @@ func (t *txn) refreshKeys(userID string) error {
 	if _, err := t.getValue(NSIdentities, userID, &id); err != nil {
 		return err
 	}
-	if k, err := olm.ParseEd25519PublicKey(id.Master); err == nil && id.Master != "" {
+	// The master key the server serves now, which the other side MACs: a
+	// verification of it is what re-verifies a changed identity (the pin
+	// follows at the next query, through VerifiedMaster).
+	master := id.Served
+	if master == "" {
+		master = id.Master
+	}
+	if k, err := olm.ParseEd25519PublicKey(master); err == nil && master != "" {
 		uk.MasterKey = k
 	}
 	v := t.m.verif

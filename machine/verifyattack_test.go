@@ -245,3 +245,38 @@ func TestVerificationKeySnapshotBounded(t *testing.T) {
 		t.Errorf("the key snapshot holds %d users", n)
 	}
 }
+
+// TestReverifyChangedIdentity: Alice verified Bob; Bob resets his
+// cross-signing identity, and Alice sees the change (his devices flagged).
+// A new SAS with Bob, whose MAC carries his new master key, re-verifies
+// him: after the query that follows, his identity is the new key,
+// verified, no longer flagged as changed.
+func TestReverifyChangedIdentity(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	runSAS(t, w.alice, w.bob)
+	w.alice.flush()
+	w.bob.flush()
+	reset := publishAll(t, w, w.bob)
+	holdKeys(t, w.bob, reset)
+	w.bob.query(w.alice.user)
+	w.alice.query(w.bob.user)
+	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); !changed {
+		t.Fatal("the reset was not seen")
+	}
+	runSASNoQuery(t, w.alice, w.bob, func(*client) {})
+	w.alice.flush()
+	w.alice.query(w.bob.user)
+	master, verifiedMaster, verified := machine.IdentityOf(w.alice.m, w.bob.user)
+	if want := reset.Master.PublicKey().String(); master != want || verifiedMaster != want || !verified {
+		t.Errorf("bob's identity: master %s verified master %s verified %v; want %s verified", master, verifiedMaster, verified, want)
+	}
+	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); changed {
+		t.Error("bob's identity is still flagged as changed")
+	}
+	if d := device(t, w.alice, w.bob.user, w.bob.dev); d == nil || d.Verification != machine.VerificationVerified {
+		t.Errorf("bob's device: %+v", d)
+	}
+}
