@@ -367,7 +367,9 @@ func (m *Machine) SetDeviceBlacklisted(ctx context.Context, userID, deviceID str
 }
 
 // AcceptIdentity accepts a user's changed cross-signing identity: the
-// devices flagged since the change are trusted as cross-signing says again.
+// master key the last query found becomes the pinned one (unverified), and
+// the devices flagged since the change are trusted as cross-signing says
+// again.
 func (m *Machine) AcceptIdentity(ctx context.Context, userID string) error {
 	return m.update(ctx, func(t *txn) error {
 		var id identityState
@@ -375,8 +377,16 @@ func (m *Machine) AcceptIdentity(ctx context.Context, userID string) error {
 			return err
 		}
 		id.Changed = false
+		if id.Served != "" && id.Served != id.Master {
+			// The key the server serves becomes the pinned one, unverified
+			// (its key object comes with the next query).
+			id.Master, id.MasterJSON, id.Verified = id.Served, nil, false
+		}
 		if err := t.putValue(NSIdentities, userID, id); err != nil {
 			return err
+		}
+		if userID == t.m.userID {
+			t.ownMasterDirty = true
 		}
 		ds, err := t.devices(userID)
 		if err != nil {

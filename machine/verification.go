@@ -227,6 +227,8 @@ func (t *txn) applyResult(res sas.Result) error {
 			if key, err = crossign.ParseKey(id.MasterJSON); err != nil {
 				t.m.notice(Notice{UserID: res.UserID, Err: err})
 				key = nil
+			} else if key.PublicKey().String() != id.Master {
+				key = nil // the object of another key: sign nothing
 			}
 		}
 		switch {

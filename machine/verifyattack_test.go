@@ -280,3 +280,28 @@ func TestReverifyChangedIdentity(t *testing.T) {
 		t.Errorf("bob's device: %+v", d)
 	}
 }
+
+// TestAcceptIdentityStays: a change that the user accepted
+// (AcceptIdentity) is not flagged again by the next query of the same,
+// unchanged identity.
+func TestAcceptIdentityStays(t *testing.T) {
+	w := newWorld(t)
+	publishAll(t, w, w.alice)
+	publishAll(t, w, w.bob)
+	w.alice.query(w.bob.user)
+	reset := publishAll(t, w, w.bob)
+	w.alice.query(w.bob.user)
+	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); !changed {
+		t.Fatal("the reset was not seen")
+	}
+	if err := w.alice.m.AcceptIdentity(ctx, w.bob.user); err != nil {
+		t.Fatal(err)
+	}
+	w.alice.query(w.bob.user)
+	if changed, _ := w.alice.m.IdentityChanged(ctx, w.bob.user); changed {
+		t.Error("the accepted change is flagged again")
+	}
+	if master, _, _ := machine.IdentityOf(w.alice.m, w.bob.user); master != reset.Master.PublicKey().String() {
+		t.Errorf("pinned master %s, want the accepted one", master)
+	}
+}
