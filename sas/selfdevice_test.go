@@ -2,6 +2,8 @@ package sas_test
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/souverain/e2ee/sas"
@@ -55,4 +57,38 @@ func TestNoVerificationWithThisDevice(t *testing.T) {
 			t.Error("a ready from this very device made the verification ready")
 		}
 	})
+}
+
+// TestOwnMasterSpelledByDevice: our own device list holds a device whose
+// ID spells our own master key in another base64 form (padded, URL-safe):
+// a verification with our own user is refused, as it is for the exact
+// spelling and for the served keys (SECURITY 38), also when the master
+// key we know (SetMasterKey) is not the one the server serves.
+func TestOwnMasterSpelledByDevice(t *testing.T) {
+	for _, spell := range []func(string) string{
+		func(s string) string { return s },
+		func(s string) string { return s + "=" },
+		func(s string) string { return strings.NewReplacer("+", "-", "/", "_").Replace(s) },
+	} {
+		w := newWorld(t)
+		alice := w.addDevice("@alice:example.org", "ALICEDEV", noMaster())
+		w.addDevice("@alice:example.org", "OTHER", noMaster())
+		master := testKey("own master, + and / inside")
+		for !strings.ContainsAny(master.String(), "+/") {
+			master = testKey(master.String())
+		}
+		if err := alice.m.SetMasterKey(master, true); err != nil {
+			t.Fatal(err)
+		}
+		w.directory[alice.user].Devices[spell(master.String())] = testKey("the server's device")
+		v, _, err := alice.m.RequestToDevice(alice.user, "OTHER")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"from_device": "OTHER", "methods": []string{sas.MethodSAS}, "transaction_id": v.FlowID()})
+		_, _, err = alice.m.Receive(sas.Event{Type: sas.EventReady, Sender: alice.user, Content: b})
+		if !errors.Is(err, sas.ErrKeyIDCollision) || v.State() != sas.StateCancelled {
+			t.Errorf("device %q: %v, state %s", spell(master.String()), err, v.State())
+		}
+	}
 }

@@ -400,8 +400,10 @@ func (v *Verification) pin() error {
 	}
 	ownMaster, ownTrusted := v.m.cfg.MasterKey, v.m.cfg.MasterKeyTrusted
 	if v.peerUser == v.m.cfg.UserID && ownMaster != (olm.Ed25519PublicKey{}) {
-		if _, bad := keys.Devices[ownMaster.String()]; bad {
-			return fmt.Errorf("%w: our own device list has a device named like our master key", ErrKeyIDCollision)
+		for id := range keys.Devices {
+			if id == ownMaster.String() || spellsKey(id, ownMaster) {
+				return fmt.Errorf("%w: our own device list has a device named like our master key", ErrKeyIDCollision)
+			}
 		}
 	}
 	key, ok := keys.Devices[v.peerDevice]
