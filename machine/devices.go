@@ -378,9 +378,8 @@ func (m *Machine) AcceptIdentity(ctx context.Context, userID string) error {
 		}
 		id.Changed = false
 		if id.Served != "" && id.Served != id.Master {
-			// The key the server serves becomes the pinned one, unverified
-			// (its key object comes with the next query).
-			id.Master, id.MasterJSON, id.Verified = id.Served, nil, false
+			// The key the server serves becomes the pinned one, unverified.
+			id.Master, id.MasterJSON, id.ServedJSON, id.Verified = id.Served, id.ServedJSON, nil, false
 		}
 		if err := t.putValue(NSIdentities, userID, id); err != nil {
 			return err
@@ -523,9 +522,12 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 			id.MasterJSON = ut.MasterKey.Bytes()
 		}
 		id.Verified = ut.Verified
-		id.Served = ""
+		id.Served, id.ServedJSON = "", nil
 		if ut.MasterKey != nil {
 			id.Served = ut.MasterKey.PublicKey().String()
+			if id.Served != id.Master {
+				id.ServedJSON = ut.MasterKey.Bytes()
+			}
 		}
 		id.SelfSigning, id.UserSigning = "", ""
 		if ut.SelfSigningKey != nil {

@@ -176,6 +176,9 @@ type identityState struct {
 	// keys below rest on it. It differs from Master after a change that
 	// AcceptIdentity acknowledged (the pin stays).
 	Served string `json:"served,omitempty"`
+	// ServedJSON is the served key's object while it is not the pinned
+	// one: what AcceptIdentity, or a verification of the new key, pins.
+	ServedJSON json.RawMessage `json:"served_json,omitempty"`
 	// SelfSigning and UserSigning are the user's self-signing and (for
 	// our own user only) user-signing public keys (base64) that the last
 	// query found usable: well formed and signed by the master key; "" if

@@ -216,6 +216,14 @@ func (t *txn) applyResult(res sas.Result) error {
 			return err
 		}
 		id.VerifiedMaster = res.MasterKey.String()
+		if id.VerifiedMaster == id.Served && id.Served != id.Master && len(id.ServedJSON) > 0 {
+			// A changed identity verified again: the new key, which the
+			// server serves and the MAC carried, becomes the pinned one.
+			id.Master, id.MasterJSON, id.ServedJSON, id.Changed = id.Served, id.ServedJSON, nil, false
+			if err := t.unflagDevices(res.UserID); err != nil {
+				return err
+			}
+		}
 		current := id.Master == id.VerifiedMaster && !id.Changed
 		// The devices' CrossSigned flags rest on the master key the last
 		// query returned: they are reflected at once only if it is the
@@ -326,6 +334,23 @@ func (t *txn) applyDeviceResult(res sas.Result, ks *crossign.PrivateKeys, own *i
 		}
 	}
 	return t.putDevice(d)
+}
+
+// unflagDevices clears the identity-change flag of a user's devices.
+func (t *txn) unflagDevices(userID string) error {
+	ds, err := t.devices(userID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.Flagged {
+			d.Flagged = false
+			if err := t.putDevice(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // reflectIdentity marks the cross-signed devices of a user whose identity

@@ -305,3 +305,41 @@ func TestAcceptIdentityStays(t *testing.T) {
 		t.Errorf("pinned master %s, want the accepted one", master)
 	}
 }
+
+// TestReverifyChangedIdentityAtOnce: as TestReverifyChangedIdentity, but
+// checked at once, when the verification ends: the new master key is the
+// pinned one, verified, the change cleared, and Alice's user-signing key
+// signs it, so that a new device of Alice's sees Bob verified too.
+func TestReverifyChangedIdentityAtOnce(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	runSAS(t, w.alice, w.bob)
+	w.alice.flush()
+	w.bob.flush()
+	reset := publishAll(t, w, w.bob)
+	holdKeys(t, w.bob, reset)
+	w.bob.query(w.alice.user)
+	w.alice.query(w.bob.user)
+	want := reset.Master.PublicKey().String()
+	runSASNoQuery(t, w.alice, w.bob, func(c *client) {
+		if c != w.alice {
+			return
+		}
+		master, _, verified := machine.IdentityOf(c.m, w.bob.user)
+		if master != want || !verified {
+			t.Errorf("at once: bob's master %s verified %v; want %s verified", master, verified, want)
+		}
+		if changed, _ := c.m.IdentityChanged(ctx, w.bob.user); changed {
+			t.Error("at once: bob's identity is still flagged as changed")
+		}
+	})
+	w.alice.flush()
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	holdKeys(t, a2, aks)
+	a2.query(w.bob.user)
+	if d := device(t, a2, w.bob.user, w.bob.dev); d == nil || d.Verification != machine.VerificationVerified {
+		t.Errorf("alice's new device sees bob's device as %+v", d)
+	}
+}
