@@ -188,6 +188,11 @@ func (t *txn) applyVerifications() error {
 //     so that the server's copy carries the signature and other users'
 //     identities are evaluated against our now trusted one.
 //
+// A master key that the server serves in place of the pinned one (a
+// changed identity) is pinned first when the MAC carried it: that is a
+// verification of the new identity. Trust is reflected at once only if the
+// last query served the verified key (see identityState.Served).
+//
 // When we are the device being verified, the other device does the signing
 // on its side: there is nothing for us to sign but our master key.
 func (t *txn) applyResult(res sas.Result) error {
