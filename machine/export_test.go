@@ -50,3 +50,21 @@ func VerifierKeyUsers(m *Machine) int {
 	defer m.verif.mu.Unlock()
 	return len(m.verif.keys)
 }
+
+// CopyDeviceObject overwrites m's stored device object of (userID, to)
+// with the one of (userID, from), as a corrupted or tampered store might,
+// for tests.
+func CopyDeviceObject(m *Machine, userID, from, to string) error {
+	return m.update(context.Background(), func(t *txn) error {
+		src, err := t.device(userID, from)
+		if err != nil {
+			return err
+		}
+		dst, err := t.device(userID, to)
+		if err != nil {
+			return err
+		}
+		dst.Keys = src.Keys
+		return t.putDevice(dst)
+	})
+}

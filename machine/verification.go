@@ -3,6 +3,7 @@ package machine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -324,6 +325,9 @@ func (t *txn) applyDeviceResult(res sas.Result, ks *crossign.PrivateKeys, own *i
 		t.accountDirty = true
 		if ks != nil && ks.SelfSigning != nil && len(d.Keys) > 0 {
 			dev, err := crossign.ParseDevice(d.Keys)
+			if err == nil && dev.Ed25519Key() != *res.DeviceKey {
+				err = fmt.Errorf("%w: %s %s: the stored device object has another key", ErrDeviceKeysChanged, res.UserID, res.DeviceID)
+			}
 			var so *crossign.SignedObject
 			if err == nil {
 				so, err = ks.SignDevice(dev)

@@ -343,3 +343,31 @@ func TestReverifyChangedIdentityAtOnce(t *testing.T) {
 		t.Errorf("alice's new device sees bob's device as %+v", d)
 	}
 }
+
+// TestSASSignsOnlyTheVerifiedDeviceKey: Alice's record of her device
+// ALICE2 holds the device object of ALICE3 (a tampered store). When a SAS
+// verifies ALICE2's key, her self-signing key must not sign ALICE3's
+// object: it signs only a device object carrying the key the MAC verified.
+func TestSASSignsOnlyTheVerifiedDeviceKey(t *testing.T) {
+	w := newWorld(t)
+	ks := publishAll(t, w, w.alice)
+	holdKeys(t, w.alice, ks)
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	newClient(t, w.hs, w.alice.user, "ALICE3", w.clock)
+	w.alice.query()
+	a2.query()
+	for range 2 {
+		w.alice.sync()
+		a2.sync()
+	}
+	if err := machine.CopyDeviceObject(w.alice.m, w.alice.user, "ALICE3", "ALICE2"); err != nil {
+		t.Fatal(err)
+	}
+	runSASNoQuery(t, w.alice, a2, func(*client) {})
+	w.alice.flush()
+	fresh := newClient(t, w.hs, w.alice.user, "ALICE4", w.clock)
+	fresh.query()
+	if machine.DeviceCrossSigned(fresh.m, w.alice.user, "ALICE3") {
+		t.Error("ALICE3, which no verification verified, was signed")
+	}
+}
