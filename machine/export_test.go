@@ -1,6 +1,9 @@
 package machine
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 var ctx0 = context.Background()
 
@@ -66,5 +69,18 @@ func CopyDeviceObject(m *Machine, userID, from, to string) error {
 		}
 		dst.Keys = src.Keys
 		return t.putDevice(dst)
+	})
+}
+
+// SetMasterObject overwrites m's stored master key object of userID with
+// raw, as a corrupted or tampered store might, for tests.
+func SetMasterObject(m *Machine, userID string, raw json.RawMessage) error {
+	return m.update(context.Background(), func(t *txn) error {
+		var id identityState
+		if _, err := t.getValue(NSIdentities, userID, &id); err != nil {
+			return err
+		}
+		id.MasterJSON = raw
+		return t.putValue(NSIdentities, userID, id)
 	})
 }

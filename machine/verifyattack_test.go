@@ -371,3 +371,36 @@ func TestSASSignsOnlyTheVerifiedDeviceKey(t *testing.T) {
 		t.Error("ALICE3, which no verification verified, was signed")
 	}
 }
+
+// TestSASSignsOnlyTheVerifiedMasterKey: Alice's record of Bob's identity
+// holds Carol's master key object (a tampered store). When a SAS verifies
+// Bob's master key, Alice's user-signing key must not sign Carol's.
+func TestSASSignsOnlyTheVerifiedMasterKey(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	carol := newClient(t, w.hs, "@carol:x", "CAROL", w.clock)
+	cks := publishAll(t, w, carol)
+	w.alice.query(w.bob.user, carol.user)
+	w.bob.query(w.alice.user)
+	for range 2 {
+		w.alice.sync()
+		w.bob.sync()
+	}
+	k, err := cks.PublicKey(crossign.UsageMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machine.SetMasterObject(w.alice.m, w.bob.user, k.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	runSASNoQuery(t, w.alice, w.bob, func(*client) {})
+	w.alice.flush()
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	holdKeys(t, a2, aks)
+	a2.query(carol.user)
+	if _, _, verified := machine.IdentityOf(a2.m, carol.user); verified {
+		t.Error("Carol's master key, which no verification verified, was signed")
+	}
+}
