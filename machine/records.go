@@ -173,8 +173,8 @@ type identityState struct {
 	Changed bool `json:"changed,omitempty"`
 	// Served is the master key (base64) the last query returned, "" if
 	// none: the devices' CrossSigned and the SelfSigning and UserSigning
-	// keys below rest on it. It differs from Master after a change that
-	// AcceptIdentity acknowledged (the pin stays).
+	// keys below rest on it. It differs from Master while a change is
+	// neither accepted (AcceptIdentity) nor verified.
 	Served string `json:"served,omitempty"`
 	// ServedJSON is the served key's object while it is not the pinned
 	// one: what AcceptIdentity, or a verification of the new key, pins.

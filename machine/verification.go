@@ -64,8 +64,8 @@ func (t *txn) refreshKeys(userID string) error {
 		return err
 	}
 	// The master key the server serves now, which the other side MACs: a
-	// verification of it is what re-verifies a changed identity (the pin
-	// follows at the next query, through VerifiedMaster).
+	// verification of it is what re-verifies a changed identity (see
+	// applyResult).
 	master := id.Served
 	if master == "" {
 		master = id.Master
@@ -233,8 +233,8 @@ func (t *txn) applyResult(res sas.Result) error {
 		current := id.Master == id.VerifiedMaster && !id.Changed
 		// The devices' CrossSigned flags rest on the master key the last
 		// query returned: they are reflected at once only if it is the
-		// one verified (not after an acknowledged change, whose new key
-		// nobody verified).
+		// one verified (not a key the server swapped in since, nor
+		// before any query served one).
 		reflect := id.Served == id.Master
 		var key *crossign.Key
 		if current && len(id.MasterJSON) > 0 {
