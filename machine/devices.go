@@ -387,19 +387,7 @@ func (m *Machine) AcceptIdentity(ctx context.Context, userID string) error {
 		if userID == t.m.userID {
 			t.ownMasterDirty = true
 		}
-		ds, err := t.devices(userID)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			if d.Flagged {
-				d.Flagged = false
-				if err := t.putDevice(d); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return t.unflagDevices(userID)
 	})
 }
 
@@ -546,17 +534,8 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 			return err
 		}
 		if unflag {
-			ds, err := t.devices(u)
-			if err != nil {
+			if err := t.unflagDevices(u); err != nil {
 				return err
-			}
-			for _, d := range ds {
-				if d.Flagged {
-					d.Flagged = false
-					if err := t.putDevice(d); err != nil {
-						return err
-					}
-				}
 			}
 		}
 		if t.m.verif != nil && t.m.verif.hasKeys(u) {
