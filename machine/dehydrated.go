@@ -415,3 +415,11 @@ func (r *Rehydration) Close() {
 	}
 	r.done = true
 }
+
+// isDehydrated reports whether device keys carry "dehydrated": true.
+func isDehydrated(keys json.RawMessage) bool {
+	var k struct {
+		Dehydrated bool `json:"dehydrated"`
+	}
+	return json.Unmarshal(keys, &k) == nil && k.Dehydrated
+}

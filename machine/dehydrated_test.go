@@ -651,3 +651,54 @@ func TestRehydrationBadPage(t *testing.T) {
 	}
 	_ = d
 }
+
+// MSC3814: a dehydrated device that is not cross-signed gets no room key,
+// even from a user who shares with unsigned devices and when its owner has
+// no cross-signing identity; it is shown as dehydrated; a to-device event
+// from a dehydrated device is refused.
+func TestUnsignedDehydratedDevice(t *testing.T) {
+	for _, shareUnsigned := range []bool{false, true} {
+		t.Run(fmt.Sprint("ShareWithUnsignedDevices=", shareUnsigned), func(t *testing.T) {
+			w := newWorld(t) // nobody has a cross-signing identity
+			a, b := w.alice, w.bob
+			if shareUnsigned {
+				b.opts.ShareWithUnsignedDevices = true
+				b.restart()
+			}
+			dev, err := dehydrated.NewDevice(a.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := dev.UploadRequest(dehydrated.GenerateKey(), dehydrated.DefaultDisplayName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(up)
+			if _, err := w.hs.Do(a.user, a.dev, machine.Request{Method: "PUT", Path: dehydrated.Path, Body: body}); err != nil {
+				t.Fatal(err)
+			}
+			b.share(w.room, a.user, b.user)
+			if d := device(t, b, a.user, dev.DeviceID()); d == nil || !d.Dehydrated || d.Verification != machine.VerificationUnsigned {
+				t.Fatalf("Bob's view of the dehydrated device: %+v", d)
+			}
+			if d := device(t, b, a.user, a.dev); d == nil || d.Dehydrated {
+				t.Fatalf("Bob's view of Alice's device: %+v", d)
+			}
+			inbox := w.hs.Peek(a.user, dev.DeviceID())
+			if len(inbox) != 1 || !strings.Contains(string(inbox[0]), machine.WithheldUnverified) {
+				t.Errorf("the unsigned dehydrated device got %s", inbox)
+			}
+			ev := roomEvent(w.room, b.user, b.encrypt(w.room, `{"body":"hi"}`))
+			a.sync()
+			a.decrypt(w.room, ev) // Alice's own device got the key
+
+			s := &olmSender{t: t, hs: w.hs, account: dev.Account(), sessions: map[string]*olm.Session{}}
+			c, _ := roomKeyFor(t, "!other:x")
+			w.hs.Inject(b.user, b.dev, s.send(a.user, a.user, b.user, b.dev, "m.room_key", c))
+			res := b.sync()
+			if len(res.ToDevice) != 1 || !errors.Is(res.ToDevice[0].Err, machine.ErrUntrustedSender) || len(res.RoomKeys) != 0 {
+				t.Errorf("a room key from the dehydrated device: %+v", res)
+			}
+		})
+	}
+}
