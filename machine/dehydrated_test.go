@@ -373,13 +373,13 @@ func TestRehydrateRefusesWrongKeyAndTamperedData(t *testing.T) {
 // olmSender sends Olm-encrypted to-device events from an account of its
 // own to a device listed by the fake homeserver.
 type olmSender struct {
-	t        *testing.T
+	t        testing.TB
 	hs       *fakehs.Server
 	account  *olm.Account
 	sessions map[string]*olm.Session
 }
 
-func newOlmSender(t *testing.T, hs *fakehs.Server) *olmSender {
+func newOlmSender(t testing.TB, hs *fakehs.Server) *olmSender {
 	a, err := olm.NewAccount()
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +493,7 @@ func normalMessageTo(t *testing.T, sender, dev string, hs *fakehs.Server, user s
 	return ev
 }
 
-func roomKeyFor(t *testing.T, room string) (map[string]any, *megolm.GroupSession) {
+func roomKeyFor(t testing.TB, room string) (map[string]any, *megolm.GroupSession) {
 	g, err := megolm.NewGroupSession()
 	if err != nil {
 		t.Fatal(err)
