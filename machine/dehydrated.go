@@ -188,8 +188,8 @@ func DeleteDehydratedDeviceRequest() Request {
 // it decrypts the to-device events the device collected, a page at a time,
 // and stores the room keys they carry. It is sans I/O: NextRequest gives
 // the POST to send for the next page, ReceiveEvents takes its response.
-// Loop until Done, then Close it and replace the dehydrated device
-// (CreateDehydratedDevice). It is safe for concurrent use; its calls are
+// Loop until Done (which wipes the dehydrated account; Close does it
+// earlier), then replace the dehydrated device (CreateDehydratedDevice). It is safe for concurrent use; its calls are
 // serialised.
 //
 // The room keys get ProvenanceDirect, with the sending device as sender:
@@ -331,7 +331,7 @@ func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*Rehydrat
 	res := &RehydrationResult{}
 	events := page.Events
 	if len(events) == 0 {
-		r.done = true
+		r.finish()
 		res.Done = true
 		return res, nil
 	}
@@ -368,7 +368,9 @@ func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*Rehydrat
 	r.pages++
 	r.events += len(events)
 	r.next = page.NextBatch
-	r.done = res.Done
+	if res.Done {
+		r.finish()
+	}
 	res.RoomKeys, res.Retry = infos, sr.Retry
 	res.Failed = append(res.Failed, failed...)
 	slices.SortFunc(res.Failed, func(x, y dehydrated.EventError) int { return x.Index - y.Index })
@@ -406,14 +408,20 @@ func (t *txn) rehydratedKey(rk *dehydrated.RoomKey, res *SyncResult) (*RoomKeyIn
 	return &RoomKeyInfo{RoomID: rk.RoomID, SessionID: rk.SessionID, Provenance: ProvenanceDirect}, nil
 }
 
-// Close wipes the dehydrated account. The Rehydration is then Done.
+// Close wipes the dehydrated account, as reaching Done does. The
+// Rehydration is then Done.
 func (r *Rehydration) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.finish()
+}
+
+// finish marks the rehydration done and wipes the dehydrated account.
+func (r *Rehydration) finish() {
+	r.done = true
 	if r.dev != nil {
 		r.dev.Account().Close()
 	}
-	r.done = true
 }
 
 // isDehydrated reports whether device keys carry "dehydrated": true.

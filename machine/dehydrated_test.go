@@ -702,3 +702,28 @@ func TestUnsignedDehydratedDevice(t *testing.T) {
 		})
 	}
 }
+
+// Our own dehydrated device, cross-signed and so verified, is still not
+// one of our devices that may ask for secrets or room keys: a request
+// naming it is not answered.
+func TestOwnDehydratedDeviceGetsNoSecrets(t *testing.T) {
+	w, _ := dehydrationWorld(t)
+	a := w.alice
+	d := a.dehydrate()
+	a.sync()
+	if dev := device(t, a, a.user, d.DeviceID); dev == nil || !dev.Dehydrated || dev.Verification != machine.VerificationVerified {
+		t.Fatalf("Alice's view of her dehydrated device: %+v", dev)
+	}
+	otks := w.hs.OneTimeKeyCount(a.user, d.DeviceID)
+	for _, ev := range []string{
+		`{"type":"m.secret.request","sender":"@alice:x","content":{"action":"request","name":"m.cross_signing.self_signing","request_id":"r1","requesting_device_id":"` + d.DeviceID + `"}}`,
+		`{"type":"m.room_key_request","sender":"@alice:x","content":{"action":"request","request_id":"r2","requesting_device_id":"` + d.DeviceID + `","body":{"algorithm":"m.megolm.v1.aes-sha2","room_id":"!room:x","session_id":"s","sender_key":"k"}}}`,
+	} {
+		w.hs.Inject(a.user, a.dev, json.RawMessage(ev))
+	}
+	a.sync()
+	a.sync()
+	if inbox := w.hs.Peek(a.user, d.DeviceID); len(inbox) != 0 || w.hs.OneTimeKeyCount(a.user, d.DeviceID) != otks {
+		t.Errorf("the dehydrated device was answered: %d events, %d one-time keys claimed", len(inbox), otks-w.hs.OneTimeKeyCount(a.user, d.DeviceID))
+	}
+}

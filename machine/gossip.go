@@ -148,10 +148,13 @@ func (t *txn) keyArrived(roomID, sessionID string) error {
 }
 
 // ownVerified reports whether d is one of our own other devices that we
-// trust: verified by us or cross-signed by our verified identity.
+// trust: verified by us or cross-signed by our verified identity. Our
+// dehydrated device never is: it asks for nothing and sends nothing
+// (MSC3814), and anyone who can read our dehydration key could speak for
+// it.
 func (t *txn) ownVerified(d *deviceState) bool {
 	return d != nil && d.UserID == t.m.userID && d.DeviceID != t.m.deviceID && !d.Deleted && !d.Blacklisted &&
-		d.verification() == VerificationVerified
+		!d.Dehydrated && d.verification() == VerificationVerified
 }
 
 // receiveKeyRequest answers an m.room_key_request: with the key from its
