@@ -12,24 +12,21 @@ import (
 	"github.com/souverain/e2ee/olm"
 )
 
-// Dehydrated devices (MSC3814) in the machine's flow.
-//
-// A dehydrated device is a device of ours that lives on the homeserver,
-// encrypted under a key only we hold, and collects the room keys sent to us
-// while none of our devices is online. The machine creates one with
-// CreateDehydratedDevice (the caller sends the PUT it returns), and a later
-// device of ours opens it with Rehydrate, fetches the events it collected a
-// page at a time (Rehydration.NextRequest, Rehydration.ReceiveEvents) and
-// gets the room keys in its store; it then replaces the dehydrated device
-// with a new one (CreateDehydratedDevice again: the PUT replaces the old
-// one), as matrix-rust-sdk does, or deletes it (DeleteDehydratedDeviceRequest).
+// Kinds of the MSC3814 requests (dehydrated devices). A dehydrated device
+// is a device of ours that lives on the homeserver, encrypted under a key
+// only we hold, and collects the room keys sent to us while none of our
+// devices is online. The machine creates one with CreateDehydratedDevice
+// (the caller sends the PUT it returns); a later device of ours opens it
+// with Rehydrate, fetches the events it collected a page at a time
+// (Rehydration.NextRequest, Rehydration.ReceiveEvents) and gets their room
+// keys in its store; it then replaces the dehydrated device with a new one
+// (CreateDehydratedDevice again: the PUT replaces the old one), as
+// matrix-rust-sdk does, or deletes it (DeleteDehydratedDeviceRequest).
 //
 // These requests are returned to the caller directly, never by
 // OutgoingRequests, and are not reported with MarkRequestSent: they are
-// sent once, when the application decides to (at login, after
-// cross-signing is set up, once a week to renew the one-time keys).
-
-// Kinds of the MSC3814 requests.
+// sent when the application decides to (at login, once cross-signing is set
+// up, and about once a week to renew the device's one-time keys).
 const (
 	// KindDehydratedDevice is PUT, GET or DELETE
 	// /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device
@@ -311,7 +308,9 @@ func (r *Rehydration) Done() bool {
 // the others).
 //
 // A body that does not parse gives an error wrapping ErrBadResponse and
-// changes nothing: send the request again. A store error is returned as
+// changes nothing: send the request again. Events longer than
+// dehydrated.MaxEventSize are refused one by one; the caller bounds the
+// size of the body it reads. A store error is returned as
 // is; the Rehydration is then unusable (ErrRehydrationFailed), since the
 // dehydrated account has used the page's one-time keys: start again with
 // Rehydrate.
