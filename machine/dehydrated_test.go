@@ -13,6 +13,7 @@ import (
 	"github.com/souverain/e2ee/internal/canonicaljson"
 	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/machine/memstore"
 	"github.com/souverain/e2ee/megolm"
 	"github.com/souverain/e2ee/olm"
 )
@@ -150,7 +151,22 @@ func TestDehydratedDeviceCarriesHistory(t *testing.T) {
 	if err := a2.m.SetSecret(ctx, dehydrated.SecretName, secret); err != nil {
 		t.Fatal(err)
 	}
+	// A message it tried to read before rehydrating comes back for a retry.
+	if _, err := a2.m.DecryptRoomEvent(ctx, rooms[1], msgs[1]); !errors.Is(err, machine.ErrNoSession) {
+		t.Fatalf("before rehydration: %v", err)
+	}
 	r, pages := a2.rehydrate(nil)
+	var retry []machine.RetryEvent
+	for _, p := range pages {
+		retry = append(retry, p.Retry...)
+	}
+	var ev1 struct {
+		EventID string `json:"event_id"`
+	}
+	json.Unmarshal(msgs[1], &ev1)
+	if len(retry) != 1 || retry[0].RoomID != rooms[1] || retry[0].EventID != ev1.EventID {
+		t.Errorf("retry: %+v", retry)
+	}
 	if r.DeviceID() != d.DeviceID {
 		t.Errorf("rehydrated %s, want %s", r.DeviceID(), d.DeviceID)
 	}
@@ -725,5 +741,48 @@ func TestOwnDehydratedDeviceGetsNoSecrets(t *testing.T) {
 	a.sync()
 	if inbox := w.hs.Peek(a.user, d.DeviceID); len(inbox) != 0 || w.hs.OneTimeKeyCount(a.user, d.DeviceID) != otks {
 		t.Errorf("the dehydrated device was answered: %d events, %d one-time keys claimed", len(inbox), otks-w.hs.OneTimeKeyCount(a.user, d.DeviceID))
+	}
+}
+
+// A store failure while a page's keys are stored leaves nothing of the
+// page, and the Rehydration unusable (its account used the page's one-time
+// keys); a new one reads everything again, since the server keeps the
+// events.
+func TestRehydrationStoreFailure(t *testing.T) {
+	w, _ := dehydrationWorld(t)
+	a, b := w.alice, w.bob
+	a.dehydrate()
+	b.share(w.room, a.user, b.user)
+	ev := roomEvent(w.room, b.user, b.encrypt(w.room, `{"body":"kept"}`))
+	secret, _, _ := a.m.Secret(ctx, dehydrated.SecretName)
+
+	f := &failer{}
+	c := &client{t: t, hs: w.hs, user: a.user, dev: "ALICE2", store: &failStore{Store: memstore.New(), f: f}, key: pickleKey(9), clock: w.clock}
+	c.opts = machine.Options{UserID: c.user, DeviceID: c.dev, Store: c.store, PickleKey: c.key, Clock: w.clock.now}
+	c.open()
+	c.flush()
+	c.m.SetSecret(ctx, dehydrated.SecretName, secret)
+	body, _ := w.hs.Do(a.user, c.dev, machine.GetDehydratedDeviceRequest())
+	r, err := c.m.Rehydrate(ctx, nil, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := w.hs.Do(a.user, c.dev, *r.NextRequest())
+	f.at = f.n + 1
+	if _, err := r.ReceiveEvents(ctx, page); !errors.Is(err, errInjected) {
+		t.Fatalf("store failure: %v", err)
+	}
+	if _, err := r.ReceiveEvents(ctx, page); !errors.Is(err, machine.ErrRehydrationFailed) || !errors.Is(err, errInjected) {
+		t.Errorf("after the failure: %v", err)
+	}
+	if r.NextRequest() != nil {
+		t.Error("a request after the failure")
+	}
+	if _, err := c.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
+		t.Errorf("the failed page left a key: %v", err)
+	}
+	c.rehydrate(nil)
+	if got := c.decrypt(w.room, ev); !strings.Contains(string(got.Content), "kept") {
+		t.Errorf("after starting again: %s", got.Content)
 	}
 }
