@@ -375,6 +375,18 @@ func TestRehydrateRefusesWrongKeyAndTamperedData(t *testing.T) {
 			}
 		})
 	}
+	// The server changes the device_data it hands out.
+	data := map[string]string{}
+	for k, v := range got.DeviceData {
+		data[k] = v
+	}
+	data["device_pickle"] = flip(data["device_pickle"], 10)
+	tampered, _ := json.Marshal(data)
+	w.hs.SetDehydratedDeviceData(a.user, tampered)
+	served, _ := w.hs.Do(a.user, a2.dev, machine.GetDehydratedDeviceRequest())
+	if _, err := a2.m.Rehydrate(ctx, key, served); !errors.Is(err, dehydrated.ErrWrongKey) {
+		t.Errorf("device_data changed by the server: %v", err)
+	}
 	for _, bad := range []string{``, `{}`, `{"device_id":"X"}`, `[]`, `{"device_id":"X","device_data":"x"}`} {
 		if _, err := a2.m.Rehydrate(ctx, key, []byte(bad)); !errors.Is(err, dehydrated.ErrBadDeviceData) {
 			t.Errorf("response %q: %v", bad, err)
