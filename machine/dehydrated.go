@@ -113,6 +113,9 @@ func (m *Machine) CreateDehydratedDevice(ctx context.Context, key *dehydrated.Ke
 		if err != nil {
 			return err
 		}
+		if ks != nil {
+			defer ks.Close()
+		}
 		if ks == nil || ks.SelfSigning == nil {
 			return ErrNoSelfSigningKey
 		}
