@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -333,6 +334,7 @@ func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*Rehydrat
 	res := &RehydrationResult{}
 	events := page.Events
 	if len(events) == 0 {
+		r.pages++
 		r.finish()
 		res.Done = true
 		return res, nil
@@ -433,3 +435,18 @@ func isDehydrated(keys json.RawMessage) bool {
 	}
 	return json.Unmarshal(keys, &k) == nil && k.Dehydrated
 }
+
+// Format prints the dehydrated device's ID and the progress, never the
+// device's secrets, whatever the verb.
+func (r *Rehydration) Format(f fmt.State, verb rune) {
+	if r == nil {
+		fmt.Fprint(f, "machine.Rehydration(nil)")
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(f, "machine.Rehydration{%s, %d pages, %d events, done: %v}", r.deviceID, r.pages, r.events, r.done)
+}
+
+// LogValue describes the rehydration for log/slog as Format does.
+func (r *Rehydration) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(r)) }

@@ -189,6 +189,12 @@ func TestDehydratedDeviceCarriesHistory(t *testing.T) {
 		t.Fatalf("%d room keys, want 5", keys)
 	}
 	r.Close()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, r)
+		if out != fmt.Sprintf("machine.Rehydration{%s, 4 pages, 5 events, done: true}", d.DeviceID) {
+			t.Errorf("%s prints %s", verb, out)
+		}
+	}
 	a2.flush() // the rehydration tracked Bob: his devices are queried
 	for i, ev := range msgs {
 		got := a2.decrypt(rooms[i], ev)
