@@ -190,8 +190,8 @@ func DeleteDehydratedDeviceRequest() Request {
 // and stores the room keys they carry. It is sans I/O: NextRequest gives
 // the POST to send for the next page, ReceiveEvents takes its response.
 // Loop until Done (which wipes the dehydrated account; Close does it
-// earlier), then replace the dehydrated device (CreateDehydratedDevice). It is safe for concurrent use; its calls are
-// serialised.
+// earlier), then replace the dehydrated device (CreateDehydratedDevice). It
+// is safe for concurrent use; its calls are serialised.
 //
 // The room keys get ProvenanceDirect, with the sending device as sender:
 // they came over Olm from that device, to a device of ours whose account
@@ -200,9 +200,10 @@ func DeleteDehydratedDeviceRequest() Request {
 // envelope's sender, our user as recipient and the dehydrated device's
 // Ed25519 key; its claimed Ed25519 key must be the sending device's when
 // we know that device; a session_id must be its key's; a copy of a known
-// session must come from the same sender and be the same ratchet). A
-// sender whose devices are not known yet is tracked, as in a /sync, and
-// DecryptRoomEvent checks the claimed key once they are.
+// session must come from the same sender and be the same ratchet; a
+// dehydrated device sends nothing). A sender whose devices are not known
+// yet is tracked, as in a /sync, and DecryptRoomEvent checks the claimed
+// key once they are.
 type Rehydration struct {
 	m        *Machine
 	mu       sync.Mutex
@@ -230,8 +231,8 @@ type RehydrationResult struct {
 	// olm.ErrPayloadMismatch for an event whose envelope sender is not
 	// the one the payload names, or whose claimed Ed25519 key is not the
 	// known sending device's, …) or of this package (ErrUntrustedSender
-	// for a copy of a known session from another sender,
-	// ErrMalformedEvent).
+	// for a copy of a known session from another sender or a key from a
+	// dehydrated device, ErrMalformedEvent).
 	Failed []dehydrated.EventError
 	// Ignored counts events that were not room keys.
 	Ignored int
@@ -391,6 +392,9 @@ func (t *txn) rehydratedKey(rk *dehydrated.RoomKey, res *SyncResult) (*RoomKeyIn
 	}
 	if dev != nil && dev.Ed != rk.SenderEd25519.String() {
 		return nil, fmt.Errorf("%w: the payload claims another Ed25519 key than the sending device's", olm.ErrPayloadMismatch)
+	}
+	if dev != nil && dev.Dehydrated {
+		return nil, fmt.Errorf("%w: room key from a dehydrated device", ErrUntrustedSender)
 	}
 	if dev == nil {
 		// Learn the sender's devices, to attribute its keys.

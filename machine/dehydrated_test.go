@@ -572,6 +572,21 @@ func TestRehydrationRefusesBadEventsAndGoesOn(t *testing.T) {
 	w.hs.Inject(a.user, d.DeviceID, normalMessageTo(t, b.user, d.DeviceID, w.hs, a.user))
 	// 4. Garbage.
 	w.hs.Inject(a.user, d.DeviceID, json.RawMessage(`{"type":"m.room.encrypted","sender":"@bob:x","content":{"algorithm":"m.olm.v1.curve25519-aes-sha2","sender_key":"nope"}}`))
+	// 5. Bob's own dehydrated device sends a room key: a dehydrated
+	// device sends nothing.
+	bobDehydrated, err := dehydrated.NewDevice(b.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bup, _ := bobDehydrated.UploadRequest(dehydrated.GenerateKey(), "")
+	bbody, _ := json.Marshal(bup)
+	if _, err := w.hs.Do(b.user, b.dev, machine.Request{Method: "PUT", Path: dehydrated.Path, Body: bbody}); err != nil {
+		t.Fatal(err)
+	}
+	fromDehydrated := &olmSender{t: t, hs: w.hs, account: bobDehydrated.Account(), sessions: map[string]*olm.Session{}}
+	c, _ = roomKeyFor(t, w.room)
+	w.hs.Inject(a.user, d.DeviceID, fromDehydrated.send(b.user, b.user, a.user, d.DeviceID, "m.room_key", c))
+
 	room2 := "!second:x"
 	b.setEncrypted(room2)
 	b.share(room2, a.user, b.user)
@@ -583,8 +598,8 @@ func TestRehydrationRefusesBadEventsAndGoesOn(t *testing.T) {
 	// ALICE2 knows Bob's devices, BOB3 among them, before rehydrating.
 	a2.m.UpdateTrackedUsers(ctx, []string{b.user})
 	a2.flush()
-	if device(t, a2, b.user, "BOB3") == nil {
-		t.Fatal("BOB3 not known")
+	if device(t, a2, b.user, "BOB3") == nil || device(t, a2, b.user, bobDehydrated.DeviceID()) == nil {
+		t.Fatal("BOB3 or Bob's dehydrated device not known")
 	}
 	_, pages := a2.rehydrate(nil)
 	var failed []dehydrated.EventError
@@ -596,7 +611,7 @@ func TestRehydrationRefusesBadEventsAndGoesOn(t *testing.T) {
 	if keys != 2 {
 		t.Errorf("%d room keys stored, want Bob's 2", keys)
 	}
-	want := []error{olm.ErrPayloadMismatch, olm.ErrPayloadMismatch, dehydrated.ErrNoSession, dehydrated.ErrBadEvent}
+	want := []error{olm.ErrPayloadMismatch, olm.ErrPayloadMismatch, dehydrated.ErrNoSession, dehydrated.ErrBadEvent, machine.ErrUntrustedSender}
 	if len(failed) != len(want) {
 		t.Fatalf("refused %v, want %d", failed, len(want))
 	}
