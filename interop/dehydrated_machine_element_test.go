@@ -7,6 +7,7 @@ import (
 
 	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/dehydrated"
+	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
 )
@@ -142,5 +143,124 @@ func TestElementSharesWithMachineDehydratedDevice(t *testing.T) {
 				t.Errorf("decrypted %s (%s)", got.Content, got.Provenance)
 			}
 		})
+	}
+}
+
+// TestMachineRehydratesElementDehydratedDevice: Element's crypto stack
+// (with its own cross-signing identity for Alice) creates Alice's
+// dehydrated device, uploaded with Alice's cross-signing keys to the fake
+// homeserver; Bob's machine, under its default policy, shares his room key
+// with it (Element's device is marked dehydrated and cross-signed as the
+// machine requires); a new machine device of Alice, holding the key Element
+// made, rehydrates it and reads Bob's message.
+func TestMachineRehydratesElementDehydratedDevice(t *testing.T) {
+	e := startNodeHarness(t, "dehydrated.mjs")
+	const alice, bob, room = "@alice:localhost", "@bob:localhost", "!mixed:localhost"
+	e.call(nil, "init", map[string]any{"name": "e1", "user": alice, "device": "ELEMENT1", "cross_signing": true})
+	var created struct {
+		Body      json.RawMessage `json:"body"`
+		KeyBase64 string          `json:"key_base64"`
+	}
+	e.call(&created, "create_dehydrated", map[string]any{"name": "e1"})
+	var st struct {
+		Server struct {
+			CrossSigning map[string]map[string]json.RawMessage `json:"crossSigning"`
+		} `json:"server"`
+	}
+	e.call(&st, "server", nil)
+	hs := fakehs.New()
+	cs := st.Server.CrossSigning[alice]
+	if cs["master_key"] == nil || cs["self_signing_key"] == nil {
+		t.Fatalf("Element's cross-signing keys: %v", cs)
+	}
+	hs.SetCrossSigningKey(alice, "master", cs["master_key"])
+	hs.SetCrossSigningKey(alice, "self_signing", cs["self_signing_key"])
+	if _, err := hs.Do(alice, "ELEMENT1", machine.Request{Method: "PUT", Path: dehydrated.Path, Body: created.Body}); err != nil {
+		t.Fatalf("fakehs refused Element's dehydrated device: %v", err)
+	}
+	deviceID, _ := hs.DehydratedDevice(alice)
+
+	open := func(user, dev string) *machine.Machine {
+		m, err := machine.New(meCtx, machine.Options{UserID: user, DeviceID: dev, Store: memstore.New(), PickleKey: make([]byte, machine.PickleKeySize)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetRoomEncryption(meCtx, room, json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`))
+		return m
+	}
+	send := func(m *machine.Machine, reqs []machine.Request) {
+		for _, r := range reqs {
+			body, err := hs.Do(m.UserID(), m.DeviceID(), r)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Kind, err)
+			}
+			if err := m.MarkRequestSent(meCtx, r.ID, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b := open(bob, "BOB")
+	for i := 0; ; i++ {
+		reqs, err := b.ShareRoomKey(meCtx, room, []string{alice, bob})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reqs) == 0 {
+			break
+		}
+		if i > 10 {
+			t.Fatal("sharing never ends")
+		}
+		send(b, reqs)
+	}
+	ds, _ := b.Devices(meCtx, alice)
+	if len(ds) != 1 || !ds[0].Dehydrated || ds[0].Verification != machine.VerificationUnverifiedIdentity {
+		t.Fatalf("Bob's view of Element's dehydrated device: %+v", ds)
+	}
+	if inbox := hs.Peek(alice, deviceID); len(inbox) != 1 || !strings.Contains(string(inbox[0]), `"m.room.encrypted"`) {
+		t.Fatalf("Bob sent Element's dehydrated device %s", inbox)
+	}
+	content, err := b.EncryptRoomEvent(meCtx, room, "m.room.message", json.RawMessage(`{"msgtype":"m.text","body":"to Element's dehydrated device"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	event, _ := json.Marshal(map[string]any{"type": "m.room.encrypted", "sender": bob, "room_id": room, "event_id": "$1", "origin_server_ts": 1, "content": content})
+
+	a := open(alice, "GOALICE")
+	if err := a.SetSecret(meCtx, dehydrated.UnstableSecretName, created.KeyBase64); err != nil {
+		t.Fatal(err)
+	}
+	body, err := hs.Do(alice, "GOALICE", machine.GetDehydratedDeviceRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Rehydrate(meCtx, nil, body)
+	if err != nil {
+		t.Fatalf("rehydrate Element's device: %v", err)
+	}
+	keys := 0
+	for req := r.NextRequest(); req != nil; req = r.NextRequest() {
+		page, err := hs.Do(alice, "GOALICE", *req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.ReceiveEvents(meCtx, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Failed) != 0 {
+			t.Fatalf("refused: %v", res.Failed)
+		}
+		keys += len(res.RoomKeys)
+	}
+	if keys != 1 {
+		t.Fatalf("%d room keys", keys)
+	}
+	got, err := a.DecryptRoomEvent(meCtx, room, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got.Content), "to Element's dehydrated device") || got.Provenance != machine.ProvenanceDirect {
+		t.Errorf("decrypted %s (%s)", got.Content, got.Provenance)
 	}
 }
