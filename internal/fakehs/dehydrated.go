@@ -86,7 +86,6 @@ func (s *Server) putDehydrated(user string, body []byte) ([]byte, error) {
 	if _, err := s.upload(user, req.DeviceID, up); err != nil {
 		return nil, err
 	}
-	s.devices[user][req.DeviceID].dehydrated = true
 	s.dehydrated[user] = &dehydratedDevice{id: req.DeviceID, data: req.DeviceData}
 	s.changedLocked(user)
 	return json.Marshal(map[string]string{"device_id": req.DeviceID})

@@ -54,9 +54,6 @@ type device struct {
 	fbUsed   bool
 	inbox    []json.RawMessage
 	changed  map[string]bool
-	// dehydrated marks a user's dehydrated device: it gets to-device
-	// events and is listed and claimed like any device, but never syncs.
-	dehydrated bool
 }
 
 // New returns an empty server.
