@@ -74,8 +74,8 @@ type DehydratedDevice struct {
 	// needed back.
 	Request Request
 	// NewKey reports that the dehydration key was generated and stored as
-	// the dehydrated.SecretName secret in this call: the application should
-	// also put it in secret storage, so that its other devices can
+	// a secret in this call: the application should also put it in secret
+	// storage (SecretStorageAccountData), so that its other devices can
 	// rehydrate.
 	NewKey bool
 }
@@ -88,9 +88,10 @@ type DehydratedDevice struct {
 // The key is the one given; if key is nil, the secret dehydrated.SecretName
 // (or dehydrated.UnstableSecretName) the machine holds (SetSecret, or
 // received from another of our devices); if it holds neither, a new random
-// key, stored as dehydrated.SecretName with the machine's other secrets
-// (DehydratedDevice.NewKey is then set). A key given by the caller is not
-// stored.
+// key, stored with the machine's other secrets as dehydrated.SecretName and
+// dehydrated.UnstableSecretName, the name Element's clients read
+// (DehydratedDevice.NewKey is then set; SecretStorageAccountData then
+// writes it to secret storage). A key given by the caller is not stored.
 //
 // The device keys are signed by the device and cross-signed by our
 // self-signing key, as matrix-rust-sdk does and MSC3814 requires: other
@@ -128,8 +129,10 @@ func (m *Machine) CreateDehydratedDevice(ctx context.Context, key *dehydrated.Ke
 			}
 			if held == nil {
 				held = dehydrated.GenerateKey()
-				if err := t.putValue(NSSecrets, dehydrated.SecretName, held.Secret()); err != nil {
-					return err
+				for _, name := range []string{dehydrated.SecretName, dehydrated.UnstableSecretName} {
+					if err := t.putSecret(name, held.Secret()); err != nil {
+						return err
+					}
 				}
 				out.NewKey = true
 			}
@@ -156,7 +159,8 @@ func (m *Machine) CreateDehydratedDevice(ctx context.Context, key *dehydrated.Ke
 	return out, nil
 }
 
-// dehydrationKey returns the dehydration key held as a secret, nil if none.
+// dehydrationKey returns the dehydration key held as a secret
+// (dehydrated.SecretName first), nil if none.
 func (t *txn) dehydrationKey() (*dehydrated.Key, error) {
 	for _, name := range []string{dehydrated.SecretName, dehydrated.UnstableSecretName} {
 		var secret string
@@ -169,6 +173,35 @@ func (t *txn) dehydrationKey() (*dehydrated.Key, error) {
 		}
 	}
 	return nil, nil
+}
+
+// dehydrationKeys returns the distinct dehydration keys held under either
+// name (dehydrated.SecretName first), and the error of a held secret that
+// is not a key.
+func (t *txn) dehydrationKeys() ([]*dehydrated.Key, error) {
+	var keys []*dehydrated.Key
+	var bad error
+	seen := map[string]bool{}
+	for _, name := range []string{dehydrated.SecretName, dehydrated.UnstableSecretName} {
+		var secret string
+		ok, err := t.getValue(NSSecrets, name, &secret)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		k, err := dehydrated.KeyFromSecret(secret)
+		if err != nil {
+			bad = err
+			continue
+		}
+		if s := k.Secret(); !seen[s] {
+			seen[s] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys, bad
 }
 
 // GetDehydratedDeviceRequest returns GET dehydrated.Path, which answers
@@ -247,8 +280,9 @@ type RehydrationResult struct {
 
 // Rehydrate opens our dehydrated device: response is the body of the
 // response to GetDehydratedDeviceRequest, key the dehydration key, or nil
-// for the dehydrated.SecretName (or dehydrated.UnstableSecretName) secret
-// the machine holds. Both device_data formats are read.
+// for the dehydrated.SecretName and dehydrated.UnstableSecretName secrets
+// the machine holds (from secret storage, SetSecret or our other devices;
+// each is tried if they differ). Both device_data formats are read.
 //
 // Errors wrap dehydrated.ErrWrongKey (the key is wrong or device_data was
 // changed), dehydrated.ErrBadDeviceData, dehydrated.ErrUnknownAlgorithm,
@@ -259,21 +293,35 @@ func (m *Machine) Rehydrate(ctx context.Context, key *dehydrated.Key, response [
 	if err != nil {
 		return nil, err
 	}
+	keys := []*dehydrated.Key{key}
 	if key == nil {
+		var bad error
 		err := m.view(ctx, func(t *txn) error {
 			var err error
-			key, err = t.dehydrationKey()
+			keys, bad = t.dehydrationKeys()
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		if key == nil {
+		defer func() {
+			for _, k := range keys {
+				k.Clear()
+			}
+		}()
+		if len(keys) == 0 && bad != nil {
+			return nil, bad
+		}
+		if len(keys) == 0 {
 			return nil, fmt.Errorf("%w: no %s secret", ErrNotFound, dehydrated.SecretName)
 		}
-		defer key.Clear()
 	}
-	dev, err := dehydrated.Rehydrate(key, m.userID, d.DeviceID, d.DeviceData)
+	var dev *dehydrated.Rehydrated
+	for _, k := range keys {
+		if dev, err = dehydrated.Rehydrate(k, m.userID, d.DeviceID, d.DeviceData); !errors.Is(err, dehydrated.ErrWrongKey) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -817,5 +818,82 @@ func TestRehydrationStoreFailure(t *testing.T) {
 	c.rehydrate(nil)
 	if got := c.decrypt(w.room, ev); !strings.Contains(string(got.Content), "kept") {
 		t.Errorf("after starting again: %s", got.Content)
+	}
+}
+
+// The dehydration key travels through secret storage: Alice's machine
+// makes it and writes it there with her other secrets, under both names;
+// her new device opens secret storage with the recovery key and rehydrates
+// without being handed the key. A secret storage entry that is not a
+// dehydration key is refused.
+func TestDehydrationKeyThroughSecretStorage(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	d := a.dehydrate()
+	if !d.NewKey {
+		t.Fatal("no new key")
+	}
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	a2.syncAccountData()
+	res, err := a2.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dehydrated.SecretName, dehydrated.UnstableSecretName} {
+		if !slices.Contains(res.Imported, name) {
+			t.Errorf("%s not imported: %v", name, res.Imported)
+		}
+	}
+	if r, _ := a2.rehydrate(nil); r.DeviceID() != d.DeviceID {
+		t.Errorf("rehydrated %s, want %s", r.DeviceID(), d.DeviceID)
+	}
+
+	// An entry that decrypts but is not a key of 32 bytes.
+	if err := a.m.SetSecret(ctx, dehydrated.UnstableSecretName, "c2hvcnQ"); err != nil {
+		t.Fatal(err)
+	}
+	puts, err := a.m.SecretStorageAccountData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(puts)
+	a3 := newClient(t, w.hs, a.user, "ALICE3", w.clock)
+	a3.syncAccountData()
+	res, err = a3.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res.Errors[dehydrated.UnstableSecretName], dehydrated.ErrKeySize) || !slices.Contains(res.Imported, dehydrated.SecretName) {
+		t.Errorf("imported %v, errors %v", res.Imported, res.Errors)
+	}
+}
+
+// When the two names hold different keys (another client rotated one),
+// Rehydrate tries both.
+func TestRehydrateTriesBothSecretNames(t *testing.T) {
+	w, _ := dehydrationWorld(t)
+	a := w.alice
+	d := a.dehydrate()
+	right, _, _ := a.m.Secret(ctx, dehydrated.SecretName)
+	a2 := newClient(t, w.hs, a.user, "ALICE2", w.clock)
+	a2.m.SetSecret(ctx, dehydrated.SecretName, dehydrated.GenerateKey().Secret())
+	a2.m.SetSecret(ctx, dehydrated.UnstableSecretName, right)
+	if r, _ := a2.rehydrate(nil); r.DeviceID() != d.DeviceID {
+		t.Error("not rehydrated")
+	}
+	a2.m.SetSecret(ctx, dehydrated.UnstableSecretName, "not a key")
+	body, _ := w.hs.Do(a.user, a2.dev, machine.GetDehydratedDeviceRequest())
+	if _, err := a2.m.Rehydrate(ctx, nil, body); !errors.Is(err, dehydrated.ErrWrongKey) {
+		t.Errorf("with a wrong key and a malformed one: %v", err)
+	}
+	a2.m.SetSecret(ctx, dehydrated.SecretName, "not a key")
+	if _, err := a2.m.Rehydrate(ctx, nil, body); !errors.Is(err, dehydrated.ErrKeySize) {
+		t.Errorf("with two malformed keys: %v", err)
 	}
 }
