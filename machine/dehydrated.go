@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/dehydrated"
 	"github.com/souverain/e2ee/olm"
 )
@@ -98,8 +99,9 @@ type DehydratedDevice struct {
 // clients, and this machine under its default sharing policy, send no room
 // key to a dehydrated device that its owner's cross-signing identity did
 // not sign. Without the self-signing key (the
-// m.cross_signing.self_signing secret) the error wraps ErrNoSelfSigningKey
-// and nothing is stored. A held dehydration secret that is not the base64
+// m.cross_signing.self_signing secret), or with one that is not the key
+// our identity published (when our /keys/query told it), the error wraps
+// ErrNoSelfSigningKey and nothing is stored. A held dehydration secret that is not the base64
 // of 32 bytes gives an error wrapping dehydrated.ErrKeySize.
 //
 // Uploading replaces the user's previous dehydrated device, if any.
@@ -120,6 +122,13 @@ func (m *Machine) CreateDehydratedDevice(ctx context.Context, key *dehydrated.Ke
 		}
 		if ks == nil || ks.SelfSigning == nil {
 			return ErrNoSelfSigningKey
+		}
+		// A self-signing key that is not our identity's (a stale one,
+		// after a reset elsewhere) would sign in vain.
+		if pub, err := t.publishedKey(crossign.UsageSelfSigning); err == nil && pub != ks.SelfSigning.PublicKey() {
+			return fmt.Errorf("%w: the one held is not the one our identity published", ErrNoSelfSigningKey)
+		} else if err != nil && !isNotFound(err) {
+			return err
 		}
 		k := key
 		if k == nil {

@@ -291,6 +291,14 @@ func TestDehydratedDeviceMustBeCrossSigned(t *testing.T) {
 	if _, ok, _ := a.m.Secret(ctx, dehydrated.SecretName); ok {
 		t.Error("a key was stored for a device that was not made")
 	}
+	// A self-signing key that is not the published one (Alice's machine
+	// knows it from its /keys/query).
+	a.sync()
+	other, _ := crossign.GenerateKeys(a.user)
+	holdCrossSigningKeys(t, a, other)
+	if _, err := a.m.CreateDehydratedDevice(ctx, nil); !errors.Is(err, machine.ErrNoSelfSigningKey) {
+		t.Fatalf("with another self-signing key: %v", err)
+	}
 
 	w2, _ := dehydrationWorld(t)
 	a, b = w2.alice, w2.bob
