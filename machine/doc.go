@@ -52,6 +52,10 @@
 // run the server-side key backup, whose restored keys stay unauthenticated
 // (provenance "backup"). RequestMissingSecrets, RequestSecret and
 // SetSecret share secrets with our own verified devices only.
+// CreateDehydratedDevice and Rehydrate keep history sent while all of the
+// user's devices are offline (MSC3814): a cross-signed device on the server
+// collects room keys, and a later device of the user reads them, page by
+// page, with the key kept in secret storage.
 //
 // State lives in a Store, in records encrypted under a pickle key the caller
 // supplies: machine/memstore keeps it in memory, and machine/storetest holds
