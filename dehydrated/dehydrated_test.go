@@ -363,3 +363,14 @@ func TestRoomKeySharedHistory(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+func TestKeyEqual(t *testing.T) {
+	k := dehydrated.GenerateKey()
+	same, err := dehydrated.KeyFromSecret(k.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Equal(same) || k.Equal(dehydrated.GenerateKey()) {
+		t.Error("Equal is wrong")
+	}
+}

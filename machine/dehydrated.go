@@ -190,7 +190,6 @@ func (t *txn) dehydrationKey() (*dehydrated.Key, error) {
 func (t *txn) dehydrationKeys() ([]*dehydrated.Key, error) {
 	var keys []*dehydrated.Key
 	var bad error
-	seen := map[string]bool{}
 	for _, name := range []string{dehydrated.SecretName, dehydrated.UnstableSecretName} {
 		var secret string
 		ok, err := t.getValue(NSSecrets, name, &secret)
@@ -205,10 +204,11 @@ func (t *txn) dehydrationKeys() ([]*dehydrated.Key, error) {
 			bad = err
 			continue
 		}
-		if s := k.Secret(); !seen[s] {
-			seen[s] = true
-			keys = append(keys, k)
+		if slices.ContainsFunc(keys, k.Equal) {
+			k.Clear()
+			continue
 		}
+		keys = append(keys, k)
 	}
 	return keys, bad
 }
