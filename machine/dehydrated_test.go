@@ -905,3 +905,29 @@ func TestRehydrateTriesBothSecretNames(t *testing.T) {
 		t.Errorf("with two malformed keys: %v", err)
 	}
 }
+
+// A device whose only other device is the dehydrated one asks nobody for
+// keys or secrets: the dehydrated device cannot answer, and requests sent
+// to all our devices would pile up in its inbox.
+func TestNoRequestsToOwnDehydratedDevice(t *testing.T) {
+	w, _ := dehydrationWorld(t)
+	a, b := w.alice, w.bob
+	d := a.dehydrate()
+	a.sync()
+	if dev := device(t, a, a.user, d.DeviceID); dev == nil || !dev.Dehydrated {
+		t.Fatalf("Alice's view of her dehydrated device: %+v", dev)
+	}
+	// Bob writes with a key Alice never got (she is left out of the share).
+	b.share(w.room, b.user)
+	ev := roomEvent(w.room, b.user, b.encrypt(w.room, `{"body":"x"}`))
+	if _, err := a.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
+		t.Fatalf("decrypt: %v", err)
+	}
+	if asked, err := a.m.RequestMissingSecrets(ctx); err != nil || len(asked) != 0 {
+		t.Errorf("asked for %v, %v", asked, err)
+	}
+	a.flush()
+	if inbox := w.hs.Peek(a.user, d.DeviceID); len(inbox) != 0 {
+		t.Errorf("the dehydrated device got %d requests", len(inbox))
+	}
+}

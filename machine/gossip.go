@@ -44,14 +44,15 @@ type keyRequestBody struct {
 	SenderKey string `json:"sender_key,omitempty"`
 }
 
-// hasOtherOwnDevices reports whether we know another device of our own.
+// hasOtherOwnDevices reports whether we know another device of our own
+// that could answer a request: our dehydrated device cannot.
 func (t *txn) hasOtherOwnDevices() (bool, error) {
 	ds, err := t.devices(t.m.userID)
 	if err != nil {
 		return false, err
 	}
 	for _, d := range ds {
-		if d.DeviceID != t.m.deviceID && !d.Deleted {
+		if d.DeviceID != t.m.deviceID && !d.Deleted && !d.Dehydrated {
 			return true, nil
 		}
 	}
