@@ -372,8 +372,8 @@ func (r *Rehydration) Done() bool {
 // A body that does not parse gives an error wrapping ErrBadResponse and
 // changes nothing: send the request again. Events longer than
 // dehydrated.MaxEventSize are refused one by one; the caller bounds the
-// size of the body it reads. A store error is returned as
-// is; the Rehydration is then unusable (ErrRehydrationFailed), since the
+// size of the body it reads. A store error is returned as is; the
+// Rehydration is then unusable (ErrRehydrationFailed), since the
 // dehydrated account has used the page's one-time keys: start again with
 // Rehydrate.
 func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*RehydrationResult, error) {
