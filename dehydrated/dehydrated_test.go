@@ -109,6 +109,9 @@ func TestRehydrateRoomKeys(t *testing.T) {
 				if rk.Sender != s.user || rk.SenderKey != s.account.Curve25519Key() || rk.SenderEd25519 != s.account.Ed25519Key() {
 					t.Errorf("room key %d: sender %s %s %s", i, rk.Sender, rk.SenderKey, rk.SenderEd25519)
 				}
+				if rk.Index != i || rk.SharedHistory {
+					t.Errorf("room key %d: index %d, shared history %v", i, rk.Index, rk.SharedHistory)
+				}
 				if rk.RoomID != fmt.Sprintf("!room%d:example.org", i) || rk.SessionID != groups[i].SessionID() || rk.Algorithm != olm.AlgorithmMegolm {
 					t.Errorf("room key %d: %s %s", i, rk.RoomID, rk.SessionID)
 				}
@@ -305,8 +308,8 @@ func TestReplayAndPlainRoomKey(t *testing.T) {
 	ev, g := newSender(t, senderUser).roomKey(req, "!r:x")
 	plain, _ := json.Marshal(map[string]any{"type": "m.room_key", "sender": senderUser, "content": roomKeyContent(g, "!r:x")})
 	r, _ := dehydrated.Rehydrate(key, owner, req.DeviceID, data)
-	got := r.ReceiveEvents([]json.RawMessage{ev, ev, plain})
-	if len(got.RoomKeys) != 1 || len(got.Failed) != 1 || got.Failed[0].Index != 1 || got.Ignored != 1 {
+	got := r.ReceiveEvents([]json.RawMessage{plain, ev, ev})
+	if len(got.RoomKeys) != 1 || got.RoomKeys[0].Index != 1 || len(got.Failed) != 1 || got.Failed[0].Index != 2 || got.Ignored != 1 {
 		t.Fatalf("got %+v", got)
 	}
 	if !errors.Is(got.Failed[0], olm.ErrMessageKeyNotFound) {
@@ -338,5 +341,36 @@ func TestRefusedEventKeepsKey(t *testing.T) {
 	got := r.ReceiveEvents([]json.RawMessage{bad, good})
 	if len(got.Failed) != 1 || !errors.Is(got.Failed[0], olm.ErrPayloadMismatch) || len(got.RoomKeys) != 1 {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestRoomKeySharedHistory: the shared_history flag of MSC3061 comes with
+// the room key.
+func TestRoomKeySharedHistory(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	_, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	s := newSender(t, senderUser)
+	g, _ := megolm.NewGroupSession()
+	c := roomKeyContent(g, "!r:x")
+	c["shared_history"] = true
+	ev := s.eventWith(req, "m.room_key", c, nil)
+	r, err := dehydrated.Rehydrate(key, owner, req.DeviceID, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.ReceiveEvents([]json.RawMessage{ev})
+	if len(got.RoomKeys) != 1 || !got.RoomKeys[0].SharedHistory {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestKeyEqual(t *testing.T) {
+	k := dehydrated.GenerateKey()
+	same, err := dehydrated.KeyFromSecret(k.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Equal(same) || k.Equal(dehydrated.GenerateKey()) {
+		t.Error("Equal is wrong")
 	}
 }

@@ -2,6 +2,7 @@ package dehydrated
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 
@@ -62,6 +63,11 @@ func (k *Key) Secret() string { return b64.Encode(k.b[:]) }
 
 // Bytes returns a copy of the key's bytes. The result is secret.
 func (k *Key) Bytes() []byte { return append([]byte(nil), k.b[:]...) }
+
+// Equal reports, in constant time, whether k and other are the same key.
+func (k *Key) Equal(other *Key) bool {
+	return subtle.ConstantTimeCompare(k.b[:], other.b[:]) == 1
+}
 
 // Clear overwrites the key with zeros.
 func (k *Key) Clear() { clear(k.b[:]) }

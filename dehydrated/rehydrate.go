@@ -108,6 +108,9 @@ func (r *Rehydrated) Account() *olm.Account { return r.account }
 // payload, to be checked against the sender's device keys before the room
 // key is trusted as coming from that device.
 type RoomKey struct {
+	// Index is the position of its event in the slice given to
+	// ReceiveEvents.
+	Index int
 	// Sender is the user ID of the to-device event's sender.
 	Sender string
 	// SenderKey is the Curve25519 identity key of the sending device.
@@ -121,6 +124,9 @@ type RoomKey struct {
 	SessionID string
 	// Session is the inbound Megolm session.
 	Session *megolm.InboundGroupSession
+	// SharedHistory is the room key's shared_history flag (MSC3061): the
+	// sender allows it to be shared with users invited later.
+	SharedHistory bool
 }
 
 // EventError is the reason one of the events given to ReceiveEvents was not
@@ -168,10 +174,11 @@ type olmContent struct {
 }
 
 type roomKeyContent struct {
-	Algorithm  string `json:"algorithm"`
-	RoomID     string `json:"room_id"`
-	SessionID  string `json:"session_id"`
-	SessionKey string `json:"session_key"`
+	Algorithm     string `json:"algorithm"`
+	RoomID        string `json:"room_id"`
+	SessionID     string `json:"session_id"`
+	SessionKey    string `json:"session_key"`
+	SharedHistory bool   `json:"shared_history"`
 }
 
 // ReceiveEvents decrypts the to-device events the device collected (the
@@ -195,6 +202,7 @@ func (r *Rehydrated) ReceiveEvents(events []json.RawMessage) *Received {
 		case err != nil:
 			out.Failed = append(out.Failed, EventError{Index: i, Err: err})
 		case ok:
+			key.Index = i
 			out.RoomKeys = append(out.RoomKeys, *key)
 		default:
 			out.Ignored++
@@ -293,6 +301,7 @@ func (r *Rehydrated) receive(raw []byte) (*RoomKey, bool, error) {
 		RoomID:        rk.RoomID,
 		SessionID:     rk.SessionID,
 		Session:       session,
+		SharedHistory: rk.SharedHistory,
 	}, true, nil
 }
 

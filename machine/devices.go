@@ -27,6 +27,10 @@ type Device struct {
 	Blacklisted bool
 	// Deleted devices are no longer listed by the server.
 	Deleted bool
+	// Dehydrated reports a dehydrated device (MSC3814): one that lives on
+	// the server for its owner's future devices. Applications may show it
+	// apart from the others.
+	Dehydrated bool
 }
 
 // Verification is the trust in a device, from cross-signing and local
@@ -91,7 +95,8 @@ func (d *deviceState) verification() Verification {
 
 func (d *deviceState) public() *Device {
 	out := &Device{UserID: d.UserID, DeviceID: d.DeviceID, DisplayName: d.Name,
-		Verification: d.verification(), Blacklisted: d.Blacklisted, Deleted: d.Deleted}
+		Verification: d.verification(), Blacklisted: d.Blacklisted, Deleted: d.Deleted,
+		Dehydrated: d.Dehydrated}
 	out.Curve25519, _ = olm.ParseCurve25519PublicKey(d.Curve)
 	out.Ed25519, _ = olm.ParseEd25519PublicKey(d.Ed)
 	return out
@@ -602,6 +607,7 @@ func (t *txn) applyDevices(u string, resp *crossign.QueryResponse, report *cross
 			d.Keys = dev.Bytes()
 		}
 		d.Name = dev.DisplayName()
+		d.Dehydrated = isDehydrated(d.Keys)
 		d.CrossSigned, d.Verified = dt.CrossSigned, dt.Verified
 		if u == t.m.userID && devID == t.m.deviceID {
 			d.LocallyVerified = true

@@ -33,8 +33,9 @@
 // indices are checked against replay records that survive restarts; a
 // pre-key message is never used twice; device keys are pinned and must be
 // self-signed; room keys go to every device of the members except our own,
-// blacklisted and flagged ones and those that their owner's published
-// cross-signing identity did not sign (or only to verified ones, with
+// blacklisted and flagged ones, those that their owner's published
+// cross-signing identity did not sign and dehydrated devices that are not
+// cross-signed (or only to verified ones, with
 // Options.OnlyVerified); forwarded keys and secrets are accepted only from
 // our own verified devices in answer to our requests; the key of a message
 // index is stored before its ciphertext leaves. Decrypted events carry the
@@ -51,6 +52,10 @@
 // run the server-side key backup, whose restored keys stay unauthenticated
 // (provenance "backup"). RequestMissingSecrets, RequestSecret and
 // SetSecret share secrets with our own verified devices only.
+// CreateDehydratedDevice and Rehydrate keep history sent while all of the
+// user's devices are offline (MSC3814): a cross-signed device on the server
+// collects room keys, and a later device of the user reads them, page by
+// page, with the key kept in secret storage.
 //
 // State lives in a Store, in records encrypted under a pickle key the caller
 // supplies: machine/memstore keeps it in memory, and machine/storetest holds

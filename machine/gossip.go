@@ -44,14 +44,15 @@ type keyRequestBody struct {
 	SenderKey string `json:"sender_key,omitempty"`
 }
 
-// hasOtherOwnDevices reports whether we know another device of our own.
+// hasOtherOwnDevices reports whether we know another device of our own
+// that could answer a request: our dehydrated device cannot.
 func (t *txn) hasOtherOwnDevices() (bool, error) {
 	ds, err := t.devices(t.m.userID)
 	if err != nil {
 		return false, err
 	}
 	for _, d := range ds {
-		if d.DeviceID != t.m.deviceID && !d.Deleted {
+		if d.DeviceID != t.m.deviceID && !d.Deleted && !d.Dehydrated {
 			return true, nil
 		}
 	}
@@ -148,10 +149,13 @@ func (t *txn) keyArrived(roomID, sessionID string) error {
 }
 
 // ownVerified reports whether d is one of our own other devices that we
-// trust: verified by us or cross-signed by our verified identity.
+// trust: verified by us or cross-signed by our verified identity. Our
+// dehydrated device never is: it asks for nothing and sends nothing
+// (MSC3814), and anyone who can read our dehydration key could speak for
+// it.
 func (t *txn) ownVerified(d *deviceState) bool {
 	return d != nil && d.UserID == t.m.userID && d.DeviceID != t.m.deviceID && !d.Deleted && !d.Blacklisted &&
-		d.verification() == VerificationVerified
+		!d.Dehydrated && d.verification() == VerificationVerified
 }
 
 // receiveKeyRequest answers an m.room_key_request: with the key from its

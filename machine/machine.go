@@ -46,6 +46,9 @@ type Options struct {
 	// homeserver injecting a device of its own would look like (SECURITY
 	// 32). Users without a cross-signing identity are not concerned: all
 	// their devices get the key. Devices we verified ourselves always do.
+	// A dehydrated device (MSC3814) that is not cross-signed never gets
+	// it, whatever this says, and to-device events from a dehydrated
+	// device are refused.
 	ShareWithUnsignedDevices bool
 }
 

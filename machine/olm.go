@@ -402,6 +402,11 @@ func (t *txn) decryptOlm(sender string, raw json.RawMessage) (*olm.Payload, olm.
 	if err != nil {
 		return nil, senderKey, dev, err
 	}
+	if dev != nil && dev.Dehydrated {
+		// MSC3814: a dehydrated device sends nothing; whoever holds its
+		// key (anyone who can read our secret storage) could.
+		return nil, senderKey, dev, fmt.Errorf("%w: to-device event from a dehydrated device", ErrUntrustedSender)
+	}
 	return p, senderKey, dev, nil
 }
 

@@ -141,6 +141,9 @@ type deviceState struct {
 	// Deleted marks a device the server no longer lists; its keys stay
 	// pinned.
 	Deleted bool `json:"deleted,omitempty"`
+	// Dehydrated marks a dehydrated device (MSC3814: "dehydrated": true
+	// in its device keys).
+	Dehydrated bool `json:"dehydrated,omitempty"`
 	// NoOlmSent records that m.no_olm went to it; cleared when an Olm
 	// session is made.
 	NoOlmSent bool `json:"no_olm_sent,omitempty"`

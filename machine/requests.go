@@ -40,6 +40,10 @@ func (k RequestKind) String() string {
 		return "keys/signatures/upload"
 	case KindKeysBackup:
 		return "room_keys/keys"
+	case KindDehydratedDevice:
+		return "dehydrated_device"
+	case KindDehydratedEvents:
+		return "dehydrated_device/events"
 	}
 	return "unknown"
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/dehydrated"
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/olm"
 )
@@ -51,13 +52,19 @@ var (
 	ErrWrongKey = keybackup.ErrWrongKey
 )
 
-// storedSecrets are the secrets secret storage keeps for the machine.
+// storedSecrets are the secrets secret storage keeps for the machine: the
+// cross-signing keys, the backup key, and the dehydration key under
+// MSC3814's name and under the unstable name Element's clients use.
 var storedSecrets = []string{
 	keybackup.SecretCrossSigningMaster, keybackup.SecretCrossSigningSelfSigning,
 	keybackup.SecretCrossSigningUserSigning, keybackup.SecretMegolmBackup,
+	dehydrated.SecretName, dehydrated.UnstableSecretName,
 }
 
 var crossSigningSecrets = storedSecrets[:3]
+
+// gossipedSecrets are the secrets RequestMissingSecrets asks for.
+var gossipedSecrets = storedSecrets[:4]
 
 // isSecretStorageType reports whether the machine keeps account data of
 // this type.
@@ -234,6 +241,9 @@ type SecretStorageImport struct {
 //   - m.megolm_backup.v1: if a backup version is set (SetBackupVersion),
 //     only if it is that backup's key; otherwise it is kept and takes part
 //     only once a backup version with its public key is set.
+//   - m.dehydrated_device and org.matrix.msc3814 (the dehydration key,
+//     for Rehydrate and CreateDehydratedDevice): if it is the base64 of
+//     32 bytes.
 //
 // Secrets already held are replaced by those of secret storage. A master
 // key imported makes our own identity trusted at the next /keys/query,
@@ -381,6 +391,18 @@ func (m *Machine) setSecretStorageKey(key *keybackup.SecretStorageKey) {
 func (t *txn) readStoredSecret(key *keybackup.SecretStorageKey, name string, es *keybackup.EncryptedSecret) (string, error) {
 	var u crossign.Usage
 	switch name {
+	case dehydrated.SecretName, dehydrated.UnstableSecretName:
+		text, err := key.Decrypt(name, es)
+		if err != nil {
+			return "", fmt.Errorf("machine: secret storage: %s: %w", name, err)
+		}
+		defer clear(text)
+		k, err := dehydrated.KeyFromSecret(string(text))
+		if err != nil {
+			return "", fmt.Errorf("machine: secret storage: %s: %w", name, err)
+		}
+		defer k.Clear()
+		return k.Secret(), nil
 	case keybackup.SecretCrossSigningMaster:
 		u = crossign.UsageMaster
 	case keybackup.SecretCrossSigningSelfSigning:
@@ -596,8 +618,9 @@ func (t *txn) currentSecret(name, value string) (bool, error) {
 
 // SecretStorageAccountData returns the account data PUTs that store the
 // secrets this device holds among m.cross_signing.master,
-// m.cross_signing.self_signing, m.cross_signing.user_signing and
-// m.megolm_backup.v1 in secret storage, each encrypted to the open
+// m.cross_signing.self_signing, m.cross_signing.user_signing,
+// m.megolm_backup.v1 and the dehydration key (m.dehydrated_device and
+// org.matrix.msc3814) in secret storage, each encrypted to the open
 // default key only (an encryption of the secret under another key is
 // replaced). Only current secrets are written: a cross-signing key only
 // if it gives our published public key (and no change of our identity
@@ -725,7 +748,7 @@ func (m *Machine) RequestMissingSecrets(ctx context.Context) ([]string, error) {
 		if ok, err := t.hasOtherOwnDevices(); err != nil || !ok {
 			return err
 		}
-		for _, name := range storedSecrets {
+		for _, name := range gossipedSecrets {
 			var v string
 			ok, err := t.getValue(NSSecrets, name, &v)
 			if err != nil {

@@ -58,6 +58,10 @@ func (t *txn) policy(r *roomState, d *deviceState) string {
 		return WithheldUnverified
 	case !t.m.shareUnsigned && d.verification() == VerificationUnsigned && t.hasIdentity(d.UserID):
 		return WithheldUnverified
+	case d.Dehydrated && d.verification() == VerificationUnsigned:
+		// MSC3814: never to a dehydrated device that is not cross-signed,
+		// whatever ShareWithUnsignedDevices says.
+		return WithheldUnverified
 	}
 	return ""
 }

@@ -16,11 +16,12 @@ import (
 // ErrNotDehydratable means the account cannot be written as a dehydrated
 // device: its Ed25519 identity key is held only in libolm's expanded form,
 // while the dehydrated device format stores the 32-byte seed. Accounts read
-// from libolm's pickles are such accounts, as are, for now, those read from
-// souverain's own pickle format (which stores the expanded key); vodozemac
-// refuses accounts from libolm the same way. Dehydrated devices are made
-// from a fresh account (NewAccount), or one rehydrated or read from
-// vodozemac's pickle with a seed, which keep their seed.
+// from libolm's pickles are such accounts (and stay so through souverain's
+// own pickle); vodozemac refuses accounts from libolm the same way. A fresh
+// account (NewAccount), and one rehydrated, read from vodozemac's pickle
+// with a seed, or read from souverain's own pickle of an account with a
+// seed, keep their seed. (Own pickles written before the seed was stored
+// open without one.)
 var ErrNotDehydratable = errors.New("account has no Ed25519 seed (only an expanded key, as from libolm): it cannot be dehydrated")
 
 // dehydratedVersion is the version of vodozemac's dehydrated device pickle.

@@ -22,11 +22,20 @@ const (
 	// holds (MAX_ONE_TIME_KEYS); PickleLibolm writes at most that many.
 	libolmMaxOneTimeKeys = 100
 	// ownAccountVersion is the body version of souverain's own account
-	// pickles since they carry the record of used pre-key messages: libolm's
-	// version 4 layout followed by that record. Own pickles written before
-	// hold a version 4 body, which is still read. The number is far from
-	// libolm's small versions, and libolm-format readers refuse it.
-	ownAccountVersion = 0x536f0001
+	// pickles since they keep the Ed25519 seed: the layout of
+	// ownAccountVersionNoSeed followed by a byte saying whether a seed
+	// follows (an account from libolm has none) and the 32-byte seed.
+	// Without it, an account read back could no longer be dehydrated
+	// (ErrNotDehydratable) nor written with its seed in vodozemac's
+	// formats. The number is far from libolm's small versions, and
+	// libolm-format readers refuse it.
+	ownAccountVersion = 0x536f0002
+	// ownAccountVersionNoSeed is the body version of souverain's own
+	// account pickles since they carry the record of used pre-key messages:
+	// libolm's version 4 layout followed by that record. It is still read
+	// (the account has no seed then), as are the version 4 bodies of own
+	// pickles written before it.
+	ownAccountVersionNoSeed = 0x536f0001
 	// ownSessionVersion is the body version of souverain's own session
 	// pickles since they keep skipped message keys per receiver chain (up
 	// to MaxReceiverChains × MaxSkippedMessageKeys): libolm's version 1
@@ -46,8 +55,9 @@ const (
 
 // Pickle encrypts the account in souverain's own pickle format under a
 // 32-byte key: versioned, authenticated with AES-256-GCM, holding every
-// one-time key and the record of used pre-key messages (see
-// NewInboundSession). Use UnpickleAccount to read it back.
+// one-time key, the record of used pre-key messages (see
+// NewInboundSession) and the Ed25519 seed when the account has one. Use
+// UnpickleAccount to read it back.
 func (a *Account) Pickle(key []byte) (string, error) {
 	st, err := a.lock("pickle account")
 	if err != nil {
@@ -167,16 +177,22 @@ func decodeOneTimeKey(rec []byte, k *oneTimeKey) {
 // maxKeys one-time keys (the newest), newest first as libolm orders them.
 // With own, the body has version ownAccountVersion and ends with the record
 // of used pre-key messages (a count, then key ID and session ID of each,
-// oldest first) and a byte whose bits 0 and 1 say whether the current and
-// previous fallback keys have been used.
+// oldest first), a byte whose bits 0 and 1 say whether the current and
+// previous fallback keys have been used, and the Ed25519 seed (a byte, 1 if
+// the account has one, then its 32 bytes).
 //
 // The buffer is allocated at its final size, so that growing it leaves no
 // partial copy of the keys behind in memory.
 func (a *account) marshal(maxKeys int, own bool) []byte {
 	n := min(len(a.oneTimeKeys), maxKeys)
 	size := 4 + 32 + 64 + 64 + 4 + n*oneTimeKeyPickleSize + 1 + a.numFallback*oneTimeKeyPickleSize + 4
+	seed, hasSeed := a.signing.Seed()
+	defer clear(seed[:])
 	if own {
-		size += 4 + len(a.usedPreKeys)*preKeyRecordPickleSize + 1
+		size += 4 + len(a.usedPreKeys)*preKeyRecordPickleSize + 1 + 1
+		if hasSeed {
+			size += len(seed)
+		}
 	}
 	w := &pickle.Writer{Buf: make([]byte, 0, size)}
 	if own {
@@ -213,6 +229,10 @@ func (a *account) marshal(maxKeys int, own bool) []byte {
 			}
 		}
 		w.U8(used)
+		w.Bool(hasSeed)
+		if hasSeed {
+			w.Bytes(seed[:])
+		}
 	}
 	return w.Buf
 }
@@ -223,7 +243,8 @@ const (
 )
 
 // unmarshalAccount decodes an account body; trusted is set for souverain's
-// own pickles, which may have the body version ownAccountVersion.
+// own pickles, which may have the body versions ownAccountVersion and
+// ownAccountVersionNoSeed.
 //
 // The identity key pairs are taken as stored: both formats authenticate
 // their content under the pickle key (AES-GCM, or libolm's HMAC), so a pair
@@ -243,7 +264,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		return nil, fmt.Errorf("olm: unpickle account: %w", r.Err())
 	case version == 1:
 		return nil, fmt.Errorf("olm: unpickle account: version 1 stored a broken Ed25519 key: %w", ErrUnknownPickleVersion)
-	case version == ownAccountVersion && trusted:
+	case (version == ownAccountVersion || version == ownAccountVersionNoSeed) && trusted:
 	case version < 2 || version > 4:
 		return nil, fmt.Errorf("olm: unpickle account: version %d: %w", version, ErrUnknownPickleVersion)
 	}
@@ -280,7 +301,7 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		default:
 			a.fallback = [2]oneTimeKey{}
 		}
-	case 4, ownAccountVersion:
+	case 4, ownAccountVersion, ownAccountVersionNoSeed:
 		a.numFallback = int(r.U8())
 		if a.numFallback > 2 {
 			return nil, fmt.Errorf("olm: unpickle account: %d fallback keys: %w", a.numFallback, ErrCorruptedPickle)
@@ -290,7 +311,10 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 		}
 	}
 	a.nextKeyID = r.U32()
-	if version == ownAccountVersion {
+	var seed [32]byte
+	defer clear(seed[:])
+	hasSeed := false
+	if version == ownAccountVersion || version == ownAccountVersionNoSeed {
 		n := r.Count(preKeyRecordPickleSize)
 		if n > MaxPreKeyRecords {
 			return nil, fmt.Errorf("olm: unpickle account: %d pre-key records: %w", n, ErrCorruptedPickle)
@@ -310,10 +334,28 @@ func unmarshalAccount(body []byte, trusted bool) (*Account, error) {
 			a.fallback[i].used = used&(1<<i) != 0
 		}
 	}
+	if version == ownAccountVersion {
+		switch flag := r.U8(); flag {
+		case 0:
+		case 1:
+			hasSeed = true
+			r.Read(seed[:])
+		default:
+			if r.Err() == nil {
+				return nil, fmt.Errorf("olm: unpickle account: seed flag %d: %w", flag, ErrCorruptedPickle)
+			}
+		}
+	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: %w", err)
 	}
-	signing, err := ed25519.NewKeyFromStored(exp[:], pub[:])
+	var signing *ed25519.PrivateKey
+	var err error
+	if hasSeed {
+		signing, err = ed25519.NewKeyFromStoredSeed(seed[:], exp[:], pub[:])
+	} else {
+		signing, err = ed25519.NewKeyFromStored(exp[:], pub[:])
+	}
 	clear(exp[:])
 	if err != nil {
 		return nil, fmt.Errorf("olm: unpickle account: ed25519 key: %w: %v", ErrCorruptedPickle, err)

@@ -122,6 +122,34 @@ func NewKeyFromStored(expanded, public []byte) (*PrivateKey, error) {
 	return k, nil
 }
 
+// NewKeyFromStoredSeed is NewKeyFromStored for a key stored with its RFC
+// 8032 seed: the expanded key is derived from the seed (SHA-512, clamped,
+// with no scalar multiplication) and must equal expanded, and the public
+// key is taken as stored, unchecked, for the reason NewKeyFromStored gives.
+// The key keeps its seed (see [PrivateKey.Seed]). The error wraps
+// [ErrInvalidKey].
+func NewKeyFromStoredSeed(seed, expanded, public []byte) (*PrivateKey, error) {
+	if len(seed) != SeedSize {
+		return nil, fmt.Errorf("ed25519: stored seed length %d: %w", len(seed), ErrInvalidKey)
+	}
+	h := sha512.Sum512(seed)
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	same := len(expanded) == ExpandedSize && subtle.ConstantTimeCompare(h[:], expanded) == 1
+	clear(h[:])
+	if !same {
+		return nil, fmt.Errorf("ed25519: stored seed is not the expanded key's: %w", ErrInvalidKey)
+	}
+	k, err := NewKeyFromStored(expanded, public)
+	if err != nil {
+		return nil, err
+	}
+	copy(k.seed[:], seed)
+	k.hasSeed = true
+	return k, nil
+}
+
 // NewKeyFromExpanded returns the key for an expanded private key and its
 // public key, as stored in a libolm pickle. The scalar is used as stored,
 // reduced modulo the group order, exactly as libolm signs with it.

@@ -2,8 +2,9 @@
 // machine package and of its interop with Element (interop/), hence its place
 // under the module's internal/ rather than machine/internal/:
 // the end-to-end encryption endpoints (/keys/upload, /keys/query,
-// /keys/claim, /sendToDevice) and the parts of /sync that carry to-device
-// events, device list changes and key counts. It speaks the specification's
+// /keys/claim, /sendToDevice), the dehydrated device endpoints of MSC3814,
+// and the parts of /sync that carry to-device events, device list changes
+// and key counts. It speaks the specification's
 // JSON, keeps everything in memory, and lets tests tamper with what it
 // delivers.
 package fakehs
@@ -38,6 +39,12 @@ type Server struct {
 	// Tamper, if set, sees every to-device event before delivery and
 	// returns the events to deliver instead (none, it, or several).
 	Tamper func(to, toDevice string, ev json.RawMessage) []json.RawMessage
+	// dehydrated holds each user's dehydrated device (MSC3814).
+	dehydrated map[string]*dehydratedDevice
+	// DehydratedPageSize is the most events a POST
+	// …/dehydrated_device/{id}/events returns at once; 0 means
+	// DefaultDehydratedPageSize.
+	DehydratedPageSize int
 }
 
 type device struct {
@@ -51,7 +58,8 @@ type device struct {
 
 // New returns an empty server.
 func New() *Server {
-	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{}, claimed: map[string]bool{}, accountData: map[string]map[string]json.RawMessage{}}
+	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{},
+		claimed: map[string]bool{}, accountData: map[string]map[string]json.RawMessage{}, dehydrated: map[string]*dehydratedDevice{}}
 }
 
 func (s *Server) dev(user, id string) *device {
@@ -116,6 +124,21 @@ func (s *Server) Do(user, deviceID string, r machine.Request) ([]byte, error) {
 			return nil, fmt.Errorf("fakehs: bad path %s", r.Path)
 		}
 		return s.sendToDevice(user, deviceID, typ, txn, r.Body)
+	case r.Path == dehydratedPath:
+		switch r.Method {
+		case "PUT":
+			return s.putDehydrated(user, r.Body)
+		case "GET":
+			return s.getDehydrated(user)
+		case "DELETE":
+			return s.deleteDehydrated(user)
+		}
+	case r.Method == "POST" && strings.HasPrefix(r.Path, dehydratedPath+"/") && strings.HasSuffix(r.Path, "/events"):
+		id, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(r.Path, dehydratedPath+"/"), "/events"))
+		if err != nil {
+			return nil, fmt.Errorf("fakehs: bad path %s", r.Path)
+		}
+		return s.dehydratedEvents(user, id, r.Body)
 	}
 	return nil, fmt.Errorf("fakehs: no endpoint %s %s", r.Method, r.Path)
 }
@@ -238,6 +261,9 @@ func (s *Server) DeleteDevice(user, deviceID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.devices[user], deviceID)
+	if dd := s.dehydrated[user]; dd != nil && dd.id == deviceID {
+		delete(s.dehydrated, user)
+	}
 	s.changedLocked(user)
 }
 

@@ -20,12 +20,16 @@ import (
 // at every write of the store followed by a restart, after which every
 // message must still decrypt and no Megolm index be used twice. Trust runs
 // cross-signing, secret storage and key backup with restarts, also with a
-// failure injected at every 11th write.
+// failure injected at every 11th write. Dehydrated rehydrates a dehydrated
+// device into the store over several pages, also with a failure injected
+// at every 7th write.
 func RunMachine(t *testing.T, open func(t *testing.T) machine.Store) {
 	t.Run("Conversation", func(t *testing.T) { testConversation(t, open) })
 	t.Run("Trust", func(t *testing.T) { testTrust(t, open) })
 	t.Run("TrustFailAtEveryWrite", func(t *testing.T) { testTrustFailAtEveryWrite(t, open) })
 	t.Run("FailAtEveryWrite", func(t *testing.T) { testFailAtEveryWrite(t, open) })
+	t.Run("Dehydrated", func(t *testing.T) { testDehydrated(t, open) })
+	t.Run("DehydratedFailAtEveryWrite", func(t *testing.T) { testDehydratedFailAtEveryWrite(t, open) })
 }
 
 var bg = context.Background()
