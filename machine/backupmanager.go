@@ -145,9 +145,12 @@ type RestoreOptions struct {
 
 // RestoreBackup restores the room keys of a server-side key backup: keys
 // is the body of GET /_matrix/client/v3/room_keys/keys (the caller bounds
-// its size), key the backup key, from the user's recovery key
-// (keybackup.BackupKeyFromRecoveryKey), from secret storage (the secret
-// m.megolm_backup.v1, see Secret) or from a passphrase. Every entry is
+// its size), key the backup key: from the backup's recovery key
+// (keybackup.BackupKeyFromRecoveryKey), or from BackupKey once this device
+// holds the secret m.megolm_backup.v1, which opening secret storage with
+// the user's recovery key or passphrase imports
+// (OpenSecretStorageWithRecoveryKey, OpenSecretStorageWithPassphrase) and
+// our other devices can send (RequestMissingSecrets). Every entry is
 // decrypted with (*keybackup.BackupKey).DecryptAll, on every core, and
 // the sessions are stored in one transaction with provenance
 // ProvenanceBackup: they are never shown as verified, since anyone who
