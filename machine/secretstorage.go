@@ -135,7 +135,11 @@ func (m *Machine) ReceiveAccountData(ctx context.Context, events []json.RawMessa
 				continue
 			}
 			if strings.HasPrefix(ev.Type, AccountDataKeyPrefix) {
-				if _, err := t.tx.Get(NSAccountData, ev.Type); isNotFound(err) {
+				_, err := t.tx.Get(NSAccountData, ev.Type)
+				if err != nil && !isNotFound(err) {
+					return storeErr(err)
+				}
+				if isNotFound(err) {
 					n, err := t.countKeyDescriptions()
 					if err != nil {
 						return err
