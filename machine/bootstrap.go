@@ -44,34 +44,68 @@ type CrossSigningBootstrap struct {
 	AccountData []AccountDataPut
 }
 
-// bootstrapState remembers the signature upload held back until the
-// caller confirms the device signing upload.
+// Store values (NSValues) of a cross-signing bootstrap.
+const (
+	// valueBootstrap holds the bootstrapState of the bootstrap waiting for
+	// ConfirmCrossSigningUpload.
+	valueBootstrap = "cross_signing_bootstrap"
+	// valueBootstrapSeen holds the master key of a bootstrap that a
+	// /keys/query found published before ConfirmCrossSigningUpload came:
+	// that confirmation then succeeds, doing nothing more.
+	valueBootstrapSeen = "cross_signing_bootstrap_seen"
+)
+
+// bootstrapState is a cross-signing bootstrap waiting for
+// ConfirmCrossSigningUpload: its keys, not yet the current secrets, and
+// the signature upload held back until then. It is sealed in the store
+// like every value.
 type bootstrapState struct {
 	RequestID string `json:"request_id"`
 	Master    string `json:"master"`
+	// Keys maps the secret names m.cross_signing.* to the new private
+	// keys (empty in a state written before keys were kept pending: they
+	// are current secrets already).
+	Keys map[string]string `json:"keys,omitempty"`
+	// MasterJSON is the new master key object, SelfSigning and
+	// UserSigning the new public keys (base64).
+	MasterJSON  json.RawMessage `json:"master_json,omitempty"`
+	SelfSigning string          `json:"self_signing,omitempty"`
+	UserSigning string          `json:"user_signing,omitempty"`
 }
 
 // BootstrapCrossSigning creates the user's cross-signing identity in one
-// call: it generates master, self-signing and user-signing keys, stores
-// their private halves as the secrets m.cross_signing.master,
-// m.cross_signing.self_signing and m.cross_signing.user_signing (as
-// SetSecret does: our own verified devices may request them), signs this
-// device with the new self-signing key, and returns the body that
+// call: it generates master, self-signing and user-signing keys, signs
+// this device with the new self-signing key, and returns the body that
 // publishes the public keys (see CrossSigningBootstrap).
+//
+// The new keys are pending until ConfirmCrossSigningUpload reports that
+// the server accepted the device signing upload: they are kept in the
+// store (sealed like every secret, so they survive a restart), but they
+// are not yet the secrets m.cross_signing.master, .self_signing and
+// .user_signing, nor our identity. Until then the keys this device held
+// before stay its keys and our identity stays the published one
+// (CrossSigningStatus reports the bootstrap as Pending), so that a device
+// signing upload that fails (user-interactive authentication refused) or
+// is abandoned loses nothing: drop the bootstrap with
+// CancelCrossSigningBootstrap, or start another one, which replaces it.
+// ConfirmCrossSigningUpload makes the new keys the current secrets (as
+// SetSecret does: our own verified devices may request them) and our
+// identity, trusted since this device holds its master key. A /keys/query
+// answer that publishes the pending master key for our user shows that
+// the upload succeeded, and confirms the bootstrap as well.
 //
 // The order of the two uploads matters, since a server refuses a
 // signature by a self-signing key it does not know yet: the signature of
 // this device goes into a POST /_matrix/client/v3/keys/signatures/upload
-// request (KindSignatureUpload) that OutgoingRequests offers only after
-// ConfirmCrossSigningUpload reports that the device signing upload
-// succeeded; so does every other signature upload queued meanwhile. The
-// request and the wait are in the store, so they survive a restart in
-// between; a second bootstrap (with Replace) drops the first one's
-// request.
-//
-// Our own identity is trusted at once, since this device holds its
-// master key: the next /keys/query shows this device as verified, and
-// our other devices as cross-signed once they are signed.
+// request (KindSignatureUpload) that OutgoingRequests offers only once
+// the bootstrap is confirmed; so does every other signature upload queued
+// meanwhile (a verification that finished, secret storage opened), which
+// is made with the keys current then, the ones held before the
+// bootstrap: whether the server knows the new keys or still the old ones
+// is unknown until the confirmation (or the cancellation, which offers
+// them at once). The request and the wait are in the store, so they
+// survive a restart in between; a second bootstrap drops the first one's
+// request and keys.
 //
 // If this device holds cross-signing keys, or the server publishes an
 // identity for the user (seen in a /keys/query response), the error wraps
@@ -109,11 +143,6 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 			return err
 		}
 		defer ks.Close()
-		for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
-			if err := t.putSecret(k.Usage().SecretName(), k.Secret()); err != nil {
-				return err
-			}
-		}
 		up, err := ks.DeviceSigningUpload()
 		if err != nil {
 			return err
@@ -127,32 +156,32 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 		if err != nil {
 			return err
 		}
-		var prev bootstrapState
-		if ok, err := t.getValue(NSValues, "cross_signing_bootstrap", &prev); err != nil {
+		if _, err := t.dropBootstrap(); err != nil {
 			return err
-		} else if ok {
-			if err := storeErr(t.tx.Delete(NSRequests, prev.RequestID)); err != nil {
-				return err
-			}
+		}
+		if err := storeErr(t.tx.Delete(NSValues, valueBootstrapSeen)); err != nil {
+			return err
 		}
 		reqID, err := t.queueRequestID(KindSignatureUpload, "POST", "/_matrix/client/v3/keys/signatures/upload", sigBody)
 		if err != nil {
 			return err
 		}
-		if err := t.putValue(NSValues, "cross_signing_bootstrap", bootstrapState{RequestID: reqID, Master: ks.Master.PublicKey().String()}); err != nil {
-			return err
+		st := bootstrapState{RequestID: reqID, Master: ks.Master.PublicKey().String(), Keys: map[string]string{},
+			MasterJSON: up.MasterKey.Bytes(), SelfSigning: ks.SelfSigning.PublicKey().String(), UserSigning: ks.UserSigning.PublicKey().String()}
+		for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
+			st.Keys[k.Usage().SecretName()] = k.Secret()
 		}
-		// Our identity is the new one, trusted: we hold its master key.
-		id = identityState{Master: ks.Master.PublicKey().String(), MasterJSON: up.MasterKey.Bytes(), Verified: true,
-			SelfSigning: ks.SelfSigning.PublicKey().String(), UserSigning: ks.UserSigning.PublicKey().String()}
-		if err := t.putValue(NSIdentities, t.m.userID, id); err != nil {
+		if err := t.putValue(NSValues, valueBootstrap, st); err != nil {
 			return err
 		}
 		out = &CrossSigningBootstrap{
 			MasterKey: ks.Master.PublicKey(), SelfSigningKey: ks.SelfSigning.PublicKey(), UserSigningKey: ks.UserSigning.PublicKey(),
 			DeviceSigningUpload: body,
 		}
-		out.AccountData, err = t.secretStoragePuts(nil, crossSigningSecrets, true)
+		out.AccountData, err = t.secretStoragePutsOf(nil, crossSigningSecrets, func(name string) (string, bool, error) {
+			v, ok := st.Keys[name]
+			return v, ok, nil
+		})
 		return err
 	})
 	if err != nil {
@@ -162,34 +191,111 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 }
 
 // ConfirmCrossSigningUpload reports that the device signing upload of the
-// last BootstrapCrossSigning succeeded: OutgoingRequests then offers the
-// upload of this device's signature, and of every signature queued since
-// the bootstrap (a verification that finished meanwhile), and our own keys
-// are queried again. Until then no signature upload is offered: the
-// server would refuse signatures by keys it does not know. If the device
-// signing upload fails for good, call BootstrapCrossSigning again with
-// Replace. Without a bootstrap waiting, the error wraps ErrNotFound.
+// last BootstrapCrossSigning succeeded: its keys become the current
+// secrets m.cross_signing.* (replacing those held before) and our
+// identity, trusted; OutgoingRequests then offers the upload of this
+// device's signature, and of every signature queued since the bootstrap,
+// and our own keys are queried again. Until then no signature upload is
+// offered: the server would refuse signatures by keys it does not know.
+// If the device signing upload fails for good, call
+// CancelCrossSigningBootstrap, or BootstrapCrossSigning again. If a
+// /keys/query already found the bootstrap's master key published (and so
+// confirmed it), ConfirmCrossSigningUpload does nothing more and succeeds.
+// Without a bootstrap waiting, the error wraps ErrNotFound.
 func (m *Machine) ConfirmCrossSigningUpload(ctx context.Context) error {
 	return m.update(ctx, func(t *txn) error {
-		held, err := t.bootstrapPending()
+		st, err := t.pendingBootstrap()
 		if err != nil {
 			return err
 		}
-		if !held {
+		if st == nil {
+			var seen string
+			if ok, err := t.getValue(NSValues, valueBootstrapSeen, &seen); err != nil {
+				return err
+			} else if ok {
+				return storeErr(t.tx.Delete(NSValues, valueBootstrapSeen))
+			}
 			return fmt.Errorf("%w: no cross-signing bootstrap waits for its upload", ErrNotFound)
 		}
-		if err := storeErr(t.tx.Delete(NSValues, "cross_signing_bootstrap")); err != nil {
+		if err := t.promoteBootstrap(st); err != nil {
 			return err
 		}
 		return t.markOutdated(t.m.userID)
 	})
 }
 
+// CancelCrossSigningBootstrap drops the cross-signing bootstrap waiting
+// for ConfirmCrossSigningUpload, whose device signing upload failed or
+// was abandoned: its keys and its signature of this device are deleted,
+// the keys held before (if any) stay the current ones, and the signature
+// uploads held back meanwhile (made with those keys) are offered again.
+// Without a bootstrap waiting, the error wraps ErrNotFound.
+func (m *Machine) CancelCrossSigningBootstrap(ctx context.Context) error {
+	return m.update(ctx, func(t *txn) error {
+		dropped, err := t.dropBootstrap()
+		if err != nil {
+			return err
+		}
+		if !dropped {
+			return fmt.Errorf("%w: no cross-signing bootstrap waits for its upload", ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// pendingBootstrap returns the cross-signing bootstrap waiting for
+// ConfirmCrossSigningUpload, nil if none.
+func (t *txn) pendingBootstrap() (*bootstrapState, error) {
+	var st bootstrapState
+	ok, err := t.getValue(NSValues, valueBootstrap, &st)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // bootstrapPending reports whether a cross-signing bootstrap waits for
 // ConfirmCrossSigningUpload.
 func (t *txn) bootstrapPending() (bool, error) {
-	var st bootstrapState
-	return t.getValue(NSValues, "cross_signing_bootstrap", &st)
+	st, err := t.pendingBootstrap()
+	return st != nil, err
+}
+
+// dropBootstrap deletes the waiting bootstrap and its signature upload;
+// dropped is false if none waits.
+func (t *txn) dropBootstrap() (dropped bool, err error) {
+	st, err := t.pendingBootstrap()
+	if err != nil || st == nil {
+		return false, err
+	}
+	if err := storeErr(t.tx.Delete(NSRequests, st.RequestID)); err != nil {
+		return false, err
+	}
+	return true, storeErr(t.tx.Delete(NSValues, valueBootstrap))
+}
+
+// promoteBootstrap makes the keys of the waiting bootstrap st the current
+// secrets (through putSecret, which hands our new master key to the
+// verifications) and its identity ours, trusted since we hold its master
+// key, and ends the wait.
+func (t *txn) promoteBootstrap(st *bootstrapState) error {
+	for _, name := range crossSigningSecrets {
+		v, ok := st.Keys[name]
+		if !ok {
+			continue // a state from before keys were kept pending
+		}
+		if err := t.putSecret(name, v); err != nil {
+			return err
+		}
+	}
+	if len(st.Keys) > 0 {
+		id := identityState{Master: st.Master, MasterJSON: st.MasterJSON, Verified: true,
+			SelfSigning: st.SelfSigning, UserSigning: st.UserSigning}
+		if err := t.putValue(NSIdentities, t.m.userID, id); err != nil {
+			return err
+		}
+	}
+	return storeErr(t.tx.Delete(NSValues, valueBootstrap))
 }
 
 // queueRequestID is queueRequest that returns the request's ID.
@@ -218,6 +324,13 @@ type CrossSigningStatus struct {
 	// another master key than the pinned one (IdentityChanged, until
 	// AcceptIdentity), Trusted and HasMaster are false.
 	Trusted bool
+	// Pending reports that a BootstrapCrossSigning waits for
+	// ConfirmCrossSigningUpload (or CancelCrossSigningBootstrap), and
+	// PendingMasterKey is its new master key: its keys are neither held
+	// nor published yet, and the fields above describe the identity
+	// before it (zero after a first bootstrap).
+	Pending          bool
+	PendingMasterKey olm.Ed25519PublicKey
 }
 
 // CrossSigningStatus returns what this device knows of our own
@@ -252,6 +365,14 @@ func (m *Machine) CrossSigningStatus(ctx context.Context) (*CrossSigningStatus, 
 			out.HasMaster = false
 		}
 		out.Trusted = !id.Changed && (out.HasMaster || (id.Verified && out.MasterKey != zero))
+		st, err := t.pendingBootstrap()
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			out.Pending = true
+			out.PendingMasterKey, _ = olm.ParseEd25519PublicKey(st.Master)
+		}
 		return nil
 	})
 	if err != nil {

@@ -439,6 +439,9 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		VerifiedDevices: map[string]olm.Ed25519PublicKey{t.m.deviceID: ourEd},
 		Pinned:          map[string]olm.Ed25519PublicKey{},
 	}
+	if err := t.bootstrapPublished(resp); err != nil {
+		return err
+	}
 	if ks, err := t.privateKeys(); err != nil {
 		return err
 	} else if ks != nil && ks.Master != nil {
@@ -563,6 +566,27 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 		}
 	}
 	return nil
+}
+
+// bootstrapPublished confirms the waiting cross-signing bootstrap if
+// the /keys/query response publishes its master key for our user: the
+// device signing upload succeeded, though ConfirmCrossSigningUpload has
+// not come yet (a sync loop's query raced it). The response is then
+// evaluated with the bootstrap's keys as ours, and not taken for an
+// identity change.
+func (t *txn) bootstrapPublished(resp *crossign.QueryResponse) error {
+	st, err := t.pendingBootstrap()
+	if err != nil || st == nil || len(st.Keys) == 0 {
+		return err
+	}
+	k, err := resp.CrossSigningKey(t.m.userID, crossign.UsageMaster)
+	if err != nil || k == nil || k.PublicKey().String() != st.Master {
+		return nil
+	}
+	if err := t.promoteBootstrap(st); err != nil {
+		return err
+	}
+	return t.putValue(NSValues, valueBootstrapSeen, st.Master)
 }
 
 // applyDevices stores the devices listed for u, pinning keys: a device ID

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
 )
@@ -45,5 +46,211 @@ func TestReceiveAccountDataStoreError(t *testing.T) {
 	ev := accountDataEvent(t, machine.AccountDataKeyPrefix+"k", map[string]string{"algorithm": "m.secret_storage.v1.aes-hmac-sha2"})
 	if err := m.ReceiveAccountData(ctx, []json.RawMessage{ev}); !errors.Is(err, errInjected) {
 		t.Fatalf("ReceiveAccountData with a failing store: %v", err)
+	}
+}
+
+// countKind counts the requests of kind k.
+func countKind(rs []machine.Request, k machine.RequestKind) int {
+	n := 0
+	for _, r := range rs {
+		if r.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// heldMaster returns the public key of the master key secret held.
+func heldMaster(t *testing.T, c *client) string {
+	t.Helper()
+	s, ok, err := c.m.Secret(ctx, crossign.UsageMaster.SecretName())
+	if err != nil || !ok {
+		t.Fatalf("no master key held: %v", err)
+	}
+	k, err := crossign.ParsePrivateKey(crossign.UsageMaster, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	return k.PublicKey().String()
+}
+
+// A replacing bootstrap whose device signing upload never succeeds (the
+// user-interactive authentication failed, the application gave up) must
+// not cost this device the keys of the published identity: before the
+// fix the new keys replaced them at once, and our pinned identity with
+// them, so that the device held keys nobody published and could not get
+// the old ones back (secret storage refuses keys that do not match the
+// identity it pinned). The new keys wait, across a restart, until the
+// upload is confirmed, and a cancellation drops them.
+func TestBootstrapAbandonedKeepsKeys(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b := a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a.syncAccountData()
+	b2, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opening secret storage meanwhile signs this device with the
+	// current (old) self-signing key: held back with the bootstrap's.
+	if res, err := a.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || !res.SignedThisDevice {
+		t.Fatalf("open: %+v, %v", res, err)
+	}
+	a.restart()
+	cur := machine.CrossSigningStatus{MasterKey: b.MasterKey, SelfSigningKey: b.SelfSigningKey, UserSigningKey: b.UserSigningKey,
+		HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
+	pending := cur
+	pending.Pending, pending.PendingMasterKey = true, b2.MasterKey
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != pending {
+		t.Fatalf("status while the bootstrap waits: %+v, %v", st, err)
+	}
+	if got := heldMaster(t, a); got != b.MasterKey.String() {
+		t.Errorf("master key held while the bootstrap waits: %s, want the published %s", got, b.MasterKey)
+	}
+	if reqs, _ := a.m.OutgoingRequests(ctx); hasKind(reqs, machine.KindSignatureUpload) {
+		t.Error("a signature upload offered while the bootstrap waits")
+	}
+	if d := deviceOf(t, a, a.user, a.dev); d.Verification != machine.VerificationVerified {
+		t.Errorf("own device while the bootstrap waits: %v", d.Verification)
+	}
+	// The upload failed: the bootstrap is dropped, its signature with it.
+	if err := a.m.CancelCrossSigningBootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != cur {
+		t.Fatalf("status after the cancellation: %+v, %v", st, err)
+	}
+	reqs, err := a.m.OutgoingRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(reqs, machine.KindSignatureUpload); n != 1 {
+		t.Errorf("%d signature uploads after the cancellation, want the one made with the current keys", n)
+	}
+	if err := a.m.CancelCrossSigningBootstrap(ctx); !errors.Is(err, machine.ErrNotFound) {
+		t.Errorf("second cancellation: %v", err)
+	}
+	if err := a.m.ConfirmCrossSigningUpload(ctx); !errors.Is(err, machine.ErrNotFound) {
+		t.Errorf("confirmation after the cancellation: %v", err)
+	}
+	a.flush()
+	if st, _ := a.m.CrossSigningStatus(ctx); *st != cur {
+		t.Errorf("status after a query: %+v", st)
+	}
+	if ch, _ := a.m.IdentityChanged(ctx, a.user); ch {
+		t.Error("identity flagged as changed")
+	}
+	if got := heldMaster(t, a); got != b.MasterKey.String() {
+		t.Errorf("master key held after the cancellation: %s", got)
+	}
+
+	// A second bootstrap replaces a waiting one; confirmed after a restart,
+	// its keys become ours.
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	b3, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.send2("/_matrix/client/v3/keys/device_signing/upload", b3.DeviceSigningUpload)
+	a.restart()
+	if err := a.m.ConfirmCrossSigningUpload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ = a.m.OutgoingRequests(ctx)
+	if n := countKind(reqs, machine.KindSignatureUpload); n != 1 {
+		t.Errorf("%d signature uploads after the confirmation, want the last bootstrap's", n)
+	}
+	a.flush()
+	want := machine.CrossSigningStatus{MasterKey: b3.MasterKey, SelfSigningKey: b3.SelfSigningKey, UserSigningKey: b3.UserSigningKey,
+		HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
+	if st, _ := a.m.CrossSigningStatus(ctx); *st != want {
+		t.Errorf("status after the confirmation: %+v", st)
+	}
+	if ch, _ := a.m.IdentityChanged(ctx, a.user); ch {
+		t.Error("our new identity flagged as changed")
+	}
+	if d := deviceOf(t, a, a.user, a.dev); d.Verification != machine.VerificationVerified {
+		t.Errorf("own device after the confirmation: %v", d.Verification)
+	}
+}
+
+// A first bootstrap abandoned leaves no keys that nobody published: its
+// keys stay pending (CrossSigningStatus says so) until the confirmation,
+// and the cancellation leaves the device as before. Before the fix the
+// keys were the device's at once, and a later bootstrap without Replace
+// was refused (ErrCrossSigningExists) for keys the server never had.
+func TestFirstBootstrapAbandoned(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != (machine.CrossSigningStatus{Pending: true, PendingMasterKey: b.MasterKey}) {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	if _, ok, _ := a.m.Secret(ctx, crossign.UsageMaster.SecretName()); ok {
+		t.Error("master key held before the upload is confirmed")
+	}
+	if err := a.m.CancelCrossSigningBootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != (machine.CrossSigningStatus{}) {
+		t.Fatalf("status after the cancellation: %+v, %v", st, err)
+	}
+	if reqs, _ := a.m.OutgoingRequests(ctx); hasKind(reqs, machine.KindSignatureUpload) {
+		t.Error("the abandoned bootstrap's signature is offered")
+	}
+	b2 := a.bootstrap() // no Replace needed: nothing was published
+	if st, _ := a.m.CrossSigningStatus(ctx); st.MasterKey != b2.MasterKey || !st.HasMaster || !st.Trusted || st.Pending {
+		t.Errorf("status after the second bootstrap: %+v", st)
+	}
+}
+
+// A /keys/query that finds the bootstrap's master key published before
+// ConfirmCrossSigningUpload comes (a sync loop between the upload and the
+// confirmation) shows the upload succeeded: the keys become ours then,
+// our identity is not taken for a changed one, and the confirmation that
+// follows succeeds.
+func TestBootstrapConfirmedByQuery(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		w := newWorld(t)
+		a := w.alice
+		if replace {
+			a.bootstrap()
+		}
+		b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: replace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.send2("/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload)
+		a.m.MarkAllTrackedUsersOutdated(ctx)
+		a.flush()
+		want := machine.CrossSigningStatus{MasterKey: b.MasterKey, SelfSigningKey: b.SelfSigningKey, UserSigningKey: b.UserSigningKey,
+			HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
+		if st, _ := a.m.CrossSigningStatus(ctx); *st != want {
+			t.Errorf("replace %v: status after the query: %+v", replace, st)
+		}
+		if ch, _ := a.m.IdentityChanged(ctx, a.user); ch {
+			t.Errorf("replace %v: our new identity flagged as changed", replace)
+		}
+		if err := a.m.ConfirmCrossSigningUpload(ctx); err != nil {
+			t.Errorf("replace %v: confirmation after the query: %v", replace, err)
+		}
+		if err := a.m.ConfirmCrossSigningUpload(ctx); !errors.Is(err, machine.ErrNotFound) {
+			t.Errorf("replace %v: second confirmation: %v", replace, err)
+		}
+		a.flush()
+		if d := deviceOf(t, a, a.user, a.dev); d.Verification != machine.VerificationVerified {
+			t.Errorf("replace %v: own device: %v", replace, d.Verification)
+		}
 	}
 }

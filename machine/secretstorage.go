@@ -530,6 +530,25 @@ func (t *txn) publishedKey(u crossign.Usage) (olm.Ed25519PublicKey, error) {
 // nil); nil if secret storage is not open. With check, a secret that
 // is stale is left out (see currentSecret).
 func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string, check bool) ([]AccountDataPut, error) {
+	return t.secretStoragePutsOf(key, names, func(name string) (string, bool, error) {
+		var value string
+		ok, err := t.getValue(NSSecrets, name, &value)
+		if err != nil || !ok {
+			return "", false, err
+		}
+		if check {
+			if ok, err := t.currentSecret(name, value); err != nil || !ok {
+				return "", false, err
+			}
+		}
+		return value, true, nil
+	})
+}
+
+// secretStoragePutsOf is secretStoragePuts with the values that get
+// gives (ok false: left out), such as the keys of a pending bootstrap or
+// backup.
+func (t *txn) secretStoragePutsOf(key *keybackup.SecretStorageKey, names []string, get func(name string) (string, bool, error)) ([]AccountDataPut, error) {
 	if key == nil {
 		key = t.m.ssKey
 	}
@@ -538,20 +557,12 @@ func (t *txn) secretStoragePuts(key *keybackup.SecretStorageKey, names []string,
 	}
 	var out []AccountDataPut
 	for _, name := range names {
-		var value string
-		ok, err := t.getValue(NSSecrets, name, &value)
+		value, ok, err := get(name)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			continue
-		}
-		if check {
-			if ok, err := t.currentSecret(name, value); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
 		}
 		es, err := key.Encrypt(name, []byte(value))
 		if err != nil {

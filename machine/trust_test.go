@@ -98,10 +98,31 @@ func TestBootstrapCrossSigning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Until the upload is confirmed the keys are pending: not secrets,
+	// not our identity.
+	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != (machine.CrossSigningStatus{Pending: true, PendingMasterKey: b.MasterKey}) {
+		t.Fatalf("status after bootstrap: %+v, %v", st, err)
+	}
+	for _, name := range []string{"m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing"} {
+		if _, ok, _ := a.m.Secret(ctx, name); ok {
+			t.Errorf("%s held before the upload is confirmed", name)
+		}
+	}
+	// The signature upload waits for the device signing upload, also
+	// across a restart.
+	a.restart()
+	reqs, err := a.m.OutgoingRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasKind(reqs, machine.KindSignatureUpload) {
+		t.Fatal("signature upload offered before the self-signing key is on the server")
+	}
+	a.uploadCrossSigning(b)
 	want := machine.CrossSigningStatus{MasterKey: b.MasterKey, SelfSigningKey: b.SelfSigningKey, UserSigningKey: b.UserSigningKey,
 		HasMaster: true, HasSelfSigning: true, HasUserSigning: true, Trusted: true}
 	if st, err := a.m.CrossSigningStatus(ctx); err != nil || *st != want {
-		t.Fatalf("status after bootstrap: %+v, %v", st, err)
+		t.Fatalf("status after the confirmation: %+v, %v", st, err)
 	}
 	// The private keys are secrets, the upload names the public keys.
 	for _, u := range []struct {
@@ -123,17 +144,6 @@ func TestBootstrapCrossSigning(t *testing.T) {
 	if strings.Contains(string(b.DeviceSigningUpload), `"auth"`) || b.AccountData != nil {
 		t.Errorf("upload with auth, or account data without secret storage: %s %v", b.DeviceSigningUpload, b.AccountData)
 	}
-	// The signature upload waits for the device signing upload, also
-	// across a restart.
-	a.restart()
-	reqs, err := a.m.OutgoingRequests(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hasKind(reqs, machine.KindSignatureUpload) {
-		t.Fatal("signature upload offered before the self-signing key is on the server")
-	}
-	a.uploadCrossSigning(b)
 	if reqs, _ := a.m.OutgoingRequests(ctx); hasKind(reqs, machine.KindSignatureUpload) {
 		t.Error("signature upload offered again after it was sent")
 	}
@@ -364,13 +374,13 @@ func TestSecretStorage(t *testing.T) {
 		// Carol has secret storage but the server publishes no identity.
 		hs := w.hs
 		c1 := newClient(t, hs, "@carol:x", "CAROL1", w.clock)
+		css, _ := c1.m.CreateSecretStorage(ctx, "")
+		c1.putAccountData(css.AccountData)
 		cb, err := c1.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		css, _ := c1.m.CreateSecretStorage(ctx, "")
-		c1.putAccountData(css.AccountData)
-		_ = cb // never uploaded
+		c1.putAccountData(cb.AccountData) // the device signing upload never made
 		c2 := newClient(t, hs, "@carol:x", "CAROL2", w.clock)
 		res, err := open(t, c2, css.RecoveryKey)
 		if err != nil {
@@ -557,20 +567,22 @@ func TestRequestMissingSecrets(t *testing.T) {
 
 // Every signature upload waits while a bootstrap's keys are not on the
 // server: here one queued by opening secret storage (which signs this
-// device) between the bootstrap and its confirmation.
+// device with the keys current until the confirmation) between a
+// replacing bootstrap and its confirmation.
 func TestSignaturesWaitForBootstrap(t *testing.T) {
 	w := newWorld(t)
 	a := w.alice
-	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.bootstrap()
 	ss, err := a.m.CreateSecretStorage(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.putAccountData(ss.AccountData)
 	a.syncAccountData()
+	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := a.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey)
 	if err != nil || !res.SignedThisDevice {
 		t.Fatalf("open: %+v, %v", res, err)
