@@ -33,7 +33,8 @@ type backupBatch struct {
 // The version is used only if its auth_data is signed by our own master
 // key (when our identity is trusted) or by one of our verified devices, or
 // if its public key is that of the backup key we hold (the secret
-// m.megolm_backup.v1); otherwise the error wraps ErrUntrustedBackup and
+// m.megolm_backup.v1, or the pending key of CreateBackupVersion, which then
+// becomes that secret); otherwise the error wraps ErrUntrustedBackup and
 // nothing changes. When the version or its public key differs from the
 // one set before, every room key is marked not backed up (in the same
 // transaction), so that BackupRequest uploads it to the new backup.
@@ -83,8 +84,30 @@ func (m *Machine) SetBackupVersion(ctx context.Context, body []byte) error {
 				defer held.Close()
 			}
 		}
+		// The key of the version CreateBackupVersion made, once the
+		// server holds that version: it becomes the secret.
+		var pending backupPendingState
+		var promote *keybackup.BackupKey
+		if ok, err := t.getValue(NSValues, valueBackupPending, &pending); err != nil {
+			return err
+		} else if ok {
+			if k, err := keybackup.ParseBackupKey(pending.Key); err == nil {
+				defer k.Close()
+				if k.Matches(v.AuthData.PublicKey) == nil {
+					promote, held = k, k
+				}
+			}
+		}
 		if err := v.AuthData.CheckTrusted(t.m.userID, held, keys...); err != nil {
 			return fmt.Errorf("machine: backup version %s: %w", v.Version, err)
+		}
+		if promote != nil {
+			if err := t.putSecret(keybackup.SecretMegolmBackup, promote.Encode()); err != nil {
+				return err
+			}
+			if err := storeErr(t.tx.Delete(NSValues, valueBackupPending)); err != nil {
+				return err
+			}
 		}
 		nb := backupState{Version: v.Version, PublicKey: v.AuthData.PublicKey.String()}
 		var old backupState

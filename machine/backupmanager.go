@@ -53,9 +53,20 @@ func (c BackupCreation) MarshalJSON() ([]byte, error) {
 	}{c.Body, c.PublicKey, c.AccountData})
 }
 
+// valueBackupPending holds (NSValues) the backupPendingState of the
+// backup version CreateBackupVersion made last, until SetBackupVersion
+// accepts it.
+const valueBackupPending = "backup_pending"
+
+// backupPendingState is the key of a backup version made by
+// CreateBackupVersion that the server has not yet been seen to hold.
+type backupPendingState struct {
+	// Key is the backup key in its secret form.
+	Key string `json:"key"`
+}
+
 // CreateBackupVersion starts a new server-side key backup: it generates a
-// backup key, stores it as the secret m.megolm_backup.v1 (as SetSecret
-// does), and returns the body that creates the backup version. The
+// backup key and returns the body that creates the backup version. The
 // machine never does this by itself (SECURITY 44: the backup algorithm
 // authenticates nothing): the application switches the backup on.
 //
@@ -64,7 +75,13 @@ func (c BackupCreation) MarshalJSON() ([]byte, error) {
 // or BackupCreation.VersionBody with the POST's answer): it accepts the
 // version, since this device holds its key and signed it, and every room
 // key goes to it from then on through BackupRequest. Until then room keys
-// still go to the backup version set before, if any.
+// still go to the backup version set before, if any, and the new key is
+// pending: kept in the store (sealed like every secret, so it survives a
+// restart), but not yet the secret m.megolm_backup.v1, which still holds
+// the key of the backup before. SetBackupVersion with the new version
+// makes it the secret (as SetSecret does); a POST that fails or is
+// abandoned so costs this device nothing, and the next
+// CreateBackupVersion replaces the pending key.
 func (m *Machine) CreateBackupVersion(ctx context.Context) (*BackupCreation, error) {
 	bk, err := keybackup.GenerateBackupKey()
 	if err != nil {
@@ -77,7 +94,7 @@ func (m *Machine) CreateBackupVersion(ctx context.Context) (*BackupCreation, err
 		if err != nil {
 			return err
 		}
-		if err := t.putSecret(keybackup.SecretMegolmBackup, bk.Encode()); err != nil {
+		if err := t.putValue(NSValues, valueBackupPending, backupPendingState{Key: bk.Encode()}); err != nil {
 			return err
 		}
 		ad := keybackup.NewAuthData(bk.PublicKey())
@@ -99,7 +116,9 @@ func (m *Machine) CreateBackupVersion(ctx context.Context) (*BackupCreation, err
 			return err
 		}
 		out = &BackupCreation{Body: body, PublicKey: bk.PublicKey(), RecoveryKey: bk.RecoveryKey()}
-		out.AccountData, err = t.secretStoragePuts(nil, []string{keybackup.SecretMegolmBackup}, false)
+		out.AccountData, err = t.secretStoragePutsOf(nil, []string{keybackup.SecretMegolmBackup}, func(string) (string, bool, error) {
+			return bk.Encode(), true, nil
+		})
 		return err
 	})
 	if err != nil {

@@ -103,8 +103,8 @@ func TestBackupManager(t *testing.T) {
 	if len(v.AuthData.Signatures[a.user]) != 2 {
 		t.Errorf("signatures %s", bs)
 	}
-	if held, _, _ := a.m.Secret(ctx, keybackup.SecretMegolmBackup); held == "" || masterSecret == "" {
-		t.Fatal("backup key not kept as a secret")
+	if _, ok, _ := a.m.Secret(ctx, keybackup.SecretMegolmBackup); ok || masterSecret == "" {
+		t.Fatal("backup key a secret before the server has the version")
 	}
 	server := &fakeBackup{}
 	server.version, err = cr.VersionBody([]byte(`{"version":"1"}`))
@@ -119,6 +119,9 @@ func TestBackupManager(t *testing.T) {
 	}
 	if st, err := a.m.Backup(ctx); err != nil || *st != (machine.BackupStatus{Version: "1", PublicKey: cr.PublicKey, KeyHeld: true}) {
 		t.Fatalf("backup status: %+v, %v", st, err)
+	}
+	if held, _, _ := a.m.Secret(ctx, keybackup.SecretMegolmBackup); held == "" {
+		t.Fatal("backup key not kept as a secret")
 	}
 
 	// Room keys go to the backup.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
 )
@@ -253,4 +254,79 @@ func TestBootstrapConfirmedByQuery(t *testing.T) {
 			t.Errorf("replace %v: own device: %v", replace, d.Verification)
 		}
 	}
+}
+
+// A backup version whose POST never reaches the server (or whose answer
+// is lost) must not cost this device the key of the backup in use: before
+// the fix CreateBackupVersion replaced the secret m.megolm_backup.v1 at
+// once, and the device could no longer restore from the backup set. The
+// new key waits, across a restart, until SetBackupVersion accepts its
+// version.
+func TestBackupVersionAbandonedKeepsKey(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	cr1, err := a.m.CreateBackupVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := cr1.VersionBody([]byte(`{"version":"1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.SetBackupVersion(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	set := machine.BackupStatus{Version: "1", PublicKey: cr1.PublicKey, KeyHeld: true}
+	heldKey := func() keybackup.BackupPublicKey {
+		t.Helper()
+		k, err := a.m.BackupKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		return k.PublicKey()
+	}
+	// The POST of a second version is abandoned.
+	cr2, err := a.m.CreateBackupVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.restart()
+	if st, err := a.m.Backup(ctx); err != nil || *st != set {
+		t.Fatalf("backup status after an abandoned version: %+v, %v", st, err)
+	}
+	if k := heldKey(); k != cr1.PublicKey {
+		t.Errorf("backup key held %v, want the key of the version set %v", k, cr1.PublicKey)
+	}
+	// Another version with another key does not take the pending key.
+	other, _ := keybackup.GenerateBackupKey()
+	defer other.Close()
+	if err := a.m.SetBackupVersion(ctx, otherVersion(t, other)); !errors.Is(err, machine.ErrUntrustedBackup) {
+		t.Errorf("a version of a key not ours: %v", err)
+	}
+	// The server's answer comes (after a restart): the new key is ours.
+	v2, err := cr2.VersionBody([]byte(`{"version":"2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.SetBackupVersion(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.m.Backup(ctx); err != nil || *st != (machine.BackupStatus{Version: "2", PublicKey: cr2.PublicKey, KeyHeld: true}) {
+		t.Fatalf("backup status: %+v, %v", st, err)
+	}
+	if k := heldKey(); k != cr2.PublicKey {
+		t.Errorf("backup key held %v, want %v", k, cr2.PublicKey)
+	}
+}
+
+// otherVersion is a backup version of key, signed by nobody we know.
+func otherVersion(t *testing.T, key *keybackup.BackupKey) []byte {
+	t.Helper()
+	b, err := (&keybackup.BackupVersion{Algorithm: keybackup.BackupAlgorithm, Version: "9",
+		AuthData: keybackup.NewAuthData(key.PublicKey())}).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
