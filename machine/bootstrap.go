@@ -229,7 +229,11 @@ func (m *Machine) ConfirmCrossSigningUpload(ctx context.Context) error {
 // was abandoned: its keys and its signature of this device are deleted,
 // the keys held before (if any) stay the current ones, and the signature
 // uploads held back meanwhile (made with those keys) are offered again.
-// Without a bootstrap waiting, the error wraps ErrNotFound.
+// Call it when the server refused the upload; if its answer was lost, the
+// upload may have landed: let a /keys/query of our own user decide first
+// (OutgoingRequests, after MarkAllTrackedUsersOutdated), which confirms
+// the bootstrap if it finds the new master key published. Without a
+// bootstrap waiting, the error wraps ErrNotFound.
 func (m *Machine) CancelCrossSigningBootstrap(ctx context.Context) error {
 	return m.update(ctx, func(t *txn) error {
 		dropped, err := t.dropBootstrap()

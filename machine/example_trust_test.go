@@ -92,6 +92,37 @@ func ExampleMachine_BootstrapCrossSigning() {
 	// master key: true held: true trusted: true
 }
 
+// A reset of the user's identity whose device signing upload the server
+// refuses (the password for user-interactive authentication was wrong):
+// the new keys were only pending, and the device keeps the published
+// identity and its keys.
+func ExampleMachine_CancelCrossSigningBootstrap() {
+	ctx := context.Background()
+	hs := fakehs.New()
+	const alice = "@alice:example.org"
+	phone, phoneDo := exampleDevice(hs, alice, "PHONE")
+	b, _ := phone.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
+	phoneDo("POST", "/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload)
+	phone.ConfirmCrossSigningUpload(ctx)
+	phoneDo("", "", nil)
+
+	reset, err := phone.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		panic(err)
+	}
+	st, _ := phone.CrossSigningStatus(ctx)
+	fmt.Println("pending:", st.Pending, st.PendingMasterKey == reset.MasterKey, "current:", st.MasterKey == b.MasterKey, st.HasMaster)
+	// POST reset.DeviceSigningUpload: the server answers 401 for good.
+	if err := phone.CancelCrossSigningBootstrap(ctx); err != nil {
+		panic(err)
+	}
+	st, _ = phone.CrossSigningStatus(ctx)
+	fmt.Println("pending:", st.Pending, "current:", st.MasterKey == b.MasterKey, st.HasMaster, st.Trusted)
+	// Output:
+	// pending: true true current: true true
+	// pending: false current: true true true
+}
+
 // Switching the server-side key backup on, backing up room keys, and
 // restoring them on a new device from the recovery key.
 func ExampleMachine_CreateBackupVersion() {

@@ -65,8 +65,9 @@ func (c *Client) RestoreBackup(ctx context.Context, recoveryKey string, progress
 }
 
 // CreateBackup switches the server-side key backup on with a new backup
-// version (machine.CreateBackupVersion: a new key kept in the machine as
-// the secret m.megolm_backup.v1, auth_data signed by this device and by
+// version (machine.CreateBackupVersion: a new key, which becomes the
+// machine's secret m.megolm_backup.v1 once the server's answer is given to
+// SetBackupVersion, auth_data signed by this device and by
 // the master key when the machine holds it); from now on every flush
 // uploads the room keys not yet backed up. It returns the recovery key,
 // for the user to keep.

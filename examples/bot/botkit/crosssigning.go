@@ -11,16 +11,27 @@ import (
 
 // BootstrapCrossSigning creates this user's cross-signing identity with the
 // machine (machine.BootstrapCrossSigning: master, self-signing and
-// user-signing keys kept as secrets, this device signed), uploads the
-// public keys with user-interactive authentication by password, then lets
-// the machine upload this device's signature, which it holds back until
-// the keys are on the server.
+// user-signing keys, pending until the upload is confirmed, this device
+// signed), uploads the public keys with user-interactive authentication by
+// password, then confirms the upload, so that the keys become the
+// machine's secrets and the machine uploads this device's signature, which
+// it holds back until the keys are on the server. If the server refuses
+// the upload, the bootstrap is cancelled (machine.CancelCrossSigningBootstrap);
+// if its answer is lost, the bootstrap stays pending, for the next
+// /keys/query to confirm if it finds the keys published.
 func (c *Client) BootstrapCrossSigning(ctx context.Context, password string) error {
 	b, err := c.Machine.BootstrapCrossSigning(ctx, machine.BootstrapOptions{})
 	if err != nil {
 		return err
 	}
 	if err := c.doUIA(ctx, "/_matrix/client/v3/keys/device_signing/upload", b.DeviceSigningUpload, password); err != nil {
+		var he *HTTPError
+		if errors.As(err, &he) {
+			// The server answered: the keys are not published.
+			if cerr := c.Machine.CancelCrossSigningBootstrap(ctx); cerr != nil {
+				return errors.Join(err, cerr)
+			}
+		}
 		return err
 	}
 	if err := c.Machine.ConfirmCrossSigningUpload(ctx); err != nil {
