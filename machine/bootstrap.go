@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/olm"
@@ -71,6 +72,11 @@ type bootstrapState struct {
 	MasterJSON  json.RawMessage `json:"master_json,omitempty"`
 	SelfSigning string          `json:"self_signing,omitempty"`
 	UserSigning string          `json:"user_signing,omitempty"`
+	// Before lists the signature uploads queued while no bootstrap
+	// waited: OutgoingRequests may have offered them, so they stay. Those
+	// queued since were never offered, and are dropped at the
+	// confirmation (see promoteBootstrap).
+	Before []string `json:"before,omitempty"`
 }
 
 // BootstrapCrossSigning creates the user's cross-signing identity in one
@@ -98,14 +104,17 @@ type bootstrapState struct {
 // signature by a self-signing key it does not know yet: the signature of
 // this device goes into a POST /_matrix/client/v3/keys/signatures/upload
 // request (KindSignatureUpload) that OutgoingRequests offers only once
-// the bootstrap is confirmed; so does every other signature upload queued
-// meanwhile (a verification that finished, secret storage opened), which
-// is made with the keys current then, the ones held before the
-// bootstrap: whether the server knows the new keys or still the old ones
-// is unknown until the confirmation (or the cancellation, which offers
-// them at once). The request and the wait are in the store, so they
-// survive a restart in between; a second bootstrap drops the first one's
-// request and keys.
+// the bootstrap is confirmed. Every other signature upload waits too,
+// since whether the server knows the new keys or still the old ones is
+// unknown until then: one queued meanwhile (a verification that
+// finished, secret storage opened) is made with the keys current then,
+// those held before the bootstrap, so the cancellation offers it, and the
+// confirmation drops it (the server would refuse signatures by keys it no
+// longer publishes; the verification stays recorded on this device, but
+// like every verification of the identity replaced it must be made again
+// to be signed by the new one). The request and the wait are in the
+// store, so they survive a restart in between; a second bootstrap drops
+// the first one's request and keys.
 //
 // If this device holds cross-signing keys, or the server publishes an
 // identity for the user (seen in a /keys/query response), the error wraps
@@ -156,6 +165,10 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 		if err != nil {
 			return err
 		}
+		before, err := t.offerableSignatureUploads()
+		if err != nil {
+			return err
+		}
 		if _, err := t.dropBootstrap(); err != nil {
 			return err
 		}
@@ -167,7 +180,8 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 			return err
 		}
 		st := bootstrapState{RequestID: reqID, Master: ks.Master.PublicKey().String(), Keys: map[string]string{},
-			MasterJSON: up.MasterKey.Bytes(), SelfSigning: ks.SelfSigning.PublicKey().String(), UserSigning: ks.UserSigning.PublicKey().String()}
+			MasterJSON: up.MasterKey.Bytes(), SelfSigning: ks.SelfSigning.PublicKey().String(), UserSigning: ks.UserSigning.PublicKey().String(),
+			Before: before}
 		for _, k := range []*crossign.PrivateKey{ks.Master, ks.SelfSigning, ks.UserSigning} {
 			st.Keys[k.Usage().SecretName()] = k.Secret()
 		}
@@ -194,9 +208,11 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 // last BootstrapCrossSigning succeeded: its keys become the current
 // secrets m.cross_signing.* (replacing those held before) and our
 // identity, trusted; OutgoingRequests then offers the upload of this
-// device's signature, and of every signature queued since the bootstrap,
-// and our own keys are queried again. Until then no signature upload is
-// offered: the server would refuse signatures by keys it does not know.
+// device's signature, and of every signature queued before the bootstrap
+// (those queued since, by the replaced keys, are dropped: see
+// BootstrapCrossSigning), and our own keys are queried again. Until then
+// no signature upload is offered: the server would refuse signatures by
+// keys it does not know.
 // If the device signing upload fails for good, call
 // CancelCrossSigningBootstrap, or BootstrapCrossSigning again. If a
 // /keys/query already found the bootstrap's master key published (and so
@@ -278,11 +294,74 @@ func (t *txn) dropBootstrap() (dropped bool, err error) {
 	return true, storeErr(t.tx.Delete(NSValues, valueBootstrap))
 }
 
+// offerableSignatureUploads returns the IDs of the queued signature
+// uploads that OutgoingRequests may have offered: all of them if no
+// bootstrap waits, else those queued before the waiting one.
+func (t *txn) offerableSignatureUploads() ([]string, error) {
+	st, err := t.pendingBootstrap()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := t.signatureUploads()
+	if err != nil || st == nil {
+		return ids, err
+	}
+	var out []string
+	for _, id := range ids {
+		if slices.Contains(st.Before, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// signatureUploads returns the IDs of the queued signature uploads.
+func (t *txn) signatureUploads() ([]string, error) {
+	kvs, err := t.tx.List(NSRequests)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	var out []string
+	for _, kv := range kvs {
+		var st toDeviceState
+		if err := t.m.open(kindValue+string(NSRequests)+"\x00"+kv.Key, kv.Value, &st); err != nil {
+			return nil, err
+		}
+		if st.Kind == KindSignatureUpload {
+			out = append(out, kv.Key)
+		}
+	}
+	return out, nil
+}
+
 // promoteBootstrap makes the keys of the waiting bootstrap st the current
 // secrets (through putSecret, which hands our new master key to the
 // verifications) and its identity ours, trusted since we hold its master
 // key, and ends the wait.
+//
+// The signature uploads queued while it waited (a verification that
+// finished, secret storage opened) were made with the keys current then,
+// those of the identity the bootstrap replaces, or over its master key:
+// the server now refuses them, and they are dropped (they were never
+// offered: OutgoingRequests holds signature uploads while a bootstrap
+// waits). Those queued before the bootstrap may be in flight, and stay.
+// A cancelled bootstrap (CancelCrossSigningBootstrap) leaves them all,
+// since their keys stay current.
 func (t *txn) promoteBootstrap(st *bootstrapState) error {
+	if len(st.Keys) > 0 {
+		ids, err := t.signatureUploads()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if id == st.RequestID || slices.Contains(st.Before, id) {
+				continue
+			}
+			if err := storeErr(t.tx.Delete(NSRequests, id)); err != nil {
+				return err
+			}
+		}
+	}
 	for _, name := range crossSigningSecrets {
 		v, ok := st.Keys[name]
 		if !ok {

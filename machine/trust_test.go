@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -568,7 +569,10 @@ func TestRequestMissingSecrets(t *testing.T) {
 // Every signature upload waits while a bootstrap's keys are not on the
 // server: here one queued by opening secret storage (which signs this
 // device with the keys current until the confirmation) between a
-// replacing bootstrap and its confirmation.
+// replacing bootstrap and its confirmation. At the confirmation it is
+// dropped (its self-signing key is no longer published: the server
+// refuses it); one queued before the bootstrap, which may be in flight,
+// stays.
 func TestSignaturesWaitForBootstrap(t *testing.T) {
 	w := newWorld(t)
 	a := w.alice
@@ -579,6 +583,16 @@ func TestSignaturesWaitForBootstrap(t *testing.T) {
 	}
 	a.putAccountData(ss.AccountData)
 	a.syncAccountData()
+	if res, err := a.m.OpenSecretStorageWithRecoveryKey(ctx, ss.RecoveryKey); err != nil || !res.SignedThisDevice {
+		t.Fatalf("open: %+v, %v", res, err)
+	}
+	reqs, _ := a.m.OutgoingRequests(ctx)
+	var before string
+	for _, r := range reqs {
+		if r.Kind == machine.KindSignatureUpload {
+			before = r.ID // offered, being sent
+		}
+	}
 	b, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
 	if err != nil {
 		t.Fatal(err)
@@ -588,7 +602,7 @@ func TestSignaturesWaitForBootstrap(t *testing.T) {
 		t.Fatalf("open: %+v, %v", res, err)
 	}
 	a.restart()
-	reqs, err := a.m.OutgoingRequests(ctx)
+	reqs, err = a.m.OutgoingRequests(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,13 +614,20 @@ func TestSignaturesWaitForBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	reqs, _ = a.m.OutgoingRequests(ctx)
-	n := 0
+	var ids []string
 	for _, r := range reqs {
-		if r.Kind == machine.KindSignatureUpload {
-			n++
+		if r.Kind != machine.KindSignatureUpload {
+			continue
+		}
+		ids = append(ids, r.ID)
+		if r.ID != before && !strings.Contains(string(r.Body), b.SelfSigningKey.String()) {
+			t.Errorf("a signature upload not by the new self-signing key: %s", r.Body)
 		}
 	}
-	if n != 2 {
-		t.Errorf("%d signature uploads after the confirmation, want 2", n)
+	if len(ids) != 2 || !slices.Contains(ids, before) {
+		t.Errorf("signature uploads after the confirmation: %v, want the bootstrap's and %s", ids, before)
+	}
+	if err := a.m.MarkRequestSent(ctx, before, []byte(`{}`)); err != nil {
+		t.Errorf("the upload offered before the bootstrap: %v", err)
 	}
 }
