@@ -58,8 +58,10 @@ func (t *txn) queueRequest(kind RequestKind, method, path string, body []byte) e
 
 // CrossSigningKeysUpload returns the body of POST
 // /_matrix/client/v3/keys/device_signing/upload for the cross-signing
-// private keys we hold (from BootstrapCrossSigning, secret storage, or
-// SetSecret under their secret names), to publish them again. That
+// private keys we hold (from a confirmed BootstrapCrossSigning, secret
+// storage, or SetSecret under their secret names), to publish them again
+// (a pending bootstrap's keys are published with its own
+// DeviceSigningUpload). That
 // endpoint needs user-interactive authentication, so the caller sends it
 // itself. To create an identity, use BootstrapCrossSigning, which also
 // signs this device.

@@ -389,9 +389,10 @@ func (m *Machine) SetSecret(ctx context.Context, name, value string) error {
 }
 
 // putSecret stores a secret. It is the one place secrets are written
-// (SetSecret, m.secret.send answers, secret storage, cross-signing
-// bootstrap, backup creation), so that what must follow the storing of a
-// secret is done once here.
+// (SetSecret, m.secret.send answers, secret storage, a cross-signing
+// bootstrap once confirmed, a backup version once SetBackupVersion
+// accepts it), so that what must follow the storing of a secret is done
+// once here.
 //
 // A cross-signing private key (m.cross_signing.*) may change this
 // device's trust in its own master key, which the verifications learn when
