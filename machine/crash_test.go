@@ -11,6 +11,7 @@ import (
 	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
+	"github.com/souverain/e2ee/olm"
 )
 
 var errInjected = errors.New("injected store failure")
@@ -438,5 +439,44 @@ func TestVerificationAppliedAfterFailedWrite(t *testing.T) {
 	ds, _ := a.m.Devices(ctx, b.user)
 	if ds[0].Verification != machine.VerificationVerified {
 		t.Fatalf("verification finished but Bob's device is %s after a failed store write and a retry", ds[0].Verification)
+	}
+}
+
+// TestNoticesOfFailedTransactions: a transaction that fails takes back the
+// notices it raised, so that retrying the same input reports a problem
+// once, not once per attempt.
+func TestNoticesOfFailedTransactions(t *testing.T) {
+	failedAfterNotice := false
+	for k := 1; k <= 12; k++ {
+		hs := fakehs.New()
+		clk := newClock()
+		alice := newClient(t, hs, "@alice:x", "ALICE", clk)
+		f := &failer{}
+		bob := newCrashClient(t, hs, f, "@bob:x", "BOB", clk, true)
+		bob.retry(func() error { return bob.m.UpdateTrackedUsers(ctx, []string{alice.user}) })
+		bob.flush()
+		// The server swaps in a device of its own under Alice's device ID.
+		evil, _ := olm.NewAccount()
+		dk, _ := evil.DeviceKeys(alice.user, alice.dev)
+		hs.SetDeviceKeys(alice.user, alice.dev, dk)
+		bob.retry(func() error { return bob.m.MarkAllTrackedUsersOutdated(ctx) })
+		crashes := bob.crashes
+		f.at = f.n + k
+		bob.flush()
+		n := 0
+		for _, no := range bob.m.Notices() {
+			if errors.Is(no.Err, machine.ErrDeviceKeysChanged) {
+				n++
+			}
+		}
+		if bob.crashes > crashes {
+			failedAfterNotice = true
+		}
+		if n != 1 {
+			t.Errorf("failure at write %d: %d notices of the key change, want 1", k, n)
+		}
+	}
+	if !failedAfterNotice {
+		t.Fatal("no injected failure hit the query")
 	}
 }

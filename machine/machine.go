@@ -294,11 +294,15 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 	}
 	t := &txn{m: m, tx: tx, now: m.clock(), dirtyOlm: map[*olmSession]bool{}}
 	snap := m.snapshot()
+	// Notices raised by a transaction that fails are taken back: the
+	// caller retries the same input, which raises them again.
+	notices := len(m.notices)
 	defer func() {
 		if r := recover(); r != nil {
 			tx.Rollback()
 			m.c = newCache()
 			m.restore(snap)
+			m.notices = m.notices[:notices]
 			for _, id := range t.added {
 				delete(m.inflight, id)
 			}
@@ -319,6 +323,7 @@ func (m *Machine) updateLocked(ctx context.Context, f func(t *txn) error) (err e
 		tx.Rollback()
 		m.c = newCache()
 		m.restore(snap)
+		m.notices = m.notices[:notices]
 		for _, id := range t.added {
 			delete(m.inflight, id)
 		}
