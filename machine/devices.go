@@ -371,6 +371,57 @@ func (m *Machine) SetDeviceBlacklisted(ctx context.Context, userID, deviceID str
 	})
 }
 
+// UserIdentity is what the machine knows of a user's cross-signing
+// identity.
+type UserIdentity struct {
+	UserID string
+	// MasterKey is the pinned master key: the first one seen, or the one
+	// accepted (AcceptIdentity) or verified since.
+	MasterKey olm.Ed25519PublicKey
+	// Verified reports that we verified this identity: our user-signing
+	// key signed it (for our own user: we hold its private key or one of
+	// our verified devices signed it), or a verification of ours carried
+	// it. Never true while Changed.
+	Verified bool
+	// Changed reports that the server now serves another master key,
+	// ServedKey, not yet accepted nor verified: devices cross-signed under
+	// it are flagged (VerificationIdentityChanged) and get no room keys.
+	Changed   bool
+	ServedKey olm.Ed25519PublicKey
+	// WasVerified reports, while Changed, that the identity the change
+	// replaced was verified: the strongest warning to show ("you had
+	// verified this user; their identity changed").
+	WasVerified bool
+}
+
+// UserIdentity returns the cross-signing identity known for a user (from
+// /keys/query of a tracked user, or our own). The error wraps ErrNotFound
+// if none is known.
+func (m *Machine) UserIdentity(ctx context.Context, userID string) (*UserIdentity, error) {
+	var id identityState
+	var ok bool
+	err := m.view(ctx, func(t *txn) error {
+		var err error
+		ok, err = t.getValue(NSIdentities, userID, &id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	master, perr := olm.ParseEd25519PublicKey(id.Master)
+	if !ok || id.Master == "" || perr != nil {
+		return nil, fmt.Errorf("%w: no cross-signing identity known for %s", ErrNotFound, userID)
+	}
+	out := &UserIdentity{UserID: userID, MasterKey: master, Changed: id.Changed}
+	if id.Changed {
+		out.ServedKey, _ = olm.ParseEd25519PublicKey(id.Served)
+		out.WasVerified = id.WasVerified
+	} else {
+		out.Verified = id.Verified || id.VerifiedMaster != "" && id.VerifiedMaster == id.Master
+	}
+	return out, nil
+}
+
 // AcceptIdentity accepts a user's changed cross-signing identity: the
 // master key the last query found becomes the pinned one (unverified), and
 // the devices flagged since the change are trusted as cross-signing says
@@ -507,9 +558,17 @@ func (t *txn) handleQuery(q *queryBatch, body []byte) error {
 			id.Changed = false
 		}
 		if ut.IdentityChanged && !accepted {
+			// WasVerified: the identity this change replaces (or, after
+			// further changes not yet accepted, any of them) was verified.
+			served := ""
+			if ut.MasterKey != nil {
+				served = ut.MasterKey.PublicKey().String()
+			}
+			if !id.Changed || served != id.Served {
+				t.m.notice(Notice{UserID: u, Err: fmt.Errorf("%w: %s", ErrIdentityChanged, u)})
+			}
+			id.WasVerified = id.Verified || id.Changed && id.WasVerified
 			id.Changed = true
-			id.WasVerified = id.WasVerified || id.Verified
-			t.m.notice(Notice{UserID: u, Err: fmt.Errorf("%w: %s", ErrIdentityChanged, u)})
 		}
 		if k, ok := pins[u]; ok {
 			id.Master = k.String()

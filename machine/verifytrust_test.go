@@ -1,6 +1,7 @@
 package machine_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/souverain/e2ee/crossign"
@@ -324,5 +325,67 @@ func TestGossipedMasterKeyReachesVerifications(t *testing.T) {
 	}
 	if k, trusted := a2.m.Verifications().MasterKey(); k != master || !trusted {
 		t.Errorf("after: %v trusted %v, want %v trusted", k, trusted, master)
+	}
+}
+
+// TestUserIdentity: after a verification Bob's identity is verified; when
+// the server serves another master key, the change is reported once (not
+// at every query), with the warning that a verified identity was replaced;
+// accepting it pins the new key, unverified, and a later change of that
+// one carries no such warning.
+func TestUserIdentity(t *testing.T) {
+	w := newWorld(t)
+	aks, bks := publishAll(t, w, w.alice), publishAll(t, w, w.bob)
+	holdKeys(t, w.alice, aks)
+	holdKeys(t, w.bob, bks)
+	if _, err := w.alice.m.UserIdentity(ctx, w.bob.user); !errors.Is(err, machine.ErrNotFound) {
+		t.Fatalf("identity before any query: %v", err)
+	}
+	runSASChecked(t, w.alice, w.bob, func(*client) {})
+	w.alice.query(w.bob.user)
+	id, err := w.alice.m.UserIdentity(ctx, w.bob.user)
+	if err != nil || !id.Verified || id.Changed || id.MasterKey != masterOf(t, bks) {
+		t.Fatalf("after the verification: %+v, %v", id, err)
+	}
+	w.alice.m.Notices()
+	changes := func() int {
+		n := 0
+		for _, no := range w.alice.m.Notices() {
+			if errors.Is(no.Err, machine.ErrIdentityChanged) {
+				n++
+			}
+		}
+		return n
+	}
+	// The server serves another identity for Bob.
+	ks2, _ := crossign.GenerateKeys(w.bob.user)
+	publish(t, w, w.bob.user, ks2)
+	signDevice(t, w, w.bob.user, w.bob.dev, ks2)
+	w.alice.query(w.bob.user)
+	w.alice.query(w.bob.user)
+	if n := changes(); n != 1 {
+		t.Errorf("%d identity-change notices over two queries, want 1", n)
+	}
+	id, err = w.alice.m.UserIdentity(ctx, w.bob.user)
+	if err != nil || id.Verified || !id.Changed || !id.WasVerified || id.MasterKey != masterOf(t, bks) || id.ServedKey != masterOf(t, ks2) {
+		t.Fatalf("after the change: %+v, %v", id, err)
+	}
+	if err := w.alice.m.AcceptIdentity(ctx, w.bob.user); err != nil {
+		t.Fatal(err)
+	}
+	id, err = w.alice.m.UserIdentity(ctx, w.bob.user)
+	if err != nil || id.Verified || id.Changed || id.WasVerified || id.MasterKey != masterOf(t, ks2) {
+		t.Fatalf("after AcceptIdentity: %+v, %v", id, err)
+	}
+	// A change of the accepted, unverified identity.
+	ks3, _ := crossign.GenerateKeys(w.bob.user)
+	publish(t, w, w.bob.user, ks3)
+	w.alice.query(w.bob.user)
+	id, err = w.alice.m.UserIdentity(ctx, w.bob.user)
+	if err != nil || !id.Changed || id.WasVerified || id.ServedKey != masterOf(t, ks3) {
+		t.Fatalf("after a change of an unverified identity: %+v, %v", id, err)
+	}
+	if n := changes(); n != 1 {
+		t.Errorf("%d notices for the second change, want 1", n)
 	}
 }
