@@ -51,7 +51,10 @@
 // CreateBackupVersion, SetBackupVersion, BackupRequest and RestoreBackup
 // run the server-side key backup, whose restored keys stay unauthenticated
 // (provenance "backup"). RequestMissingSecrets, RequestSecret and
-// SetSecret share secrets with our own verified devices only.
+// SetSecret share secrets with our own verified devices only. Other
+// users' identities are pinned at first sight: UserIdentity reports a
+// change (with a warning if the replaced identity was verified) until
+// AcceptIdentity or a new verification.
 // CreateDehydratedDevice and Rehydrate keep history sent while all of the
 // user's devices are offline (MSC3814): a cross-signed device on the server
 // collects room keys, and a later device of the user reads them, page by
