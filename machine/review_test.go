@@ -1,6 +1,8 @@
 package machine_test
 
 import (
+	"fmt"
+
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/pbkdf2"
@@ -8,6 +10,7 @@ import (
 	"crypto/sha512"
 	"encoding/json"
 	"errors"
+	"github.com/souverain/e2ee/olm"
 	"testing"
 
 	"github.com/souverain/e2ee/crossign"
@@ -289,6 +292,14 @@ func TestSecretStorageNoUnpublishedKeys(t *testing.T) {
 // it was refused as "not connected" to the forged copy, for good: no
 // message of the session ever decrypted.
 func TestDirectKeyReplacesForgedBackupCopy(t *testing.T) {
+	for _, otherSender := range []bool{false, true} {
+		t.Run(fmt.Sprintf("other sender key %v", otherSender), func(t *testing.T) { directKeyReplacesForgedBackupCopy(t, otherSender) })
+	}
+}
+
+// directKeyReplacesForgedBackupCopy: the forged copy names Bob's identity
+// key as its sender or, if otherSender, another one.
+func directKeyReplacesForgedBackupCopy(t *testing.T, otherSender bool) {
 	w := newWorld(t)
 	a, b := w.alice, w.bob
 	b.share(w.room, a.user, b.user)
@@ -315,6 +326,10 @@ func TestDirectKeyReplacesForgedBackupCopy(t *testing.T) {
 		t.Fatalf("forged session: %v", err)
 	}
 	bobCurve, bobEd, _ := b.m.IdentityKeys(ctx)
+	if otherSender {
+		other, _ := olm.NewAccount()
+		bobCurve, bobEd = other.IdentityKeys()
+	}
 	bk, _ := keybackup.GenerateBackupKey()
 	entry, err := bk.PublicKey().NewBackupEntry(w.room, c.SessionID, keybackup.NewBackedUpSession(fs, bobCurve, bobEd, nil), 0, true)
 	if err != nil {

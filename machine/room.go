@@ -250,19 +250,22 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 	// copies are uploaded again (conservatively).
 	backedUp := old == nil && n.state.Provenance == ProvenanceBackup
 	if old != nil {
-		if old.state.SenderKey != n.state.SenderKey {
+		// The authenticated key wins over a copy of unknown origin (a
+		// backup entry anyone who knows the backup's public key could
+		// write, a forward, an export) made under the session's ID with
+		// another ratchet or naming another sender: kept, it would block
+		// the real key for good.
+		direct := n.state.Provenance == ProvenanceDirect && old.state.Provenance != ProvenanceDirect
+		var merged *megolm.InboundGroupSession
+		if old.state.SenderKey == n.state.SenderKey {
+			merged = old.s.Merge(n.s)
+		} else if !direct {
 			return fmt.Errorf("%w: %w: other sender key", ErrUntrustedSender, errNotConnected)
 		}
-		merged := old.s.Merge(n.s)
 		st := old.state
 		replaced := false
 		switch {
-		case merged == nil && n.state.Provenance == ProvenanceDirect && old.state.Provenance != ProvenanceDirect:
-			// The authenticated key wins over an unconnected copy of
-			// unknown origin (a backup entry anyone who knows the
-			// backup's public key could write, a forward, an export),
-			// which was made under the session's ID with another
-			// ratchet: kept, it would block the real key for good.
+		case merged == nil && direct:
 			merged, st, replaced = n.s, n.state, true
 		case merged == nil:
 			return fmt.Errorf("%w: %w", ErrMalformedEvent, errNotConnected)
