@@ -361,3 +361,60 @@ func gjsonContent(t *testing.T, ev json.RawMessage) json.RawMessage {
 	}
 	return e.Content
 }
+
+// TestForwardedKeyReplacesForgedBackupCopy: a new device of Alice restores
+// a backup entry the server forged under Bob's session ID; the message
+// does not decrypt, so the device asks Alice's other device for the key,
+// whose forward replaces the forged copy.
+func TestForwardedKeyReplacesForgedBackupCopy(t *testing.T) {
+	w := newWorld(t)
+	b := w.bob
+	b.share(w.room, w.alice.user, b.user)
+	ev := roomEvent(w.room, b.user, b.encrypt(w.room, `{"body":"hi"}`))
+	w.alice.sync()
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	a2.setEncrypted(w.room)
+	verifyEachOther(t, w.alice, a2)
+
+	var c struct {
+		SessionID string `json:"session_id"`
+	}
+	json.Unmarshal(gjsonContent(t, ev), &c)
+	fresh, _ := megolm.NewGroupSession()
+	in, _ := megolm.NewInboundGroupSession(fresh.SessionKey())
+	raw := in.Export().Bytes()
+	id, _ := b64.Decode(c.SessionID)
+	copy(raw[len(raw)-32:], id)
+	forged, _ := megolm.ParseExportedSessionKey(b64.Encode(raw))
+	fs, err := megolm.ImportInboundGroupSession(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobCurve, bobEd, _ := b.m.IdentityKeys(ctx)
+	bk, _ := keybackup.GenerateBackupKey()
+	entry, _ := bk.PublicKey().NewBackupEntry(w.room, c.SessionID, keybackup.NewBackedUpSession(fs, bobCurve, bobEd, nil), 0, true)
+	body, _ := keybackup.MarshalRoomKeys([]keybackup.BackupEntry{entry})
+	if res, err := a2.m.RestoreBackup(ctx, bk, body, machine.RestoreOptions{}); err != nil || res.Imported != 1 {
+		t.Fatalf("restore: %+v, %v", res, err)
+	}
+	if _, err := a2.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrMegolmDecrypt) {
+		t.Fatalf("with the forged copy: %v", err)
+	}
+	reqs, _ := a2.m.OutgoingRequests(ctx)
+	if sentToDevice(reqs, "m.room_key_request") != 1 {
+		t.Fatalf("no key request: %v", kinds(reqs))
+	}
+	a2.flush()
+	w.alice.sync() // answers over Olm
+	res := a2.sync()
+	if len(res.RoomKeys) != 1 || res.RoomKeys[0].Provenance != machine.ProvenanceForwarded {
+		t.Fatalf("forwarded key: %+v", res.RoomKeys)
+	}
+	if len(res.Retry) != 1 {
+		t.Errorf("retry after the forward: %+v", res.Retry)
+	}
+	d := a2.decrypt(w.room, ev)
+	if d.Provenance != machine.ProvenanceForwarded {
+		t.Errorf("provenance %v", d.Provenance)
+	}
+}

@@ -254,18 +254,20 @@ func (t *txn) storeInbound(n *inboundSession, res *SyncResult) error {
 		// backup entry anyone who knows the backup's public key could
 		// write, a forward, an export) made under the session's ID with
 		// another ratchet or naming another sender: kept, it would block
-		// the real key for good.
-		direct := n.state.Provenance == ProvenanceDirect && old.state.Provenance != ProvenanceDirect
+		// the real key for good. So does a key forwarded by one of our
+		// verified devices, in answer to our request, over a backup entry.
+		wins := n.state.Provenance == ProvenanceDirect && old.state.Provenance != ProvenanceDirect ||
+			n.state.Provenance == ProvenanceForwarded && old.state.Provenance == ProvenanceBackup
 		var merged *megolm.InboundGroupSession
 		if old.state.SenderKey == n.state.SenderKey {
 			merged = old.s.Merge(n.s)
-		} else if !direct {
+		} else if !wins {
 			return fmt.Errorf("%w: %w: other sender key", ErrUntrustedSender, errNotConnected)
 		}
 		st := old.state
 		replaced := false
 		switch {
-		case merged == nil && direct:
+		case merged == nil && wins:
 			merged, st, replaced = n.s, n.state, true
 		case merged == nil:
 			return fmt.Errorf("%w: %w", ErrMalformedEvent, errNotConnected)
@@ -699,6 +701,17 @@ func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []b
 		return nil, fmt.Errorf("%w: %w", ErrUnknownIndex, err)
 	}
 	if err != nil {
+		if s.state.Provenance == ProvenanceBackup {
+			// A backup entry anyone could have written under this
+			// session's ID: ask our devices for the real key, which
+			// replaces it, and retry the event when it comes.
+			if err := t.recordFailure(roomID, c.SessionID, ev.EventID); err != nil {
+				return nil, err
+			}
+			if err := t.requestKey(roomID, c.SessionID, s.state.SenderKey); err != nil {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("%w: %w", ErrMegolmDecrypt, err)
 	}
 	var p megolmPayload

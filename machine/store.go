@@ -290,7 +290,10 @@ type DeviceRecord struct {
 // itself: a session first received by any other way than ProvenanceDirect
 // stays unauthenticated, and a forwarded, restored or imported copy never
 // replaces a direct one; only a direct m.room_key of the same session,
-// starting at the same or a lower index, replaces it.
+// starting at the same or a lower index, replaces it. A copy of unknown
+// origin made under a session's ID with another ratchet or sender would
+// block the real key for good: a direct key replaces any such copy, and a
+// forwarded one replaces such a copy from the backup.
 type Provenance string
 
 // Provenances.
