@@ -2,7 +2,9 @@
 // machine package and of its interop with Element (interop/), hence its place
 // under the module's internal/ rather than machine/internal/:
 // the end-to-end encryption endpoints (/keys/upload, /keys/query,
-// /keys/claim, /sendToDevice), the dehydrated device endpoints of MSC3814,
+// /keys/claim, /sendToDevice, signature and account data uploads), the
+// server-side key backup (room_keys/version and room_keys/keys), the
+// dehydrated device endpoints of MSC3814,
 // and the parts of /sync that carry to-device events, device list changes
 // and key counts. It speaks the specification's
 // JSON, keeps everything in memory, and lets tests tamper with what it
@@ -45,6 +47,9 @@ type Server struct {
 	// …/dehydrated_device/{id}/events returns at once; 0 means
 	// DefaultDehydratedPageSize.
 	DehydratedPageSize int
+	// backups holds each user's key backup versions, the current one last.
+	backups   map[string][]*backupVersion
+	backupSeq int
 }
 
 type device struct {
@@ -59,7 +64,7 @@ type device struct {
 // New returns an empty server.
 func New() *Server {
 	return &Server{devices: map[string]map[string]*device{}, crossSigning: map[string]map[string]json.RawMessage{}, txns: map[string]bool{},
-		claimed: map[string]bool{}, accountData: map[string]map[string]json.RawMessage{}, dehydrated: map[string]*dehydratedDevice{}}
+		claimed: map[string]bool{}, accountData: map[string]map[string]json.RawMessage{}, dehydrated: map[string]*dehydratedDevice{}, backups: map[string][]*backupVersion{}}
 }
 
 func (s *Server) dev(user, id string) *device {
@@ -113,6 +118,8 @@ func (s *Server) Do(user, deviceID string, r machine.Request) ([]byte, error) {
 		}
 		s.accountData[user][typ] = append(json.RawMessage(nil), r.Body...)
 		return []byte(`{}`), nil
+	case strings.HasPrefix(r.Path, roomKeysPrefix):
+		return s.backup(user, r.Path, r.Method, r.Body)
 	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"):
 		parts := strings.Split(strings.TrimPrefix(r.Path, "/_matrix/client/v3/sendToDevice/"), "/")
 		if len(parts) != 2 {
