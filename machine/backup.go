@@ -31,7 +31,8 @@ type backupBatch struct {
 // SetBackupVersion sets the server-side key backup that room keys are
 // uploaded to, from the body of GET /_matrix/client/v3/room_keys/version.
 // The version is used only if its auth_data is signed by our own master
-// key (when our identity is trusted) or by one of our verified devices, or
+// key (when our identity is trusted) or by one of our verified devices
+// (verified by us, or cross-signed by our trusted identity), or
 // if its public key is that of the backup key we hold (the secret
 // m.megolm_backup.v1, or the pending key of CreateBackupVersion, which then
 // becomes that secret); otherwise the error wraps ErrUntrustedBackup and
@@ -56,6 +57,21 @@ func (m *Machine) SetBackupVersion(ctx context.Context, body []byte) error {
 		for dev, k := range t.m.c.acct.Verified {
 			if ed, err := olm.ParseEd25519PublicKey(k); err == nil {
 				keys = append(keys, keybackup.DeviceSigningKey(dev, ed))
+			}
+		}
+		// Our other devices that our trusted identity cross-signed are
+		// verified too (as Devices reports them, and as matrix-rust-sdk
+		// trusts their signature on a backup).
+		own, err := t.devices(t.m.userID)
+		if err != nil {
+			return err
+		}
+		for _, d := range own {
+			if !t.ownVerified(d) {
+				continue
+			}
+			if ed, err := olm.ParseEd25519PublicKey(d.Ed); err == nil {
+				keys = append(keys, keybackup.DeviceSigningKey(d.DeviceID, ed))
 			}
 		}
 		ks, err := t.privateKeys()
