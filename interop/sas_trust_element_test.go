@@ -1,0 +1,275 @@
+package interop_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/sas"
+)
+
+type elemIdentity struct {
+	Exists    bool `json:"exists"`
+	Own       bool `json:"own"`
+	Verified  bool `json:"verified"`
+	MasterKey struct {
+		Keys       map[string]string            `json:"keys"`
+		Signatures map[string]map[string]string `json:"signatures"`
+	} `json:"master_key"`
+}
+
+type elemDevice struct {
+	Exists              bool `json:"exists"`
+	Verified            bool `json:"verified"`
+	LocallyTrusted      bool `json:"locally_trusted"`
+	CrossSignedByOwner  bool `json:"cross_signed_by_owner"`
+	CrossSigningTrusted bool `json:"cross_signing_trusted"`
+}
+
+// sasDriver is the machine's side of a verification as an application
+// writes it: it acts only on the changes the machine reports
+// (SyncResult.Verifications, VerificationUpdate.Changes), as in
+// ExampleVerificationChange, except that it holds the comparison until
+// the test has compared the emojis with Element's.
+type sasDriver struct {
+	w       *trustWorld
+	compare *machine.VerificationChange
+	done    *machine.VerificationChange
+	actions []machine.VerificationAction
+}
+
+func (d *sasDriver) act(chs []machine.VerificationChange) {
+	d.w.t.Helper()
+	for _, ch := range chs {
+		d.actions = append(d.actions, ch.Action)
+		var evs []sas.Event
+		var err error
+		switch ch.Action {
+		case machine.VerificationAcceptOrCancel:
+			evs, err = ch.Verification.Accept()
+		case machine.VerificationStartSAS:
+			evs, err = ch.Verification.StartSAS()
+		case machine.VerificationCompare:
+			c := ch
+			d.compare = &c
+		case machine.VerificationDone:
+			c := ch
+			d.done = &c
+		case machine.VerificationCancelled:
+			d.w.t.Fatalf("the machine's verification was cancelled: %+v", ch.Cancellation)
+		}
+		if err != nil {
+			d.w.t.Fatalf("%s: %v", ch.Action, err)
+		}
+		d.send(evs)
+	}
+}
+
+func (d *sasDriver) send(evs []sas.Event) {
+	d.w.t.Helper()
+	if len(evs) == 0 {
+		return
+	}
+	upd, err := d.w.m.SendVerificationEvents(meCtx, evs)
+	if err != nil {
+		d.w.t.Fatal(err)
+	}
+	if len(upd.RoomEvents) != 0 {
+		d.w.t.Fatalf("in-room events from a to-device verification: %+v", upd.RoomEvents)
+	}
+	d.w.goFlush()
+	d.act(upd.Changes)
+}
+
+// TestCrossSigningSASWithElement: the machine bootstraps cross-signing;
+// Element's OlmMachine of another user, with its own cross-signing
+// identity, sees the machine's identity and its device cross-signed but
+// not trusted. Element asks the machine's device for a SAS verification;
+// the machine is driven only by the changes it reports. After both
+// confirm the same emojis, each side signs the other's master key with
+// its user-signing key, the signatures reach the server, and after a
+// query each side sees the other verified: Element's identity of the
+// machine's user and its device, the machine's Devices for Element's.
+func TestCrossSigningSASWithElement(t *testing.T) {
+	node := startTrustElement(t)
+	goUser, elemUser := "@souverain-sas:localhost", "@element-sas:localhost"
+	w := newTrustWorld(t, node, goUser, elemUser)
+	b := w.goBootstrap()
+	w.startElement()
+	var boot struct {
+		UploadKeys        *trustRequest   `json:"upload_keys"`
+		UploadSigningKeys json.RawMessage `json:"upload_signing_keys"`
+		UploadSignatures  json.RawMessage `json:"upload_signatures"`
+	}
+	node.call(&boot, "bootstrap_cross_signing", nil)
+	if boot.UploadKeys != nil {
+		w.elemSend([]trustRequest{*boot.UploadKeys})
+	}
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", boot.UploadSigningKeys)
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/signatures/upload", boot.UploadSignatures)
+	var elemKeys struct {
+		MasterKey, UserSigningKey struct {
+			Keys map[string]string `json:"keys"`
+		}
+	}
+	json.Unmarshal(boot.UploadSigningKeys, &struct {
+		M *struct {
+			Keys map[string]string `json:"keys"`
+		} `json:"master_key"`
+		U *struct {
+			Keys map[string]string `json:"keys"`
+		} `json:"user_signing_key"`
+	}{&elemKeys.MasterKey, &elemKeys.UserSigningKey})
+	var elemMaster, elemUSK string
+	for _, k := range elemKeys.MasterKey.Keys {
+		elemMaster = k
+	}
+	for _, k := range elemKeys.UserSigningKey.Keys {
+		elemUSK = k
+	}
+	if elemMaster == "" || elemUSK == "" {
+		t.Fatalf("Element's signing keys: %s", boot.UploadSigningKeys)
+	}
+	w.elemSync()
+	if err := w.m.UpdateTrackedUsers(meCtx, []string{elemUser}); err != nil {
+		t.Fatal(err)
+	}
+	w.goSync()
+
+	goDevice := func() elemDevice {
+		var d elemDevice
+		node.call(&d, "device_info", map[string]any{"user": goUser, "device": w.goDev})
+		return d
+	}
+	goIdentity := func() elemIdentity {
+		var id elemIdentity
+		node.call(&id, "identity_info", map[string]any{"user": goUser})
+		return id
+	}
+	machineSeesElement := func() machine.Verification {
+		ds, err := w.m.Devices(meCtx, elemUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.DeviceID == w.elemDev {
+				return d.Verification
+			}
+		}
+		return machine.VerificationUnknownDevice
+	}
+	id := goIdentity()
+	w.check(id.Exists && !id.Own && !id.Verified && id.MasterKey.Keys["ed25519:"+b.MasterKey.String()] == b.MasterKey.String(),
+		"before SAS, Element sees our identity as %+v", id)
+	d := goDevice()
+	w.check(d.Exists && d.CrossSignedByOwner && !d.CrossSigningTrusted && !d.Verified, "before SAS, Element sees our device as %+v", d)
+	w.check(machineSeesElement() == machine.VerificationUnverifiedIdentity, "before SAS, the machine sees Element's device as %s", machineSeesElement())
+
+	// Element asks; the machine answers through its reported changes.
+	drv := w.elementRequestsSAS()
+	r := drv.done.Result
+	w.check(r != nil && r.UserID == elemUser && r.DeviceID == w.elemDev && r.MasterKey != nil && r.MasterKey.String() == elemMaster,
+		"the machine verified %+v", r)
+	w.goFlush()
+	w.elemSettle()
+
+	// The signatures are on the server.
+	var q struct {
+		MasterKeys map[string]struct {
+			Signatures map[string]map[string]string `json:"signatures"`
+		} `json:"master_keys"`
+	}
+	json.Unmarshal(w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/query",
+		[]byte(`{"device_keys":{"`+goUser+`":[],"`+elemUser+`":[]}}`)), &q)
+	w.check(q.MasterKeys[elemUser].Signatures[goUser]["ed25519:"+b.UserSigningKey.String()] != "",
+		"the machine's user-signing signature of Element's master key is not on the server: %+v", q.MasterKeys[elemUser])
+	w.check(q.MasterKeys[goUser].Signatures[elemUser]["ed25519:"+elemUSK] != "",
+		"Element's user-signing signature of our master key is not on the server: %+v", q.MasterKeys[goUser])
+
+	// Each side queries again and sees the other verified.
+	w.elemSync()
+	id = goIdentity()
+	w.check(id.Exists && id.Verified, "after SAS, Element sees our identity as %+v", id)
+	d = goDevice()
+	w.check(d.Verified && d.CrossSigningTrusted && d.CrossSignedByOwner, "after SAS, Element sees our device as %+v", d)
+	var own elemIdentity
+	node.call(&own, "identity_info", map[string]any{"user": elemUser})
+	w.check(own.Own && own.MasterKey.Signatures[goUser]["ed25519:"+b.UserSigningKey.String()] != "",
+		"Element's own master key as Element sees it: %+v", own.MasterKey.Signatures)
+	w.goSync()
+	w.check(machineSeesElement() == machine.VerificationVerified, "after SAS, the machine sees Element's device as %s", machineSeesElement())
+}
+
+// elementRequestsSAS has Element ask the machine's device for a SAS
+// verification and runs it to the end: the machine acts only on the
+// changes it reports, and both confirm once the test has compared their
+// emojis.
+func (w *trustWorld) elementRequestsSAS() *sasDriver {
+	w.t.Helper()
+	var req struct {
+		FlowID  string       `json:"flow_id"`
+		Request trustRequest `json:"request"`
+	}
+	w.node.call(&req, "request", map[string]any{"user": w.goUser, "device": w.goDev})
+	w.elemSend([]trustRequest{req.Request})
+	drv := &sasDriver{w: w}
+	flow := map[string]any{"user": w.goUser, "flow_id": req.FlowID}
+	var started, confirmed bool
+	var elemSAS struct {
+		Exists         bool  `json:"exists"`
+		CanBePresented bool  `json:"can_be_presented"`
+		EmojiIndex     []int `json:"emoji_index"`
+		Done           bool  `json:"done"`
+		Cancelled      bool  `json:"cancelled"`
+	}
+	for round := 0; round < 12 && !(drv.done != nil && elemSAS.Done); round++ {
+		drv.act(w.goSync().Verifications)
+		w.elemSync()
+		var ri struct {
+			Ready     bool `json:"ready"`
+			Cancelled bool `json:"cancelled"`
+		}
+		w.node.call(&ri, "request_info", flow)
+		if ri.Cancelled {
+			w.t.Fatal("Element's request was cancelled")
+		}
+		if ri.Ready && !started {
+			var s struct {
+				Request trustRequest `json:"request"`
+			}
+			w.node.call(&s, "start_sas", flow)
+			w.elemSend([]trustRequest{s.Request})
+			started = true
+		}
+		w.node.call(&elemSAS, "sas_info", flow)
+		if elemSAS.Cancelled {
+			w.t.Fatal("Element's SAS was cancelled")
+		}
+		if drv.compare != nil && elemSAS.CanBePresented && !confirmed {
+			var ours []int
+			for _, e := range drv.compare.Emojis {
+				ours = append(ours, e.Index)
+			}
+			w.check(len(ours) == 7 && slices.Equal(ours, elemSAS.EmojiIndex), "emojis: machine %v, Element %v", ours, elemSAS.EmojiIndex)
+			w.check(drv.compare.OtherUser == w.elemUser && drv.compare.OtherDevice == w.elemDev, "the machine compares with %s %s", drv.compare.OtherUser, drv.compare.OtherDevice)
+			evs, err := drv.compare.Verification.Confirm()
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			drv.send(evs)
+			var c struct {
+				Requests []trustRequest `json:"requests"`
+			}
+			w.node.call(&c, "sas_confirm", flow)
+			w.elemSend(c.Requests)
+			confirmed = true
+		}
+	}
+	if drv.done == nil || !elemSAS.Done {
+		w.t.Fatalf("the verification did not finish: machine actions %v, Element %+v", drv.actions, elemSAS)
+	}
+	w.check(slices.Contains(drv.actions, machine.VerificationAcceptOrCancel) && slices.Contains(drv.actions, machine.VerificationCompare),
+		"the machine reported %v", drv.actions)
+	return drv
+}
