@@ -273,3 +273,105 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 		"the machine reported %v", drv.actions)
 	return drv
 }
+
+// TestOwnDeviceSASWithElement: an Element device of the machine's user,
+// which holds no cross-signing key, verifies the machine's device by SAS.
+// The machine signs Element's device with its self-signing key (the
+// upload reaches the server); Element then sees its own device
+// cross-signed and our identity verified, and the machine sees Element's
+// device verified. Element asks for the secrets it lacks: the machine
+// answers its now verified device, and Element holds our cross-signing
+// keys and the backup key.
+func TestOwnDeviceSASWithElement(t *testing.T) {
+	node := startTrustElement(t)
+	const user = "@souverain-self:localhost"
+	w := newTrustWorld(t, node, user, user)
+	b := w.goBootstrap()
+	cr, err := w.m.CreateBackupVersion(meCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := cr.VersionBody(w.do(user, w.goDev, "POST", "/_matrix/client/v3/room_keys/version", cr.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.m.SetBackupVersion(meCtx, version); err != nil {
+		t.Fatal(err)
+	}
+	w.startElement()
+	w.goSync()
+	elemDevice := func(device string) elemDevice {
+		var d elemDevice
+		node.call(&d, "device_info", map[string]any{"user": user, "device": device})
+		return d
+	}
+	machineSees := func() machine.Verification {
+		ds, _ := w.m.Devices(meCtx, user)
+		for _, d := range ds {
+			if d.DeviceID == w.elemDev {
+				return d.Verification
+			}
+		}
+		return machine.VerificationUnknownDevice
+	}
+	w.check(machineSees() == machine.VerificationUnsigned, "before SAS, the machine sees Element's device as %s", machineSees())
+	var id elemIdentity
+	node.call(&id, "identity_info", map[string]any{"user": user})
+	w.check(id.Exists && id.Own && !id.Verified, "before SAS, Element sees our identity as %+v", id)
+	d := elemDevice(w.elemDev)
+	w.check(!d.CrossSignedByOwner, "before SAS, Element's device is cross-signed: %+v", d)
+	d = elemDevice(w.goDev)
+	w.check(d.CrossSignedByOwner && !d.Verified, "before SAS, Element sees the machine's device as %+v", d)
+
+	// Element asks for secrets before it is verified: the machine must
+	// not answer.
+	var asked struct {
+		Requested bool `json:"requested"`
+	}
+	node.call(&asked, "request_missing_secrets", nil)
+	w.elemSettle()
+	w.goSync()
+	w.elemSync()
+	var cs csStatus
+	node.call(&cs, "cross_signing_status", nil)
+	w.check(asked.Requested && !cs.HasMaster && !cs.HasSelfSigning && !cs.HasUserSigning,
+		"before SAS, Element asked (%v) and got the keys: %+v", asked.Requested, cs)
+
+	drv := w.elementRequestsSAS()
+	r := drv.done.Result
+	w.check(r != nil && r.UserID == user && r.DeviceID == w.elemDev && r.DeviceKey != nil, "the machine verified %+v", r)
+	w.goFlush()
+	w.elemSettle()
+	var q struct {
+		DeviceKeys map[string]map[string]struct {
+			Signatures map[string]map[string]string `json:"signatures"`
+		} `json:"device_keys"`
+	}
+	json.Unmarshal(w.do(user, w.elemDev, "POST", "/_matrix/client/v3/keys/query", []byte(`{"device_keys":{"`+user+`":[]}}`)), &q)
+	w.check(q.DeviceKeys[user][w.elemDev].Signatures[user]["ed25519:"+b.SelfSigningKey.String()] != "",
+		"the machine's self-signing signature of Element's device is not on the server: %+v", q.DeviceKeys[user][w.elemDev])
+
+	w.elemSync()
+	node.call(&id, "identity_info", map[string]any{"user": user})
+	w.check(id.Verified, "after SAS, Element sees our identity as %+v", id)
+	d = elemDevice(w.elemDev)
+	w.check(d.CrossSignedByOwner && d.Verified, "after SAS, Element sees its own device as %+v", d)
+	d = elemDevice(w.goDev)
+	w.check(d.Verified, "after SAS, Element sees the machine's device as %+v", d)
+	w.goSync()
+	w.check(machineSees() == machine.VerificationVerified, "after SAS, the machine sees Element's device as %s", machineSees())
+
+	// Element asks again, now verified: the machine answers.
+	node.call(&asked, "request_missing_secrets", nil)
+	w.elemSettle()
+	w.goSync()
+	w.elemSync()
+	node.call(&cs, "cross_signing_status", nil)
+	w.check(cs.HasMaster && cs.HasSelfSigning && cs.HasUserSigning, "after SAS, Element asked (%v) and holds %+v", asked.Requested, cs)
+	var inbox struct {
+		Secrets []string `json:"secrets"`
+	}
+	node.call(&inbox, "secrets_inbox", map[string]any{"name": "m.megolm_backup.v1"})
+	backupKey, _, _ := w.m.Secret(meCtx, "m.megolm_backup.v1")
+	w.check(len(inbox.Secrets) == 1 && inbox.Secrets[0] == backupKey, "Element's backup key inbox: %d secrets", len(inbox.Secrets))
+}

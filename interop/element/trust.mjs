@@ -285,6 +285,18 @@ const handlers = {
         return { requests: reqs.map(describe) };
     },
 
+    // Secrets.
+    // request_missing_secrets queues m.secret.request for the private
+    // cross-signing keys and backup key Element lacks.
+    async request_missing_secrets() {
+        return { requested: await machine.requestMissingSecretsIfNeeded() };
+    },
+    // secrets_inbox lists the secrets of a name received from our verified
+    // devices and not yet handled (Element keeps the backup key there).
+    async secrets_inbox(msg) {
+        return { secrets: Array.from(await machine.getSecretsFromInbox(msg.name)) };
+    },
+
     // Key backup.
     // verify_backup judges a backup version (GET room_keys/version).
     async verify_backup(msg) {
