@@ -337,6 +337,16 @@ func TestOwnDeviceSASWithElement(t *testing.T) {
 	w.check(asked.Requested && !cs.HasMaster && !cs.HasSelfSigning && !cs.HasUserSigning,
 		"before SAS, Element asked (%v) and got the keys: %+v", asked.Requested, cs)
 
+	var info map[string]any
+	json.Unmarshal(w.do(user, w.elemDev, "GET", "/_matrix/client/v3/room_keys/version", nil), &info)
+	verdict := func() backupVerdict {
+		var v backupVerdict
+		node.call(&v, "verify_backup", map[string]any{"info": info})
+		return v
+	}
+	v := verdict()
+	w.check(!v.Trusted && v.UserState == sigValidButNotTrusted, "before SAS, Element's verdict on the machine's backup: %+v", v)
+
 	drv := w.elementRequestsSAS()
 	r := drv.done.Result
 	w.check(r != nil && r.UserID == user && r.DeviceID == w.elemDev && r.DeviceKey != nil, "the machine verified %+v", r)
@@ -360,6 +370,11 @@ func TestOwnDeviceSASWithElement(t *testing.T) {
 	w.check(d.Verified, "after SAS, Element sees the machine's device as %+v", d)
 	w.goSync()
 	w.check(machineSees() == machine.VerificationVerified, "after SAS, the machine sees Element's device as %s", machineSees())
+
+	// Element trusts the machine's backup version now: its master key
+	// signature, by an identity the SAS verified.
+	v = verdict()
+	w.check(v.Trusted && v.UserState == sigValidAndTrusted, "after SAS, Element's verdict on the machine's backup: %+v", v)
 
 	// Element asks again, now verified: the machine answers.
 	node.call(&asked, "request_missing_secrets", nil)
