@@ -85,13 +85,24 @@ func (d *sasDriver) send(evs []sas.Event) {
 // TestCrossSigningSASWithElement: the machine bootstraps cross-signing;
 // Element's OlmMachine of another user, with its own cross-signing
 // identity, sees the machine's identity and its device cross-signed but
-// not trusted. Element asks the machine's device for a SAS verification;
-// the machine is driven only by the changes it reports. After both
+// not trusted. Element asks the machine's device for a SAS verification,
+// or the machine asks Element's (both subtests); the machine is driven
+// only by the changes it reports. After both
 // confirm the same emojis, each side signs the other's master key with
 // its user-signing key, the signatures reach the server, and after a
 // query each side sees the other verified: Element's identity of the
 // machine's user and its device, the machine's Devices for Element's.
 func TestCrossSigningSASWithElement(t *testing.T) {
+	for _, elementRequests := range []bool{true, false} {
+		name := "Element requests"
+		if !elementRequests {
+			name = "machine requests"
+		}
+		t.Run(name, func(t *testing.T) { testCrossSigningSASWithElement(t, elementRequests) })
+	}
+}
+
+func testCrossSigningSASWithElement(t *testing.T, elementRequests bool) {
 	node := startTrustElement(t)
 	goUser, elemUser := "@souverain-sas:localhost", "@element-sas:localhost"
 	w := newTrustWorld(t, node, goUser, elemUser)
@@ -166,8 +177,13 @@ func TestCrossSigningSASWithElement(t *testing.T) {
 	w.check(d.Exists && d.CrossSignedByOwner && !d.CrossSigningTrusted && !d.Verified, "before SAS, Element sees our device as %+v", d)
 	w.check(machineSeesElement() == machine.VerificationUnverifiedIdentity, "before SAS, the machine sees Element's device as %s", machineSeesElement())
 
-	// Element asks; the machine answers through its reported changes.
-	drv := w.elementRequestsSAS()
+	// One side asks; the machine acts only on its reported changes.
+	var drv *sasDriver
+	if elementRequests {
+		drv = w.elementRequestsSAS()
+	} else {
+		drv = w.machineRequestsSAS()
+	}
 	r := drv.done.Result
 	w.check(r != nil && r.UserID == elemUser && r.DeviceID == w.elemDev && r.MasterKey != nil && r.MasterKey.String() == elemMaster,
 		"the machine verified %+v", r)
@@ -213,9 +229,29 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 	}
 	w.node.call(&req, "request", map[string]any{"user": w.goUser, "device": w.goDev})
 	w.elemSend([]trustRequest{req.Request})
+	return w.runSAS(&sasDriver{w: w}, req.FlowID, true)
+}
+
+// machineRequestsSAS has the machine ask Element's device for a SAS
+// verification, through its Verifications, and runs it to the end as
+// elementRequestsSAS does: Element accepts the request, the machine starts
+// SAS when its changes say so, and Element accepts the start.
+func (w *trustWorld) machineRequestsSAS() *sasDriver {
+	w.t.Helper()
+	v, evs, err := w.m.Verifications().RequestToDevice(w.elemUser, w.elemDev)
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	drv := &sasDriver{w: w}
-	flow := map[string]any{"user": w.goUser, "flow_id": req.FlowID}
-	var started, confirmed bool
+	drv.send(evs)
+	return w.runSAS(drv, v.FlowID(), false)
+}
+
+// runSAS runs a verification between the machine and Element to its end.
+func (w *trustWorld) runSAS(drv *sasDriver, flowID string, elementRequested bool) *sasDriver {
+	w.t.Helper()
+	flow := map[string]any{"user": w.goUser, "flow_id": flowID}
+	var started, confirmed, accepted, sasAccepted bool
 	var elemSAS struct {
 		Exists         bool  `json:"exists"`
 		CanBePresented bool  `json:"can_be_presented"`
@@ -227,6 +263,7 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 		drv.act(w.goSync().Verifications)
 		w.elemSync()
 		var ri struct {
+			Exists    bool `json:"exists"`
 			Ready     bool `json:"ready"`
 			Cancelled bool `json:"cancelled"`
 		}
@@ -234,7 +271,18 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 		if ri.Cancelled {
 			w.t.Fatal("Element's request was cancelled")
 		}
-		if ri.Ready && !started {
+		if !elementRequested && ri.Exists && !accepted {
+			var a struct {
+				Request *trustRequest `json:"request"`
+			}
+			w.node.call(&a, "accept_request", flow)
+			if a.Request == nil {
+				w.t.Fatal("Element cannot accept the machine's request")
+			}
+			w.elemSend([]trustRequest{*a.Request})
+			accepted = true
+		}
+		if elementRequested && ri.Ready && !started {
 			var s struct {
 				Request trustRequest `json:"request"`
 			}
@@ -245,6 +293,16 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 		w.node.call(&elemSAS, "sas_info", flow)
 		if elemSAS.Cancelled {
 			w.t.Fatal("Element's SAS was cancelled")
+		}
+		if !elementRequested && elemSAS.Exists && !sasAccepted {
+			var a struct {
+				Request *trustRequest `json:"request"`
+			}
+			w.node.call(&a, "sas_accept", flow)
+			if a.Request != nil {
+				w.elemSend([]trustRequest{*a.Request})
+			}
+			sasAccepted = true
 		}
 		if drv.compare != nil && elemSAS.CanBePresented && !confirmed {
 			var ours []int
@@ -269,20 +327,36 @@ func (w *trustWorld) elementRequestsSAS() *sasDriver {
 	if drv.done == nil || !elemSAS.Done {
 		w.t.Fatalf("the verification did not finish: machine actions %v, Element %+v", drv.actions, elemSAS)
 	}
-	w.check(slices.Contains(drv.actions, machine.VerificationAcceptOrCancel) && slices.Contains(drv.actions, machine.VerificationCompare),
+	wantAction := machine.VerificationAcceptOrCancel
+	if !elementRequested {
+		wantAction = machine.VerificationStartSAS
+	}
+	w.check(slices.Contains(drv.actions, wantAction) && slices.Contains(drv.actions, machine.VerificationCompare),
 		"the machine reported %v", drv.actions)
 	return drv
 }
 
 // TestOwnDeviceSASWithElement: an Element device of the machine's user,
-// which holds no cross-signing key, verifies the machine's device by SAS.
+// which holds no cross-signing key, verifies the machine's device by SAS
+// (requested by either side).
 // The machine signs Element's device with its self-signing key (the
 // upload reaches the server); Element then sees its own device
 // cross-signed and our identity verified, and the machine sees Element's
-// device verified. Element asks for the secrets it lacks: the machine
-// answers its now verified device, and Element holds our cross-signing
+// device verified, and Element trusts the machine's backup version.
+// Element asks for the secrets it lacks: the machine refuses before the
+// SAS and answers its now verified device after, and Element holds our cross-signing
 // keys and the backup key.
 func TestOwnDeviceSASWithElement(t *testing.T) {
+	for _, elementRequests := range []bool{true, false} {
+		name := "Element requests"
+		if !elementRequests {
+			name = "machine requests"
+		}
+		t.Run(name, func(t *testing.T) { testOwnDeviceSASWithElement(t, elementRequests) })
+	}
+}
+
+func testOwnDeviceSASWithElement(t *testing.T, elementRequests bool) {
 	node := startTrustElement(t)
 	const user = "@souverain-self:localhost"
 	w := newTrustWorld(t, node, user, user)
@@ -347,7 +421,12 @@ func TestOwnDeviceSASWithElement(t *testing.T) {
 	v := verdict()
 	w.check(!v.Trusted && v.UserState == sigValidButNotTrusted, "before SAS, Element's verdict on the machine's backup: %+v", v)
 
-	drv := w.elementRequestsSAS()
+	var drv *sasDriver
+	if elementRequests {
+		drv = w.elementRequestsSAS()
+	} else {
+		drv = w.machineRequestsSAS()
+	}
 	r := drv.done.Result
 	w.check(r != nil && r.UserID == user && r.DeviceID == w.elemDev && r.DeviceKey != nil, "the machine verified %+v", r)
 	w.goFlush()
