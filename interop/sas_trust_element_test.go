@@ -2,6 +2,7 @@ package interop_test
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 
@@ -10,10 +11,12 @@ import (
 )
 
 type elemIdentity struct {
-	Exists    bool `json:"exists"`
-	Own       bool `json:"own"`
-	Verified  bool `json:"verified"`
-	MasterKey struct {
+	Exists                bool `json:"exists"`
+	Own                   bool `json:"own"`
+	Verified              bool `json:"verified"`
+	WasPreviouslyVerified bool `json:"was_previously_verified"`
+	VerificationViolation bool `json:"verification_violation"`
+	MasterKey             struct {
 		Keys       map[string]string            `json:"keys"`
 		Signatures map[string]map[string]string `json:"signatures"`
 	} `json:"master_key"`
@@ -92,6 +95,9 @@ func (d *sasDriver) send(evs []sas.Event) {
 // its user-signing key, the signatures reach the server, and after a
 // query each side sees the other verified: Element's identity of the
 // machine's user and its device, the machine's Devices for Element's.
+// Then each side resets its identity: the machine flags Element's user
+// (IdentityChanged, a notice, until AcceptIdentity), and Element reports a
+// verification violation for the machine's user.
 func TestCrossSigningSASWithElement(t *testing.T) {
 	for _, elementRequests := range []bool{true, false} {
 		name := "Element requests"
@@ -215,6 +221,46 @@ func testCrossSigningSASWithElement(t *testing.T, elementRequests bool) {
 		"Element's own master key as Element sees it: %+v", own.MasterKey.Signatures)
 	w.goSync()
 	w.check(machineSeesElement() == machine.VerificationVerified, "after SAS, the machine sees Element's device as %s", machineSeesElement())
+	changed, err := w.m.IdentityChanged(meCtx, elemUser)
+	w.check(err == nil && !changed, "Element's identity changed before any reset: %v %v", changed, err)
+
+	// Element resets its identity: the machine flags the verified user
+	// until it accepts the change.
+	w.m.Notices()
+	node.call(&boot, "bootstrap_cross_signing", nil)
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", boot.UploadSigningKeys)
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/signatures/upload", boot.UploadSignatures)
+	w.goSync()
+	changed, err = w.m.IdentityChanged(meCtx, elemUser)
+	w.check(err == nil && changed, "the machine missed Element's identity reset: %v %v", changed, err)
+	var noticed bool
+	for _, n := range w.m.Notices() {
+		noticed = noticed || n.UserID == elemUser && errors.Is(n.Err, machine.ErrIdentityChanged)
+	}
+	w.check(noticed, "no ErrIdentityChanged notice for Element's reset")
+	if err := w.m.AcceptIdentity(meCtx, elemUser); err != nil {
+		t.Fatal(err)
+	}
+	changed, _ = w.m.IdentityChanged(meCtx, elemUser)
+	w.check(!changed, "the change is still flagged after AcceptIdentity")
+
+	// The machine resets its identity: Element reports a verification
+	// violation for the user it had verified.
+	b2, err := w.m.BootstrapCrossSigning(meCtx, machine.BootstrapOptions{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.do(goUser, w.goDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", b2.DeviceSigningUpload)
+	if err := w.m.ConfirmCrossSigningUpload(meCtx); err != nil {
+		t.Fatal(err)
+	}
+	w.goFlush()
+	w.elemSync()
+	id = goIdentity()
+	w.check(id.MasterKey.Keys["ed25519:"+b2.MasterKey.String()] != "" && !id.Verified && id.WasPreviouslyVerified && id.VerificationViolation,
+		"after our reset, Element sees our identity as %+v", id)
+	d = goDevice()
+	w.check(d.CrossSignedByOwner && !d.CrossSigningTrusted, "after our reset, Element sees our device as %+v", d)
 }
 
 // elementRequestsSAS has Element ask the machine's device for a SAS

@@ -208,6 +208,8 @@ const handlers = {
             verified: id.isVerified(),
             master_key: JSON.parse(id.masterKey),
             trusts_our_device: id instanceof sdk.OwnUserIdentity ? await id.trustsOurOwnDevice() : null,
+            was_previously_verified: id.wasPreviouslyVerified(),
+            verification_violation: id.hasVerificationViolation(),
         };
     },
     // verify_identity verifies a user's identity with our user-signing key
