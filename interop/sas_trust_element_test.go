@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/sas"
@@ -78,19 +79,46 @@ func (d *sasDriver) send(evs []sas.Event) {
 	if err != nil {
 		d.w.t.Fatal(err)
 	}
-	if len(upd.RoomEvents) != 0 {
-		d.w.t.Fatalf("in-room events from a to-device verification: %+v", upd.RoomEvents)
+	d.w.goFlush()
+	d.sendRoom(upd.RoomEvents)
+	d.act(upd.Changes)
+}
+
+// sendRoom sends the machine's in-room verification events to the DM room.
+func (d *sasDriver) sendRoom(evs []sas.Event) {
+	d.w.t.Helper()
+	for _, ev := range evs {
+		if ev.RoomID != d.w.dm || d.w.dm == "" {
+			d.w.t.Fatalf("the machine sent %s to room %q", ev.Type, ev.RoomID)
+		}
+		d.w.roomEvent(d.w.goUser, ev.Type, ev.Content)
+	}
+}
+
+// receiveRoom hands an in-room verification event of Element's to the
+// machine, and acts on what it reports.
+func (d *sasDriver) receiveRoom(ev sas.Event) {
+	d.w.t.Helper()
+	upd, err := d.w.m.ReceiveRoomVerificationEvent(meCtx, ev)
+	if err != nil {
+		d.w.t.Fatal(err)
+	}
+	if upd.Refused != nil {
+		d.w.t.Errorf("the machine refused Element's in-room %s: %v", ev.Type, upd.Refused)
 	}
 	d.w.goFlush()
+	d.sendRoom(upd.RoomEvents)
 	d.act(upd.Changes)
 }
 
 // TestCrossSigningSASWithElement: the machine bootstraps cross-signing;
 // Element's OlmMachine of another user, with its own cross-signing
 // identity, sees the machine's identity and its device cross-signed but
-// not trusted. Element asks the machine's device for a SAS verification,
-// or the machine asks Element's (both subtests); the machine is driven
-// only by the changes it reports. After both
+// not trusted. Element asks the machine's device for a SAS verification
+// (to-device, or in an unencrypted DM room, where the machine gets
+// Element's events through ReceiveRoomVerificationEvent and sends its own
+// from the RoomEvents of its updates), or the machine asks Element's
+// device; the machine is driven only by the changes it reports. After both
 // confirm the same emojis, each side signs the other's master key with
 // its user-signing key, the signatures reach the server, and after a
 // query each side sees the other verified: Element's identity of the
@@ -99,16 +127,12 @@ func (d *sasDriver) send(evs []sas.Event) {
 // (IdentityChanged, a notice, until AcceptIdentity), and Element reports a
 // verification violation for the machine's user.
 func TestCrossSigningSASWithElement(t *testing.T) {
-	for _, elementRequests := range []bool{true, false} {
-		name := "Element requests"
-		if !elementRequests {
-			name = "machine requests"
-		}
-		t.Run(name, func(t *testing.T) { testCrossSigningSASWithElement(t, elementRequests) })
-	}
+	t.Run("Element requests", func(t *testing.T) { testCrossSigningSASWithElement(t, true, false) })
+	t.Run("machine requests", func(t *testing.T) { testCrossSigningSASWithElement(t, false, false) })
+	t.Run("Element requests in room", func(t *testing.T) { testCrossSigningSASWithElement(t, true, true) })
 }
 
-func testCrossSigningSASWithElement(t *testing.T, elementRequests bool) {
+func testCrossSigningSASWithElement(t *testing.T, elementRequests, inRoom bool) {
 	node := startTrustElement(t)
 	goUser, elemUser := "@souverain-sas:localhost", "@element-sas:localhost"
 	w := newTrustWorld(t, node, goUser, elemUser)
@@ -185,11 +209,16 @@ func testCrossSigningSASWithElement(t *testing.T, elementRequests bool) {
 
 	// One side asks; the machine acts only on its reported changes.
 	var drv *sasDriver
-	if elementRequests {
+	switch {
+	case inRoom:
+		w.dm = "!dm:localhost"
+		drv = w.elementRequestsSASInRoom()
+	case elementRequests:
 		drv = w.elementRequestsSAS()
-	} else {
+	default:
 		drv = w.machineRequestsSAS()
 	}
+	w.check(drv.done.RoomID == w.dm, "the verification ran in room %q, want %q", drv.done.RoomID, w.dm)
 	r := drv.done.Result
 	w.check(r != nil && r.UserID == elemUser && r.DeviceID == w.elemDev && r.MasterKey != nil && r.MasterKey.String() == elemMaster,
 		"the machine verified %+v", r)
@@ -514,4 +543,22 @@ func testOwnDeviceSASWithElement(t *testing.T, elementRequests bool) {
 	node.call(&inbox, "secrets_inbox", map[string]any{"name": "m.megolm_backup.v1"})
 	backupKey, _, _ := w.m.Secret(meCtx, "m.megolm_backup.v1")
 	w.check(len(inbox.Secrets) == 1 && inbox.Secrets[0] == backupKey, "Element's backup key inbox: %d secrets", len(inbox.Secrets))
+}
+
+// elementRequestsSASInRoom has Element ask for a verification in the DM
+// room, and runs it to the end: the machine gets Element's room events
+// through ReceiveRoomVerificationEvent and sends its own from the
+// RoomEvents of its updates.
+func (w *trustWorld) elementRequestsSASInRoom() *sasDriver {
+	w.t.Helper()
+	w.drv = &sasDriver{w: w}
+	var res struct {
+		Content json.RawMessage `json:"content"`
+	}
+	w.node.call(&res, "room_request", map[string]any{"other": w.goUser})
+	flow := w.roomEvent(w.elemUser, sas.EventRoomMessage, res.Content)
+	w.node.call(nil, "room_request_sent", map[string]any{"other": w.goUser, "room": w.dm, "event_id": flow})
+	w.drv.receiveRoom(sas.Event{Type: sas.EventRoomMessage, Content: res.Content, Sender: w.elemUser, RoomID: w.dm, EventID: flow,
+		OriginServerTS: time.Now().UnixMilli()})
+	return w.runSAS(w.drv, flow, true)
 }

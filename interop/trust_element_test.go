@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/souverain/e2ee/internal/fakehs"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
+	"github.com/souverain/e2ee/sas"
 )
 
 // The machine's trust and key management (issue 15: cross-signing
@@ -28,6 +30,7 @@ type trustRequest struct {
 	Body      json.RawMessage `json:"body"`
 	EventType string          `json:"event_type"`
 	Version   string          `json:"version"`
+	RoomID    string          `json:"room_id"`
 }
 
 // trustWorld is the fake homeserver between one machine and one Element
@@ -42,6 +45,10 @@ type trustWorld struct {
 	room              string
 	eventN            int
 	checks            int
+	// dm is the unencrypted room of in-room verifications, and drv the
+	// machine's verification driver that gets its events.
+	dm  string
+	drv *sasDriver
 }
 
 // check counts a check and reports it when it fails.
@@ -159,6 +166,15 @@ func (w *trustWorld) elemSend(reqs []trustRequest) {
 			method, path = "PUT", "/_matrix/client/v3/room_keys/keys?version="+url.QueryEscape(r.Version)
 		case "to_device":
 			method, path = "PUT", "/_matrix/client/v3/sendToDevice/"+r.EventType+"/"+*r.ID
+		case "room_message":
+			if r.RoomID != w.dm || w.drv == nil {
+				w.t.Fatalf("Element sent %s to room %s", r.EventType, r.RoomID)
+			}
+			id := w.roomEvent(w.elemUser, r.EventType, r.Body)
+			w.node.call(nil, "mark_sent", map[string]any{"request_id": *r.ID, "type": r.Type, "response": map[string]string{"event_id": id}})
+			w.drv.receiveRoom(sas.Event{Type: r.EventType, Content: r.Body, Sender: w.elemUser, RoomID: w.dm, EventID: id,
+				OriginServerTS: time.Now().UnixMilli()})
+			continue
 		default:
 			w.t.Fatalf("Element sent a %s request", r.Type)
 		}
@@ -196,6 +212,19 @@ func (w *trustWorld) event(sender string, content json.RawMessage) json.RawMessa
 	b, _ := json.Marshal(map[string]any{"type": "m.room.encrypted", "sender": sender, "room_id": w.room,
 		"event_id": fmt.Sprintf("$trust%d", w.eventN), "origin_server_ts": 1700000000000 + w.eventN, "content": content})
 	return b
+}
+
+// roomEvent "sends" an event to the DM room: it gets an event ID, and
+// Element sees it in its timeline (its own events too, as a client does).
+func (w *trustWorld) roomEvent(sender, typ string, content json.RawMessage) string {
+	w.t.Helper()
+	w.eventN++
+	id := fmt.Sprintf("$dm%d:localhost", w.eventN)
+	w.node.call(nil, "room_event", map[string]any{"room": w.dm, "event": map[string]any{
+		"event_id": id, "sender": sender, "type": typ, "content": content, "room_id": w.dm,
+		"origin_server_ts": time.Now().UnixMilli(), "unsigned": map[string]any{},
+	}})
+	return id
 }
 
 // goSecrets returns the machine's cross-signing private keys in the form

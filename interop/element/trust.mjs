@@ -48,6 +48,7 @@ function describe(r) {
     if (r.event_type !== undefined) out.event_type = r.event_type;
     if (r.txn_id !== undefined) out.txn_id = r.txn_id;
     if (r.version !== undefined) out.version = r.version;
+    if (r.room_id !== undefined) out.room_id = r.room_id;
     return out;
 }
 
@@ -250,6 +251,27 @@ const handlers = {
         const [request, toDevice] = device.requestVerification([sdk.VerificationMethod.SasV1]);
         requests.set(request.flowId, request);
         return { flow_id: request.flowId, request: describe(toDevice) };
+    },
+    // room_request returns the content of an in-room verification request
+    // for msg.other, as matrix-js-sdk builds it; the caller sends it to the
+    // room, then calls room_request_sent with the event ID.
+    async room_request(msg) {
+        const identity = await machine.getIdentity(new sdk.UserId(msg.other));
+        if (!identity) throw new Error(`no identity for ${msg.other}`);
+        const content = JSON.parse(identity.verificationRequestContent([sdk.VerificationMethod.SasV1]));
+        return { content: { msgtype: "m.key.verification.request", ...content } };
+    },
+    async room_request_sent(msg) {
+        const identity = await machine.getIdentity(new sdk.UserId(msg.other));
+        const request = identity.requestVerification(new sdk.RoomId(msg.room), new sdk.EventId(msg.event_id), [sdk.VerificationMethod.SasV1]);
+        requests.set(request.flowId, request);
+        return { flow_id: request.flowId };
+    },
+    // room_event feeds a room event (a verification request or an
+    // m.key.verification.* event, ours or theirs) to the machine.
+    async room_event(msg) {
+        await machine.receiveVerificationEvent(JSON.stringify(msg.event), new sdk.RoomId(msg.room));
+        return {};
     },
     async request_info(msg) {
         const r = findRequest(msg);
