@@ -360,6 +360,13 @@ const handlers = {
             private_key: key.toBase64(),
         };
     },
+    // save_backup_key stores a backup key (base64) for a version, as
+    // Element does after reading it from secret storage; Element then
+    // gossips it to our verified devices.
+    async save_backup_key(msg) {
+        await machine.saveBackupDecryptionKey(sdk.BackupDecryptionKey.fromBase64(msg.private_key), msg.version);
+        return {};
+    },
     async enable_backup(msg) {
         await machine.enableBackupV1(msg.public_key, msg.version);
         return { enabled: await machine.isBackupEnabled() };
