@@ -133,50 +133,8 @@ func TestCrossSigningSASWithElement(t *testing.T) {
 }
 
 func testCrossSigningSASWithElement(t *testing.T, elementRequests, inRoom bool) {
-	node := startTrustElement(t)
-	goUser, elemUser := "@souverain-sas:localhost", "@element-sas:localhost"
-	w := newTrustWorld(t, node, goUser, elemUser)
-	b := w.goBootstrap()
-	w.startElement()
-	var boot struct {
-		UploadKeys        *trustRequest   `json:"upload_keys"`
-		UploadSigningKeys json.RawMessage `json:"upload_signing_keys"`
-		UploadSignatures  json.RawMessage `json:"upload_signatures"`
-	}
-	node.call(&boot, "bootstrap_cross_signing", nil)
-	if boot.UploadKeys != nil {
-		w.elemSend([]trustRequest{*boot.UploadKeys})
-	}
-	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", boot.UploadSigningKeys)
-	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/signatures/upload", boot.UploadSignatures)
-	var elemKeys struct {
-		MasterKey, UserSigningKey struct {
-			Keys map[string]string `json:"keys"`
-		}
-	}
-	json.Unmarshal(boot.UploadSigningKeys, &struct {
-		M *struct {
-			Keys map[string]string `json:"keys"`
-		} `json:"master_key"`
-		U *struct {
-			Keys map[string]string `json:"keys"`
-		} `json:"user_signing_key"`
-	}{&elemKeys.MasterKey, &elemKeys.UserSigningKey})
-	var elemMaster, elemUSK string
-	for _, k := range elemKeys.MasterKey.Keys {
-		elemMaster = k
-	}
-	for _, k := range elemKeys.UserSigningKey.Keys {
-		elemUSK = k
-	}
-	if elemMaster == "" || elemUSK == "" {
-		t.Fatalf("Element's signing keys: %s", boot.UploadSigningKeys)
-	}
-	w.elemSync()
-	if err := w.m.UpdateTrackedUsers(meCtx, []string{elemUser}); err != nil {
-		t.Fatal(err)
-	}
-	w.goSync()
+	w, b, elemMaster, elemUSK := newCrossUserWorld(t)
+	node, goUser, elemUser := w.node, w.goUser, w.elemUser
 
 	goDevice := func() elemDevice {
 		var d elemDevice
@@ -256,6 +214,10 @@ func testCrossSigningSASWithElement(t *testing.T, elementRequests, inRoom bool) 
 	// Element resets its identity: the machine flags the verified user
 	// until it accepts the change.
 	w.m.Notices()
+	var boot struct {
+		UploadSigningKeys json.RawMessage `json:"upload_signing_keys"`
+		UploadSignatures  json.RawMessage `json:"upload_signatures"`
+	}
 	node.call(&boot, "bootstrap_cross_signing", nil)
 	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", boot.UploadSigningKeys)
 	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/signatures/upload", boot.UploadSignatures)
@@ -561,4 +523,55 @@ func (w *trustWorld) elementRequestsSASInRoom() *sasDriver {
 	w.drv.receiveRoom(sas.Event{Type: sas.EventRoomMessage, Content: res.Content, Sender: w.elemUser, RoomID: w.dm, EventID: flow,
 		OriginServerTS: time.Now().UnixMilli()})
 	return w.runSAS(w.drv, flow, true)
+}
+
+// newCrossUserWorld sets up the machine's user and an Element user, each
+// with a cross-signing identity published on the server, tracking each
+// other. It returns the machine's bootstrap and Element's master and
+// user-signing public keys.
+func newCrossUserWorld(t *testing.T) (w *trustWorld, b *machine.CrossSigningBootstrap, elemMaster, elemUSK string) {
+	node := startTrustElement(t)
+	goUser, elemUser := "@souverain-sas:localhost", "@element-sas:localhost"
+	w = newTrustWorld(t, node, goUser, elemUser)
+	b = w.goBootstrap()
+	w.startElement()
+	var boot struct {
+		UploadKeys        *trustRequest   `json:"upload_keys"`
+		UploadSigningKeys json.RawMessage `json:"upload_signing_keys"`
+		UploadSignatures  json.RawMessage `json:"upload_signatures"`
+	}
+	node.call(&boot, "bootstrap_cross_signing", nil)
+	if boot.UploadKeys != nil {
+		w.elemSend([]trustRequest{*boot.UploadKeys})
+	}
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/device_signing/upload", boot.UploadSigningKeys)
+	w.do(elemUser, w.elemDev, "POST", "/_matrix/client/v3/keys/signatures/upload", boot.UploadSignatures)
+	var elemKeys struct {
+		MasterKey, UserSigningKey struct {
+			Keys map[string]string `json:"keys"`
+		}
+	}
+	json.Unmarshal(boot.UploadSigningKeys, &struct {
+		M *struct {
+			Keys map[string]string `json:"keys"`
+		} `json:"master_key"`
+		U *struct {
+			Keys map[string]string `json:"keys"`
+		} `json:"user_signing_key"`
+	}{&elemKeys.MasterKey, &elemKeys.UserSigningKey})
+	for _, k := range elemKeys.MasterKey.Keys {
+		elemMaster = k
+	}
+	for _, k := range elemKeys.UserSigningKey.Keys {
+		elemUSK = k
+	}
+	if elemMaster == "" || elemUSK == "" {
+		t.Fatalf("Element's signing keys: %s", boot.UploadSigningKeys)
+	}
+	w.elemSync()
+	if err := w.m.UpdateTrackedUsers(meCtx, []string{elemUser}); err != nil {
+		t.Fatal(err)
+	}
+	w.goSync()
+	return w, b, elemMaster, elemUSK
 }
