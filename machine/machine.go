@@ -50,6 +50,13 @@ type Options struct {
 	// it, whatever this says, and to-device events from a dehydrated
 	// device are refused.
 	ShareWithUnsignedDevices bool
+	// VerificationMethods lists the verification methods this device
+	// offers and accepts (sas.Config.Methods): sas.MethodSAS,
+	// sas.MethodQRShow (this device can show a QR code), sas.MethodQRScan
+	// (it can scan one). Nil means emoji or decimal SAS only, which a bot
+	// without a screen or camera can do; an application that shows or
+	// scans QR codes adds the QR methods.
+	VerificationMethods []string
 }
 
 // Machine is the end-to-end encryption engine of one device. It is safe for
@@ -198,7 +205,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.newVerifier(ed); err != nil {
+	if err := m.newVerifier(ed, opts.VerificationMethods); err != nil {
 		return nil, err
 	}
 	// Our own master key as the store knows it.

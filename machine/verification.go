@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -25,10 +26,11 @@ type verifier struct {
 	reported map[string]sas.State
 }
 
-func (m *Machine) newVerifier(ed olm.Ed25519PublicKey) error {
+func (m *Machine) newVerifier(ed olm.Ed25519PublicKey, methods []string) error {
 	v := &verifier{keys: map[string]sas.UserKeys{}, applied: map[string]bool{}, reported: map[string]sas.State{}}
 	s, err := sas.NewMachine(sas.Config{
 		UserID: m.userID, DeviceID: m.deviceID, DeviceKey: ed, Now: m.clock,
+		Methods: slices.Clone(methods),
 		Keys: func(userID string) (sas.UserKeys, bool) {
 			v.mu.Lock()
 			defer v.mu.Unlock()
@@ -37,7 +39,7 @@ func (m *Machine) newVerifier(ed olm.Ed25519PublicKey) error {
 		},
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: verification: %w", ErrBadOptions, err)
 	}
 	v.sas = s
 	m.verif = v

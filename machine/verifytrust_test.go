@@ -6,6 +6,7 @@ import (
 
 	"github.com/souverain/e2ee/crossign"
 	"github.com/souverain/e2ee/machine"
+	"github.com/souverain/e2ee/machine/memstore"
 	"github.com/souverain/e2ee/olm"
 	"github.com/souverain/e2ee/sas"
 )
@@ -387,5 +388,73 @@ func TestUserIdentity(t *testing.T) {
 	}
 	if n := changes(); n != 1 {
 		t.Errorf("%d notices for the second change, want 1", n)
+	}
+}
+
+// TestQRVerificationOwnDevice: with the QR methods switched on, Alice's
+// first device (holding her cross-signing keys) shows a QR code that her
+// new device scans; the first device confirms the scan. Both end verified,
+// as with SAS: the first signs the new one with the self-signing key, the
+// new one trusts its master key at once.
+func TestQRVerificationOwnDevice(t *testing.T) {
+	w := newWorld(t)
+	ks := publishAll(t, w, w.alice)
+	qr := []string{sas.MethodQRShow, sas.MethodQRScan, sas.MethodSAS}
+	a1 := w.alice
+	a1.opts.VerificationMethods = qr
+	a1.restart()
+	holdKeys(t, a1, ks)
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	a2.opts.VerificationMethods = qr
+	a2.restart()
+	a1.query()
+	a2.query()
+
+	va, out, err := a2.m.Verifications().RequestToDevice(a1.user, a1.dev)
+	a2.sendVerif(out, err)
+	a1.sync()
+	vb := a1.m.Verifications().Verification("", va.FlowID())
+	if vb == nil {
+		t.Fatal("no request at the first device")
+	}
+	a1.sendVerif(vb.Accept())
+	a2.sync()
+	code, err := vb.QRCode()
+	if err != nil {
+		t.Fatalf("QR code: %v", err)
+	}
+	a2.sendVerif(va.ScanQRCode(code))
+	res := a1.sync()
+	confirm := false
+	for _, ch := range res.Verifications {
+		confirm = confirm || ch.FlowID == va.FlowID() && ch.Action == machine.VerificationConfirmScan
+	}
+	if !confirm {
+		t.Fatalf("no confirm-scan action at the first device: %+v", res.Verifications)
+	}
+	a1.sendVerif(vb.Confirm())
+	for i := 0; i < 3; i++ {
+		a2.sync()
+		a1.sync()
+	}
+	if va.State() != sas.StateDone || vb.State() != sas.StateDone {
+		t.Fatalf("states %s %s", va.State(), vb.State())
+	}
+	if d := device(t, a1, a1.user, "ALICE2"); d == nil || d.Verification != machine.VerificationVerified || !machine.DeviceCrossSigned(a1.m, a1.user, "ALICE2") {
+		t.Errorf("the first device sees the new one as %+v", d)
+	}
+	if k, trusted := a2.m.Verifications().MasterKey(); k != masterOf(t, ks) || !trusted {
+		t.Errorf("the new device's master key: %v trusted %v", k, trusted)
+	}
+	if d := device(t, a2, a2.user, a1.dev); d == nil || d.Verification != machine.VerificationVerified {
+		t.Errorf("the new device sees the first as %+v", d)
+	}
+}
+
+func TestVerificationMethodsChecked(t *testing.T) {
+	_, err := machine.New(ctx, machine.Options{UserID: "@a:x", DeviceID: "A", Store: memstore.New(),
+		PickleKey: pickleKey(1), VerificationMethods: []string{"m.qr_code.show.v2"}})
+	if !errors.Is(err, machine.ErrBadOptions) {
+		t.Fatalf("unknown method: %v", err)
 	}
 }
