@@ -22,8 +22,47 @@ type keyRequestState struct {
 	RoomID     string `json:"room_id,omitempty"`
 	SessionID  string `json:"session_id,omitempty"`
 	SecretName string `json:"secret,omitempty"`
+	// SenderKey is the room key's sender key as the event named it
+	// (deprecated in requests, sent when known).
+	SenderKey string `json:"sender_key,omitempty"`
 	// Created is when the request was made (ms), to expire the oldest.
 	Created int64 `json:"created,omitempty"`
+}
+
+// requestContent is the m.room_key_request or m.secret.request content
+// of an outstanding request.
+func (t *txn) requestContent(st keyRequestState) (typ string, c json.RawMessage) {
+	if st.SecretName != "" {
+		c, _ = json.Marshal(secretRequestContent{Action: "request", Name: st.SecretName, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
+		return "m.secret.request", c
+	}
+	c, _ = json.Marshal(keyRequestContent{Action: "request", RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID,
+		Body: &keyRequestBody{Algorithm: olm.AlgorithmMegolm, RoomID: st.RoomID, SessionID: st.SessionID, SenderKey: st.SenderKey}})
+	return "m.room_key_request", c
+}
+
+// resendRequests sends our outstanding room key and secret requests, with
+// their request IDs, to one of our devices: one that we just verified,
+// which ignored them while it did not trust us.
+func (t *txn) resendRequests(deviceID string) error {
+	kvs, err := t.tx.List(NSKeyRequests)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, kv := range kvs {
+		if !strings.HasPrefix(kv.Key, "room\x00") && !strings.HasPrefix(kv.Key, "secret\x00") {
+			continue
+		}
+		var st keyRequestState
+		if _, err := t.getValue(NSKeyRequests, kv.Key, &st); err != nil {
+			return err
+		}
+		typ, c := t.requestContent(st)
+		if err := t.queueToDevice(typ, map[string]map[string]json.RawMessage{t.m.userID: {deviceID: c}}, ""); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxKeyRequests bounds our outstanding m.room_key_request: a new one
@@ -78,10 +117,9 @@ func (t *txn) requestKey(roomID, sessionID, senderKey string) error {
 	if err := t.expireKeyRequests(); err != nil {
 		return err
 	}
-	st = keyRequestState{RequestID: newID(), RoomID: roomID, SessionID: sessionID, Created: ms(t.now)}
-	c, _ := json.Marshal(keyRequestContent{Action: "request", RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID,
-		Body: &keyRequestBody{Algorithm: olm.AlgorithmMegolm, RoomID: roomID, SessionID: sessionID, SenderKey: senderKey}})
-	if err := t.queueToDevice("m.room_key_request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+	st = keyRequestState{RequestID: newID(), RoomID: roomID, SessionID: sessionID, SenderKey: senderKey, Created: ms(t.now)}
+	typ, c := t.requestContent(st)
+	if err := t.queueToDevice(typ, map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
 		return err
 	}
 	if err := t.putValue(NSKeyRequests, k, st); err != nil {
@@ -372,8 +410,8 @@ func (t *txn) requestSecret(name string) (asked bool, err error) {
 		return false, err
 	}
 	st = keyRequestState{RequestID: newID(), SecretName: name}
-	c, _ := json.Marshal(secretRequestContent{Action: "request", Name: name, RequestID: st.RequestID, RequestingDeviceID: t.m.deviceID})
-	if err := t.queueToDevice("m.secret.request", map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
+	typ, c := t.requestContent(st)
+	if err := t.queueToDevice(typ, map[string]map[string]json.RawMessage{t.m.userID: {"*": c}}, ""); err != nil {
 		return false, err
 	}
 	if err := t.putValue(NSKeyRequests, "secret\x00"+name, st); err != nil {

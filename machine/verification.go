@@ -325,6 +325,13 @@ func (t *txn) applyDeviceResult(res sas.Result, ks *crossign.PrivateKeys, own *i
 		}
 		st.Verified[res.DeviceID] = d.Ed
 		t.accountDirty = true
+		// Our requests made before this verification were ignored by
+		// it (a device answers only verified ones): ask it again.
+		if res.DeviceID != t.m.deviceID {
+			if err := t.resendRequests(res.DeviceID); err != nil {
+				return err
+			}
+		}
 		if ks != nil && ks.SelfSigning != nil && len(d.Keys) > 0 {
 			dev, err := crossign.ParseDevice(d.Keys)
 			if err == nil && dev.Ed25519Key() != *res.DeviceKey {

@@ -458,3 +458,48 @@ func TestVerificationMethodsChecked(t *testing.T) {
 		t.Fatalf("unknown method: %v", err)
 	}
 }
+
+// TestRequestsResentAfterVerification: a new device asks for the secrets
+// and a room key before it is verified; its other device ignores requests
+// from an unverified device. Once a verification between them ends, the
+// new device asks that device again, and gets them.
+func TestRequestsResentAfterVerification(t *testing.T) {
+	w := newWorld(t)
+	ks := publishAll(t, w, w.alice)
+	holdKeys(t, w.alice, ks)
+	w.bob.share(w.room, w.alice.user, w.bob.user)
+	ev := roomEvent(w.room, w.bob.user, w.bob.encrypt(w.room, `{"body":"before alice2"}`))
+	w.alice.sync()
+
+	a2 := newClient(t, w.hs, w.alice.user, "ALICE2", w.clock)
+	a2.setEncrypted(w.room)
+	a2.query(w.alice.user)
+	w.alice.query(w.alice.user)
+	asked, err := a2.m.RequestMissingSecrets(ctx)
+	if err != nil || len(asked) != 4 {
+		t.Fatalf("RequestMissingSecrets: %v, %v", asked, err)
+	}
+	if _, err := a2.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
+		t.Fatalf("before any key: %v", err)
+	}
+	a2.flush()
+	w.alice.sync() // ignores both: ALICE2 is not verified
+	a2.sync()
+	if _, ok, _ := a2.m.Secret(ctx, "m.cross_signing.master"); ok {
+		t.Fatal("a secret came to an unverified device")
+	}
+	runSASChecked(t, w.alice, a2, func(*client) {})
+	for i := 0; i < 2; i++ {
+		w.alice.sync()
+		a2.sync()
+	}
+	for _, name := range []string{"m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing"} {
+		if _, ok, _ := a2.m.Secret(ctx, name); !ok {
+			t.Errorf("%s not received after the verification", name)
+		}
+	}
+	d := a2.decrypt(w.room, ev)
+	if d.Provenance != machine.ProvenanceForwarded {
+		t.Errorf("provenance %v", d.Provenance)
+	}
+}
