@@ -374,3 +374,32 @@ func TestKeyEqual(t *testing.T) {
 		t.Error("Equal is wrong")
 	}
 }
+
+// A sender (the homeserver can make any) that opens a session per event on
+// the fallback key, all under one identity key, gets at most
+// MaxSessionsPerSender kept: otherwise every later normal message would be
+// tried against each of them, n²/4 attempts for a page of n events. The
+// newest sessions keep working.
+func TestSessionsPerSenderBounded(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	_, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	mallory := newSender(t, senderUser)
+	mallory.otk = "fallback"
+	var events []json.RawMessage
+	for range dehydrated.MaxSessionsPerSender + 3 {
+		mallory.sessions = map[string]*olm.Session{} // a new session each time
+		ev, _ := mallory.roomKey(req, "!room:example.org")
+		events = append(events, ev)
+	}
+	// A second message on the newest session.
+	ev, _ := mallory.roomKey(req, "!room:example.org")
+	events = append(events, ev)
+	r := must[*dehydrated.Rehydrated](t)(dehydrated.Rehydrate(key, owner, req.DeviceID, data))
+	got := r.ReceiveEvents(events)
+	if len(got.Failed) != 0 || len(got.RoomKeys) != len(events) {
+		t.Fatalf("%d room keys, failures %v", len(got.RoomKeys), got.Failed)
+	}
+	if n := dehydrated.SessionsWith(r, mallory.account.Curve25519Key()); n != dehydrated.MaxSessionsPerSender {
+		t.Fatalf("%d sessions kept with one sender key, want %d", n, dehydrated.MaxSessionsPerSender)
+	}
+}

@@ -19,6 +19,16 @@ const MaxDeviceDataSize = 1 << 20
 // homeserver limits a to-device message to 64 KiB of content.
 const MaxEventSize = 1 << 16
 
+// MaxSessionsPerSender is the most Olm sessions a Rehydrated keeps with one
+// sender identity key; a new one beyond it replaces the oldest. A sending
+// device makes a new session with a device only when it lost or gave up
+// the old one, and a dehydrated device never answers, so one or two are
+// the rule. Without the bound, a homeserver (or anyone) could open a
+// session per event on the fallback key, all under one identity key, and
+// have every later normal message tried against each of them: a page of
+// n events would cost n²/4 decryption attempts.
+const MaxSessionsPerSender = 4
+
 // Rehydrated is a dehydrated device opened with its key: its account, and
 // the Olm sessions that the events it collected open. It is secret and not
 // safe for concurrent use.
@@ -186,7 +196,7 @@ type roomKeyContent struct {
 // returns the room keys they carry. Each event is handled on its own: one
 // that cannot be used is listed in Failed and does not stop the others.
 // Pre-key messages open Olm sessions, which later events of the same
-// sender may use. An event that does not decrypt changes nothing; one that
+// sender may use (the MaxSessionsPerSender newest of each sender key). An event that does not decrypt changes nothing; one that
 // decrypts but whose payload is then refused opens no session and spends no
 // one-time key (though an existing session it decrypted under has moved past
 // that message key).
@@ -329,7 +339,17 @@ func (r *Rehydrated) decrypt(senderKey olm.Curve25519PublicKey, m olm.Message) (
 			return nil, nil, fmt.Errorf("dehydrated: event: %w", err)
 		}
 		return p, func() {
-			r.sessions[senderKey] = append(r.sessions[senderKey], s)
+			// Newest first, at most MaxSessionsPerSender: the oldest
+			// is wiped.
+			ss := append([]*olm.Session{s}, r.sessions[senderKey]...)
+			if len(ss) > MaxSessionsPerSender {
+				for _, old := range ss[MaxSessionsPerSender:] {
+					old.Close()
+				}
+				clear(ss[MaxSessionsPerSender:])
+				ss = ss[:MaxSessionsPerSender]
+			}
+			r.sessions[senderKey] = ss
 			r.account.RemoveOneTimeKeys(s) // a fallback key stays
 		}, nil
 	}

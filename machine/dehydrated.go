@@ -44,8 +44,12 @@ const (
 // decrypts, over all its pages: a homeserver that sends more (or keeps
 // handing out next_batch tokens) gets the rest ignored, and the
 // rehydration ends with RehydrationResult.Truncated set. Each event costs
-// up to one Olm session (a Curve25519 triple Diffie-Hellman), about half a
-// millisecond: the bound caps the work at under a minute. A dehydrated
+// up to one Olm session (a Curve25519 triple Diffie-Hellman, about half a
+// millisecond) or up to dehydrated.MaxSessionsPerSender decryption
+// attempts, each walking at most olm.MaxMessageGap chain steps (about 2.5
+// ms on a loaded 2-core machine): the bound caps the work of a hostile
+// homeserver at minutes, where a legitimate device takes well under one
+// millisecond per event. A dehydrated
 // device has olm.MaxNumberOfOneTimeKeys one-time keys and a fallback key,
 // and gets one event per room key sent to it, so a device replaced weekly
 // stays far below.

@@ -1,0 +1,8 @@
+package dehydrated
+
+import "github.com/souverain/e2ee/olm"
+
+// SessionsWith returns how many Olm sessions r keeps with the sender key.
+func SessionsWith(r *Rehydrated, senderKey olm.Curve25519PublicKey) int {
+	return len(r.sessions[senderKey])
+}
