@@ -403,3 +403,29 @@ func TestSessionsPerSenderBounded(t *testing.T) {
 		t.Fatalf("%d sessions kept with one sender key, want %d", n, dehydrated.MaxSessionsPerSender)
 	}
 }
+
+// Close wipes the Olm sessions the events opened, not only the account:
+// they would decrypt what their senders send the device next.
+func TestCloseWipesSessions(t *testing.T) {
+	key := dehydrated.GenerateKey()
+	_, req, data := newUploaded(t, key, dehydrated.AlgorithmV2)
+	bob := newSender(t, senderUser)
+	ev, _ := bob.roomKey(req, "!room:example.org")
+	r := must[*dehydrated.Rehydrated](t)(dehydrated.Rehydrate(key, owner, req.DeviceID, data))
+	if got := r.ReceiveEvents([]json.RawMessage{ev}); len(got.RoomKeys) != 1 {
+		t.Fatalf("received %+v", got)
+	}
+	ss := dehydrated.Sessions(r, bob.account.Curve25519Key())
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	s := ss[0]
+	r.Close()
+	r.Close()
+	if _, err := s.Encrypt([]byte("x")); !errors.Is(err, olm.ErrClosed) {
+		t.Errorf("session after Close: %v, want ErrClosed", err)
+	}
+	if _, err := r.Account().Pickle(make([]byte, 32)); !errors.Is(err, olm.ErrClosed) {
+		t.Errorf("account after Close: %v, want ErrClosed", err)
+	}
+}

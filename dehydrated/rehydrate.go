@@ -112,6 +112,20 @@ func (r *Rehydrated) DeviceID() string { return r.deviceID }
 // Account returns the device's Olm account.
 func (r *Rehydrated) Account() *olm.Account { return r.account }
 
+// Close wipes the device's account and the Olm sessions its events opened,
+// which would decrypt what their senders send it next. It is idempotent;
+// the Rehydrated is unusable afterwards.
+func (r *Rehydrated) Close() {
+	for k, ss := range r.sessions {
+		for _, s := range ss {
+			s.Close()
+		}
+		clear(ss)
+		delete(r.sessions, k)
+	}
+	r.account.Close()
+}
+
 // RoomKey is a Megolm session that was sent to the dehydrated device, with
 // where it came from. SenderKey is authenticated by the Olm session that
 // carried it; SenderEd25519 is what the sender claimed in the encrypted

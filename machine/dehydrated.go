@@ -235,9 +235,10 @@ func DeleteDehydratedDeviceRequest() Request {
 // it decrypts the to-device events the device collected, a page at a time,
 // and stores the room keys they carry. It is sans I/O: NextRequest gives
 // the POST to send for the next page, ReceiveEvents takes its response.
-// Loop until Done (which wipes the dehydrated account; Close does it
-// earlier), then replace the dehydrated device (CreateDehydratedDevice). It
-// is safe for concurrent use; its calls are serialised.
+// Loop until Done (which wipes the dehydrated account and its Olm
+// sessions; Close does it earlier), then replace the dehydrated device
+// (CreateDehydratedDevice). It is safe for concurrent use; its calls are
+// serialised.
 //
 // The room keys get ProvenanceDirect, with the sending device as sender:
 // they came over Olm from that device, to a device of ours whose account
@@ -477,19 +478,20 @@ func (t *txn) rehydratedKey(rk *dehydrated.RoomKey, res *SyncResult) (*RoomKeyIn
 	return &RoomKeyInfo{RoomID: rk.RoomID, SessionID: rk.SessionID, Provenance: ProvenanceDirect}, nil
 }
 
-// Close wipes the dehydrated account, as reaching Done does. The
-// Rehydration is then Done.
+// Close wipes the dehydrated account and its Olm sessions, as reaching
+// Done does. The Rehydration is then Done.
 func (r *Rehydration) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.finish()
 }
 
-// finish marks the rehydration done and wipes the dehydrated account.
+// finish marks the rehydration done and wipes the dehydrated account and
+// its Olm sessions.
 func (r *Rehydration) finish() {
 	r.done = true
 	if r.dev != nil {
-		r.dev.Account().Close()
+		r.dev.Close()
 	}
 }
 
