@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/souverain/e2ee/crossign"
+	"github.com/souverain/e2ee/dehydrated"
 	"github.com/souverain/e2ee/keybackup"
 	"github.com/souverain/e2ee/machine"
 	"github.com/souverain/e2ee/machine/memstore"
@@ -329,4 +330,43 @@ func otherVersion(t *testing.T, key *keybackup.BackupKey) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// While a bootstrap waits for its upload, SecretStorageAccountData holds
+// back the cross-signing keys only: the dehydration key a dehydrated device
+// made meanwhile (with the current self-signing key) still goes to secret
+// storage, or the user's other devices could not rehydrate.
+func TestPendingBootstrapKeepsDehydrationKeyWrite(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	ss, err := a.m.CreateSecretStorage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.putAccountData(ss.AccountData)
+	a.syncAccountData()
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.m.CreateDehydratedDevice(ctx, nil)
+	if err != nil || !d.NewKey {
+		t.Fatalf("dehydrated device: %+v, %v", d, err)
+	}
+	puts, err := a.m.SecretStorageAccountData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, p := range puts {
+		types[p.Type] = true
+	}
+	if !types[dehydrated.SecretName] || !types[dehydrated.UnstableSecretName] {
+		t.Errorf("puts while the bootstrap waits: %v, want the dehydration key under both names", types)
+	}
+	for _, name := range []string{"m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing"} {
+		if types[name] {
+			t.Errorf("%s written while the bootstrap waits", name)
+		}
+	}
 }

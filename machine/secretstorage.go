@@ -656,8 +656,9 @@ func (m *Machine) SecretStorageAccountData(ctx context.Context) ([]AccountDataPu
 		} else if pending {
 			// The bootstrap's keys are not on the server yet: they must
 			// not replace the published identity's keys (the bootstrap
-			// returned its own writes, to send after its upload).
-			names = []string{keybackup.SecretMegolmBackup}
+			// returned its own writes, to send after its upload). The
+			// others (backup and dehydration keys) go as usual.
+			names = storedSecrets[len(crossSigningSecrets):]
 		}
 		var err error
 		out, err = t.secretStoragePuts(nil, names, true)
