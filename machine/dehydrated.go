@@ -379,8 +379,8 @@ func (r *Rehydration) Done() bool {
 // dehydrated.MaxEventSize are refused one by one; the caller bounds the
 // size of the body it reads. A store error is returned as is; the
 // Rehydration is then unusable (ErrRehydrationFailed), since the
-// dehydrated account has used the page's one-time keys: start again with
-// Rehydrate.
+// dehydrated account has used the page's one-time keys, and its account is
+// wiped: start again with Rehydrate.
 func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*RehydrationResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -429,7 +429,9 @@ func (r *Rehydration) ReceiveEvents(ctx context.Context, body []byte) (*Rehydrat
 		return nil
 	})
 	if err != nil {
+		// The account has used the page's keys: it is of no further use.
 		r.failed = err
+		r.dev.Close()
 		return nil, err
 	}
 	r.pages++

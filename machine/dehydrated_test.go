@@ -820,6 +820,11 @@ func TestRehydrationStoreFailure(t *testing.T) {
 	if r.NextRequest() != nil {
 		t.Error("a request after the failure")
 	}
+	// The account that can no longer be used is wiped at once, not when
+	// the caller remembers to Close it.
+	if !machine.RehydrationWiped(r) {
+		t.Error("the dehydrated account of the failed rehydration is not wiped")
+	}
 	if _, err := c.m.DecryptRoomEvent(ctx, w.room, ev); !errors.Is(err, machine.ErrNoSession) {
 		t.Errorf("the failed page left a key: %v", err)
 	}

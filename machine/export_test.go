@@ -3,6 +3,9 @@ package machine
 import (
 	"context"
 	"encoding/json"
+	"errors"
+
+	"github.com/souverain/e2ee/olm"
 )
 
 var ctx0 = context.Background()
@@ -83,4 +86,13 @@ func SetMasterObject(m *Machine, userID string, raw json.RawMessage) error {
 		id.MasterJSON = raw
 		return t.putValue(NSIdentities, userID, id)
 	})
+}
+
+// RehydrationWiped reports whether the dehydrated account of r was wiped,
+// for tests.
+func RehydrationWiped(r *Rehydration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, err := r.dev.Account().Pickle(make([]byte, 32))
+	return errors.Is(err, olm.ErrClosed)
 }
