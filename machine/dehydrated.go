@@ -104,8 +104,10 @@ type DehydratedDevice struct {
 // key to a dehydrated device that its owner's cross-signing identity did
 // not sign. Without the self-signing key (the
 // m.cross_signing.self_signing secret), or with one that is not the key
-// our identity published (when our /keys/query told it), the error wraps
-// ErrNoSelfSigningKey and nothing is stored. A held dehydration secret that is not the base64
+// our identity published (when our /keys/query told it), or while a
+// BootstrapCrossSigning waits to replace it (its confirmation would leave
+// the device unsigned), the error wraps ErrNoSelfSigningKey and nothing is
+// stored. A held dehydration secret that is not the base64
 // of 32 bytes gives an error wrapping dehydrated.ErrKeySize.
 //
 // Uploading replaces the user's previous dehydrated device, if any.
@@ -126,6 +128,13 @@ func (m *Machine) CreateDehydratedDevice(ctx context.Context, key *dehydrated.Ke
 		}
 		if ks == nil || ks.SelfSigning == nil {
 			return ErrNoSelfSigningKey
+		}
+		// A bootstrap's confirmation would replace the key we sign
+		// with: the device would be unsigned, and get no room key.
+		if pending, err := t.bootstrapPending(); err != nil {
+			return err
+		} else if pending {
+			return fmt.Errorf("%w: a cross-signing bootstrap waits to replace it (ConfirmCrossSigningUpload or CancelCrossSigningBootstrap first)", ErrNoSelfSigningKey)
 		}
 		// A self-signing key that is not our identity's (a stale one,
 		// after a reset elsewhere) would sign in vain.

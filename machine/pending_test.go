@@ -333,9 +333,9 @@ func otherVersion(t *testing.T, key *keybackup.BackupKey) []byte {
 }
 
 // While a bootstrap waits for its upload, SecretStorageAccountData holds
-// back the cross-signing keys only: the dehydration key a dehydrated device
-// made meanwhile (with the current self-signing key) still goes to secret
-// storage, or the user's other devices could not rehydrate.
+// back the cross-signing keys only: the dehydration key of a dehydrated
+// device made before still goes to secret storage, or the user's other
+// devices could not rehydrate.
 func TestPendingBootstrapKeepsDehydrationKeyWrite(t *testing.T) {
 	w := newWorld(t)
 	a := w.alice
@@ -346,12 +346,12 @@ func TestPendingBootstrapKeepsDehydrationKeyWrite(t *testing.T) {
 	}
 	a.putAccountData(ss.AccountData)
 	a.syncAccountData()
-	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
-		t.Fatal(err)
-	}
 	d, err := a.m.CreateDehydratedDevice(ctx, nil)
 	if err != nil || !d.NewKey {
 		t.Fatalf("dehydrated device: %+v, %v", d, err)
+	}
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
+		t.Fatal(err)
 	}
 	puts, err := a.m.SecretStorageAccountData(ctx)
 	if err != nil {
@@ -368,5 +368,30 @@ func TestPendingBootstrapKeepsDehydrationKeyWrite(t *testing.T) {
 		if types[name] {
 			t.Errorf("%s written while the bootstrap waits", name)
 		}
+	}
+}
+
+// While a bootstrap waits, no dehydrated device is made: it would be
+// signed by the self-signing key the bootstrap replaces, and so be
+// unsigned, getting no room key (MSC3814), once the bootstrap is
+// confirmed. Nothing is stored. After the cancellation it is made.
+func TestNoDehydratedDeviceWhileBootstrapWaits(t *testing.T) {
+	w := newWorld(t)
+	a := w.alice
+	a.bootstrap()
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.CreateDehydratedDevice(ctx, nil); !errors.Is(err, machine.ErrNoSelfSigningKey) {
+		t.Fatalf("while the bootstrap waits: %v, want ErrNoSelfSigningKey", err)
+	}
+	if _, ok, _ := a.m.Secret(ctx, dehydrated.SecretName); ok {
+		t.Error("a dehydration key was stored for a device that was not made")
+	}
+	if err := a.m.CancelCrossSigningBootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.CreateDehydratedDevice(ctx, nil); err != nil {
+		t.Errorf("after the cancellation: %v", err)
 	}
 }
