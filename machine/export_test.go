@@ -96,3 +96,18 @@ func RehydrationWiped(r *Rehydration) bool {
 	_, err := r.dev.Account().Pickle(make([]byte, 32))
 	return errors.Is(err, olm.ErrClosed)
 }
+
+// MaxOlmPerSender is maxOlmPerSender, for tests.
+const MaxOlmPerSender = maxOlmPerSender
+
+// OlmSessionsStored returns how many Olm sessions m's store holds with
+// senderKey, for tests.
+func OlmSessionsStored(m *Machine, senderKey string) int {
+	n := 0
+	m.view(ctx0, func(t *txn) error {
+		recs, err := t.tx.OlmSessions(senderKey)
+		n = len(recs)
+		return err
+	})
+	return n
+}

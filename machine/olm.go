@@ -220,6 +220,17 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
+// maxOlmPerSender bounds the Olm sessions kept with one identity key: a
+// new one beyond it deletes the one least recently used. A device makes a
+// new session with us only when it lost or gave up its old one (at most
+// once an hour when wedged), and uses its newest; without the bound,
+// anyone could open a session per to-device event on our fallback key,
+// all under one identity key, each kept for good and tried for every
+// normal message that key sends (up to olm.MaxMessageGap chain steps
+// each). The record of the pre-key message that made a deleted session
+// stays, so that its replay is still refused.
+const maxOlmPerSender = 16
+
 func (t *txn) addOlm(senderKey string, s *olm.Session) (*olmSession, error) {
 	ss, err := t.olmSessions(senderKey)
 	if err != nil {
@@ -227,6 +238,19 @@ func (t *txn) addOlm(senderKey string, s *olm.Session) (*olmSession, error) {
 	}
 	os := &olmSession{s: s, state: olmState{SenderKey: senderKey, Created: ms(t.now)}}
 	ss = append([]*olmSession{os}, ss...)
+	for len(ss) > maxOlmPerSender {
+		// The list is sorted by last use (sortOlm), newest first.
+		old := ss[len(ss)-1]
+		ss[len(ss)-1] = nil
+		ss = ss[:len(ss)-1]
+		delete(t.dirtyOlm, old)
+		if err := storeErr(t.tx.DeleteOlmSession(senderKey, old.s.SessionID())); err != nil {
+			return nil, err
+		}
+		// Wiped now: a failed transaction reloads the sessions from
+		// the store into a new cache.
+		old.s.Close()
+	}
 	t.m.c.olm[senderKey] = ss
 	t.dirtyOlm[os] = true
 	return os, nil

@@ -3,6 +3,7 @@ package machine_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -213,5 +214,43 @@ func TestCurveKeyCollisionDoesNotStarveVictim(t *testing.T) {
 	w.bob.sync()
 	if _, err := w.bob.m.DecryptRoomEvent(ctx, w.room, ev); err != nil {
 		t.Fatalf("Bob cannot read Alice's message after @aaa listed a device with his Curve25519 key: %v", err)
+	}
+}
+
+// Anyone can open an Olm session with our device per to-device event, on
+// our fallback key once the one-time keys are claimed, all under one
+// identity key: at most MaxOlmPerSender are kept (the least recently used
+// is deleted), or every normal message from that key would be tried
+// against each of them, and the store would grow for good. The newest
+// session still works, and a replay of a deleted session's pre-key
+// message is still refused.
+func TestOlmSessionsPerSenderBounded(t *testing.T) {
+	w := newWorld(t)
+	b := w.bob
+	mallory := newOlmSender(t, w.hs)
+	var first json.RawMessage
+	for i := range machine.MaxOlmPerSender + 3 {
+		mallory.sessions = map[string]*olm.Session{} // a new session each time
+		ev := mallory.send("@mallory:x", "@mallory:x", b.user, b.dev, "m.dummy", map[string]any{})
+		if i == 0 {
+			first = ev
+		}
+		w.hs.Inject(b.user, b.dev, ev)
+		res := b.sync()
+		if len(res.ToDevice) != 1 || res.ToDevice[0].Err != nil {
+			t.Fatalf("event %d: %+v", i, res.ToDevice)
+		}
+	}
+	sk := mallory.account.Curve25519Key().String()
+	if n := machine.OlmSessionsStored(b.m, sk); n != machine.MaxOlmPerSender {
+		t.Fatalf("%d Olm sessions stored with one identity key, want %d", n, machine.MaxOlmPerSender)
+	}
+	w.hs.Inject(b.user, b.dev, mallory.send("@mallory:x", "@mallory:x", b.user, b.dev, "m.dummy", map[string]any{}))
+	if res := b.sync(); len(res.ToDevice) != 1 || res.ToDevice[0].Err != nil {
+		t.Errorf("the newest session: %+v", res.ToDevice)
+	}
+	w.hs.Inject(b.user, b.dev, first)
+	if res := b.sync(); len(res.ToDevice) != 1 || !errors.Is(res.ToDevice[0].Err, machine.ErrReplay) {
+		t.Errorf("replay of a deleted session's first message: %+v", res.ToDevice)
 	}
 }
