@@ -24,7 +24,9 @@ type BackupCreation struct {
 	RecoveryKey string
 	// AccountData holds the PUT that stores the backup key in secret
 	// storage (m.megolm_backup.v1), encrypted to its default key, when
-	// secret storage is open; nil otherwise.
+	// secret storage is open; nil otherwise. Send it after the POST of
+	// Body succeeded: before, it would replace in secret storage the key
+	// of the backup in use with one no backup has.
 	AccountData []AccountDataPut
 }
 
