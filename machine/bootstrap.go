@@ -93,7 +93,10 @@ type bootstrapState struct {
 // (CrossSigningStatus reports the bootstrap as Pending), so that a device
 // signing upload that fails (user-interactive authentication refused) or
 // is abandoned loses nothing: drop the bootstrap with
-// CancelCrossSigningBootstrap, or start another one, which replaces it.
+// CancelCrossSigningBootstrap. While one waits, another is refused (the
+// error wraps ErrBootstrapPending): the upload of the first may yet have
+// succeeded, and ConfirmCrossSigningUpload would then promote keys the
+// server never saw.
 // ConfirmCrossSigningUpload makes the new keys the current secrets (as
 // SetSecret does: our own verified devices may request them) and our
 // identity, trusted since this device holds its master key. A /keys/query
@@ -113,8 +116,7 @@ type bootstrapState struct {
 // longer publishes; the verification stays recorded on this device, but
 // like every verification of the identity replaced it must be made again
 // to be signed by the new one). The request and the wait are in the
-// store, so they survive a restart in between; a second bootstrap drops
-// the first one's request and keys.
+// store, so they survive a restart in between.
 //
 // If this device holds cross-signing keys, or the server publishes an
 // identity for the user (seen in a /keys/query response), the error wraps
@@ -146,6 +148,13 @@ func (m *Machine) BootstrapCrossSigning(ctx context.Context, opts BootstrapOptio
 		}
 		if !opts.Replace && id.Master != "" {
 			return fmt.Errorf("%w: the server publishes master key %s for %s", ErrCrossSigningExists, id.Master, t.m.userID)
+		}
+		// One bootstrap at a time: a confirmation must name the one whose
+		// upload succeeded, and an upload of the first may still succeed.
+		if p, err := t.pendingBootstrap(); err != nil {
+			return err
+		} else if p != nil {
+			return fmt.Errorf("%w: a bootstrap waits for ConfirmCrossSigningUpload or CancelCrossSigningBootstrap", ErrBootstrapPending)
 		}
 		ks, err := crossign.GenerateKeys(t.m.userID)
 		if err != nil {

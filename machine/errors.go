@@ -86,6 +86,9 @@ var (
 	// cross-signing master key changed; IdentityChanged reports the change
 	// until AcceptIdentity.
 	ErrIdentityChanged = errors.New("machine: cross-signing identity changed")
+	// ErrBootstrapPending means a cross-signing bootstrap waits for
+	// ConfirmCrossSigningUpload or CancelCrossSigningBootstrap.
+	ErrBootstrapPending = errors.New("machine: a cross-signing bootstrap is pending")
 )
 
 // WithheldError is the error for an event whose key the sender withheld. It

@@ -152,9 +152,16 @@ func TestBootstrapAbandonedKeepsKeys(t *testing.T) {
 		t.Errorf("master key held after the cancellation: %s", got)
 	}
 
-	// A second bootstrap replaces a waiting one; confirmed after a restart,
-	// its keys become ours.
+	// A second bootstrap while one waits is refused (the first one's
+	// upload may yet succeed); after a cancellation it is made, and
+	// confirmed after a restart, its keys become ours.
 	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true}); !errors.Is(err, machine.ErrBootstrapPending) {
+		t.Fatalf("a second bootstrap while one waits: %v", err)
+	}
+	if err := a.m.CancelCrossSigningBootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b3, err := a.m.BootstrapCrossSigning(ctx, machine.BootstrapOptions{Replace: true})
