@@ -195,3 +195,97 @@ func BenchmarkUnpickleInboundGroupSession(b *testing.B) {
 		}
 	})
 }
+
+// sessionFixture is an Olm session after a short conversation (a sender
+// chain, two receiver chains, no skipped keys) pickled by souverain in
+// libolm's format, which libolm and goolm read as theirs.
+func sessionFixture(tb testing.TB) pickleFixture {
+	alice := mustV[*olm.Account](tb)(olm.NewAccount())
+	bob := mustV[*olm.Account](tb)(olm.NewAccount())
+	must(tb, bob.GenerateOneTimeKeys(1))
+	var otk olm.Curve25519PublicKey
+	for _, k := range bob.OneTimeKeys() {
+		otk = k
+	}
+	as := mustV[*olm.Session](tb)(alice.NewOutboundSession(bob.Curve25519Key(), otk))
+	m := mustV[olm.Message](tb)(as.Encrypt([]byte("hello")))
+	bs, _, err := bob.NewInboundSession(alice.Curve25519Key(), m.(*olm.PreKeyMessage))
+	must(tb, err)
+	for range 2 {
+		m := mustV[olm.Message](tb)(bs.Encrypt([]byte("hi")))
+		mustV[[]byte](tb)(as.Decrypt(m))
+		m = mustV[olm.Message](tb)(as.Encrypt([]byte("hello again")))
+		mustV[[]byte](tb)(bs.Decrypt(m))
+	}
+	text := mustV[string](tb)(as.PickleLibolm(pickleKey))
+	return pickleFixture{libolmText: text, bodyLen: libolmPickleBodyLen(text)}
+}
+
+// BenchmarkUnpickleSession reads an Olm session: souverain's own pickle of
+// it, and libolm's format read by souverain, goolm and libolm.
+func BenchmarkUnpickleSession(b *testing.B) {
+	f := sessionFixture(b)
+	runImpl(b, implSouverain, func(b *testing.B) {
+		s := mustV[*olm.Session](b)(olm.UnpickleLibolmSession(f.libolmText, pickleKey))
+		text := mustV[string](b)(s.Pickle(pickleKey))
+		for b.Loop() {
+			mustV[*olm.Session](b)(olm.UnpickleSession(text, pickleKey))
+		}
+	})
+	runImpl(b, implSouverainLibolmFmt, func(b *testing.B) {
+		for b.Loop() {
+			mustV[*olm.Session](b)(olm.UnpickleLibolmSession(f.libolmText, pickleKey))
+		}
+	})
+	runImpl(b, implGoolm, func(b *testing.B) {
+		for b.Loop() {
+			mustV[*gsession.OlmSession](b)(gsession.OlmSessionFromPickled([]byte(f.libolmText), pickleKey))
+		}
+	})
+	runImpl(b, implLibolm, func(b *testing.B) {
+		for b.Loop() {
+			s := mustV[*libolm.Session](b)(libolm.UnpickleSession(f.libolmText, pickleKey))
+			s.Free()
+		}
+	})
+	runImpl(b, implFloor, func(b *testing.B) {
+		for b.Loop() {
+			floorPickle(fl, f.bodyLen, true)
+		}
+	})
+}
+
+// BenchmarkUnpickleGroupSession reads an outbound Megolm session, as
+// BenchmarkUnpickleSession does.
+func BenchmarkUnpickleGroupSession(b *testing.B) {
+	out := mustV[*megolm.GroupSession](b)(megolm.NewGroupSession())
+	f := pickleFixture{libolmText: mustV[string](b)(out.PickleLibolm(pickleKey))}
+	f.bodyLen = libolmPickleBodyLen(f.libolmText)
+	runImpl(b, implSouverain, func(b *testing.B) {
+		text := mustV[string](b)(out.Pickle(pickleKey))
+		for b.Loop() {
+			mustV[*megolm.GroupSession](b)(megolm.UnpickleGroupSession(text, pickleKey))
+		}
+	})
+	runImpl(b, implSouverainLibolmFmt, func(b *testing.B) {
+		for b.Loop() {
+			mustV[*megolm.GroupSession](b)(megolm.UnpickleLibolmGroupSession(f.libolmText, pickleKey))
+		}
+	})
+	runImpl(b, implGoolm, func(b *testing.B) {
+		for b.Loop() {
+			mustV[*gsession.MegolmOutboundSession](b)(gsession.MegolmOutboundSessionFromPickled([]byte(f.libolmText), pickleKey))
+		}
+	})
+	runImpl(b, implLibolm, func(b *testing.B) {
+		for b.Loop() {
+			s := mustV[*libolm.OutboundGroupSession](b)(libolm.UnpickleOutboundGroupSession(f.libolmText, pickleKey))
+			s.Free()
+		}
+	})
+	runImpl(b, implFloor, func(b *testing.B) {
+		for b.Loop() {
+			floorPickle(fl, f.bodyLen, true)
+		}
+	})
+}
