@@ -194,14 +194,17 @@ func (s *GroupSession) PickleLibolm(key []byte) (string, error) {
 // ErrUnknownPickleVersion; when the input looks like another kind of
 // pickle (libolm's format, or an inbound session), the error says so.
 func UnpickleGroupSession(text string, key []byte) (*GroupSession, error) {
-	body, config, err := ownUnpickle(key, kindOutbound, text)
-	if err != nil {
+	var s *GroupSession
+	var parseErr error
+	err := ownOpen(key, kindOutbound, text, func(body []byte, config SessionConfig) error {
+		s, parseErr = unmarshalGroupSession(body, config)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, pickleError("", parseErr, text, ownOutbound)
+	case err != nil:
 		return nil, pickleError("unpickle group session", err, text, ownOutbound)
-	}
-	defer clear(body)
-	s, err := unmarshalGroupSession(body, config)
-	if err != nil {
-		return nil, pickleError("", err, text, ownOutbound)
 	}
 	return s, nil
 }
@@ -209,14 +212,17 @@ func UnpickleGroupSession(text string, key []byte) (*GroupSession, error) {
 // UnpickleLibolmGroupSession decrypts an outbound session pickled by libolm
 // or by PickleLibolm. Errors are those of UnpickleGroupSession.
 func UnpickleLibolmGroupSession(text string, key []byte) (*GroupSession, error) {
-	body, err := pickle.DecryptLibolm(key, text)
-	if err != nil {
+	var s *GroupSession
+	var parseErr error
+	err := pickle.OpenLibolm(key, text, func(body []byte) error {
+		s, parseErr = unmarshalGroupSession(body, SessionConfigV1())
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, pickleError("", parseErr, text, libolmOutbound)
+	case err != nil:
 		return nil, pickleError("unpickle libolm group session", err, text, libolmOutbound)
-	}
-	defer clear(body)
-	s, err := unmarshalGroupSession(body, SessionConfigV1())
-	if err != nil {
-		return nil, pickleError("", err, text, libolmOutbound)
 	}
 	return s, nil
 }
@@ -322,14 +328,17 @@ func (s *InboundGroupSession) PickleLibolm(key []byte) (string, error) {
 // pickle written before provenance was recorded (layout version 2) gives
 // ProvenanceUnknown.
 func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
-	body, config, err := ownUnpickle(key, kindInbound, text)
-	if err != nil {
+	var s *InboundGroupSession
+	var parseErr error
+	err := ownOpen(key, kindInbound, text, func(body []byte, config SessionConfig) error {
+		s, parseErr = unmarshalInboundGroupSession(body, config, true)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, pickleError("", parseErr, text, ownInbound)
+	case err != nil:
 		return nil, pickleError("unpickle inbound group session", err, text, ownInbound)
-	}
-	defer clear(body)
-	s, err := unmarshalInboundGroupSession(body, config, true)
-	if err != nil {
-		return nil, pickleError("", err, text, ownInbound)
 	}
 	return s, nil
 }
@@ -340,14 +349,17 @@ func UnpickleInboundGroupSession(text string, key []byte) (*InboundGroupSession,
 // the provenance is ProvenanceUnknown, since the format has no place for
 // it and the flag proves nothing about the session's origin.
 func UnpickleLibolmInboundGroupSession(text string, key []byte) (*InboundGroupSession, error) {
-	body, err := pickle.DecryptLibolm(key, text)
-	if err != nil {
-		return nil, pickleError("unpickle libolm inbound group session", err, text, libolmInbound)
-	}
-	defer clear(body)
 	st := &inboundState{}
-	if err := unmarshalInbound(body, SessionConfigV1(), false, &st.d); err != nil {
-		return nil, pickleError("", err, text, libolmInbound)
+	var parseErr error
+	err := pickle.OpenLibolm(key, text, func(body []byte) error {
+		parseErr = unmarshalInbound(body, SessionConfigV1(), false, &st.d)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, pickleError("", parseErr, text, libolmInbound)
+	case err != nil:
+		return nil, pickleError("unpickle libolm inbound group session", err, text, libolmInbound)
 	}
 	st.d.checkLatest()
 	return &InboundGroupSession{st: st}, nil
@@ -367,20 +379,22 @@ func ownPickle(key []byte, kind string, config SessionConfig, marshal func(*pick
 	return out, nil
 }
 
-func ownUnpickle(key []byte, kind, text string) ([]byte, SessionConfig, error) {
-	body, err := pickle.Decrypt(key, kind, text)
-	if err != nil {
-		return nil, SessionConfig{}, err
-	}
-	if len(body) == 0 || (body[0] != 1 && body[0] != 2) {
-		clear(body)
-		return nil, SessionConfig{}, fmt.Errorf("%w: configuration", ErrCorruptedPickle)
-	}
-	config := SessionConfigV1()
-	if body[0] == 2 {
-		config = SessionConfigV2()
-	}
-	return body[1:], config, nil
+// ownOpen opens a pickle of souverain's format with pickle.Open and calls
+// parse with the layout after the configuration byte and that
+// configuration. The body is wiped when parse returns: parse copies what it
+// keeps. It returns pickle.Open's errors, one wrapping ErrCorruptedPickle
+// for a bad configuration byte, or parse's.
+func ownOpen(key []byte, kind, text string, parse func(body []byte, config SessionConfig) error) error {
+	return pickle.Open(key, kind, text, func(body []byte) error {
+		if len(body) == 0 || (body[0] != 1 && body[0] != 2) {
+			return fmt.Errorf("%w: configuration", ErrCorruptedPickle)
+		}
+		config := SessionConfigV1()
+		if body[0] == 2 {
+			config = SessionConfigV2()
+		}
+		return parse(body[1:], config)
+	})
 }
 
 func libolmPickle(key []byte, config SessionConfig, marshal func(*pickle.Writer)) (string, error) {

@@ -389,11 +389,24 @@ func (s *Session) Pickle(key []byte) (string, error) {
 // ErrPickleKeySize, ErrBadPickleKey, ErrCorruptedPickle or
 // ErrUnknownPickleVersion.
 func UnpickleSession(text string, key []byte) (*Session, error) {
-	body, err := pickle.Decrypt(key, kindSession, text)
-	if err != nil {
+	var s *Session
+	var parseErr error
+	err := pickle.Open(key, kindSession, text, func(body []byte) error {
+		s, parseErr = unmarshalOwnSession(body)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, parseErr
+	case err != nil:
 		return nil, fmt.Errorf("olm: unpickle session: %w%s", err, formatHint(text, key, kindSession, false))
 	}
-	defer clear(body)
+	return s, nil
+}
+
+// unmarshalOwnSession decodes the body of souverain's own session pickle:
+// the configuration byte, then the session.
+func unmarshalOwnSession(body []byte) (*Session, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("olm: unpickle session: %w", ErrCorruptedPickle)
 	}
@@ -437,14 +450,17 @@ func (s *Session) PickleLibolm(key []byte) (string, error) {
 // PickleLibolm. Errors wrap ErrBadPickleKey, ErrCorruptedPickle or
 // ErrUnknownPickleVersion.
 func UnpickleLibolmSession(text string, key []byte) (*Session, error) {
-	body, err := pickle.DecryptLibolm(key, text)
-	if err != nil {
+	var s *Session
+	var parseErr error
+	err := pickle.OpenLibolm(key, text, func(body []byte) error {
+		s, parseErr = unmarshalSession(body, SessionConfigV1(), false)
+		return parseErr
+	})
+	switch {
+	case parseErr != nil:
+		return nil, fmt.Errorf("%w%s", parseErr, formatHint(text, key, kindSession, true))
+	case err != nil:
 		return nil, fmt.Errorf("olm: unpickle libolm session: %w%s", err, formatHint(text, key, kindSession, true))
-	}
-	defer clear(body)
-	s, err := unmarshalSession(body, SessionConfigV1(), false)
-	if err != nil {
-		return nil, fmt.Errorf("%w%s", err, formatHint(text, key, kindSession, true))
 	}
 	return s, nil
 }

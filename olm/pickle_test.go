@@ -280,3 +280,90 @@ func TestUnpickleAccountMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestUnpickleSessionKeepsItsOwnCopy reads sessions one after the other,
+// in both formats, as TestUnpickleAccountKeepsItsOwnCopy does accounts:
+// no session may keep a reference into the buffer the readers wipe and
+// reuse.
+func TestUnpickleSessionKeepsItsOwnCopy(t *testing.T) {
+	var texts []string
+	var sessions []*olm.Session
+	for range 3 {
+		alice, bob, _, _ := pair(t, olm.SessionConfigV1())
+		roundTrip(t, bob, alice, "hi")
+		p, err := alice.PickleLibolm(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, err := alice.Pickle(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := olm.UnpickleLibolmSession(p, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := olm.UnpickleSession(own, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, p, p)
+		sessions = append(sessions, b, c)
+	}
+	if _, err := olm.UnpickleLibolmSession(texts[0], []byte("wrong key")); !errors.Is(err, olm.ErrBadPickleKey) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	if _, err := olm.UnpickleSession(texts[0], testKey); err == nil {
+		t.Fatal("a libolm pickle opened as souverain's")
+	}
+	for i, s := range sessions {
+		if p, err := s.PickleLibolm(testKey); err != nil || p != texts[i] {
+			t.Fatalf("session %d changed after later reads (%v)", i, err)
+		}
+	}
+}
+
+// TestUnpickleSessionMemory bounds what reading a session allocates, in
+// either format: the session's state and the AES key schedule. The text was
+// decoded and decrypted into fresh buffers before, which took 1416 bytes
+// (libolm's format) and 2217 (souverain's) for this session.
+func TestUnpickleSessionMemory(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops buffers at random under the race detector")
+	}
+	alice, bob, _, _ := pair(t, olm.SessionConfigV1())
+	roundTrip(t, bob, alice, "hi")
+	roundTrip(t, alice, bob, "hello again")
+	libolmText, err := alice.PickleLibolm(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownText, err := alice.Pickle(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		read   func(string, []byte) (*olm.Session, error)
+		pickle string
+		max    uint64
+	}{
+		{"libolm", olm.UnpickleLibolmSession, libolmText, 1200},
+		{"souverain", olm.UnpickleSession, ownText, 2000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const runs = 200
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				if _, err := tt.read(tt.pickle, testKey); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if perRead := (after.TotalAlloc - before.TotalAlloc) / runs; perRead > tt.max {
+				t.Errorf("reading the session allocated %d bytes, want at most %d", perRead, tt.max)
+			}
+		})
+	}
+}

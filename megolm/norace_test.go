@@ -1,0 +1,5 @@
+//go:build !race
+
+package megolm_test
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package olm_test
+
+const raceEnabled = false
