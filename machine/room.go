@@ -628,12 +628,84 @@ func (m *Machine) DecryptRoomEvents(ctx context.Context, roomID string, events [
 			}
 			refusals[i] = refusal
 		}
-		return nil
+		return t.checkReplays(out, refusals)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, refusals, nil
+}
+
+// checkReplays checks the events decrypted (out[i] set) against the replay
+// records, in the order of the batch, refusing with ErrReplay one whose
+// message index another event used, and records each index used for the
+// first time. Two events of the batch at the same index are checked as if
+// decrypted one after the other: the second is a replay unless it is the
+// same event (event ID and timestamp). With a ReplayBatchTx it takes one
+// lookup and one write in all; otherwise one of each per event.
+func (t *txn) checkReplays(out []*DecryptedEvent, refusals []error) error {
+	keys := make([]ReplayKey, 0, len(out))
+	for _, d := range out {
+		if d != nil {
+			keys = append(keys, ReplayKey{RoomID: d.RoomID, SessionID: d.SessionID, Index: d.Index})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	bt, batched := t.tx.(ReplayBatchTx)
+	var used map[ReplayKey]ReplayRecord
+	if batched {
+		var err error
+		if used, err = bt.ReplayRecords(keys); err != nil {
+			return storeErr(err)
+		}
+	} else {
+		used = make(map[ReplayKey]ReplayRecord, len(keys))
+		asked := make(map[ReplayKey]bool, len(keys))
+		for _, k := range keys {
+			if asked[k] {
+				continue
+			}
+			asked[k] = true
+			rec, err := t.tx.ReplayRecord(k.RoomID, k.SessionID, k.Index)
+			switch {
+			case err == nil:
+				used[k] = rec
+			case !isNotFound(err):
+				return storeErr(err)
+			}
+		}
+	}
+	var fresh []ReplayRecord
+	for i, d := range out {
+		if d == nil {
+			continue
+		}
+		k := ReplayKey{RoomID: d.RoomID, SessionID: d.SessionID, Index: d.Index}
+		if rec, ok := used[k]; ok {
+			if rec.EventID != d.EventID || rec.Timestamp != d.Timestamp {
+				out[i] = nil
+				refusals[i] = fmt.Errorf("%w: index %d of session %s was used by %s", ErrReplay, d.Index, d.SessionID, rec.EventID)
+			}
+			continue
+		}
+		rec := ReplayRecord{RoomID: d.RoomID, SessionID: d.SessionID, Index: d.Index, EventID: d.EventID, Timestamp: d.Timestamp}
+		used[k] = rec
+		fresh = append(fresh, rec)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if batched {
+		return storeErr(bt.PutReplayRecords(fresh))
+	}
+	for _, rec := range fresh {
+		if err := t.tx.PutReplayRecord(rec); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
 }
 
 // parseRoomEvent decodes and checks an m.room.encrypted room event.
@@ -666,6 +738,8 @@ func parseRoomEvent(roomID string, event json.RawMessage, ev *roomEvent, c *mego
 	return nil
 }
 
+// decryptRoom decrypts and checks one event; its replay check is left to
+// checkReplays, which sees the whole batch.
 func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []byte) (*DecryptedEvent, error) {
 	s, err := t.inbound(roomID, c.SessionID)
 	if err != nil {
@@ -756,19 +830,6 @@ func (t *txn) decryptRoom(roomID string, ev *roomEvent, c *megolmContent, ct []b
 			// reached us another way.
 			out.Verification = VerificationUnauthenticated
 		}
-	}
-	rec, err := t.tx.ReplayRecord(roomID, c.SessionID, idx)
-	switch {
-	case err == nil:
-		if rec.EventID != ev.EventID || rec.Timestamp != ev.Timestamp {
-			return nil, fmt.Errorf("%w: index %d of session %s was used by %s", ErrReplay, idx, c.SessionID, rec.EventID)
-		}
-	case isNotFound(err):
-		if err := t.tx.PutReplayRecord(ReplayRecord{RoomID: roomID, SessionID: c.SessionID, Index: idx, EventID: ev.EventID, Timestamp: ev.Timestamp}); err != nil {
-			return nil, storeErr(err)
-		}
-	default:
-		return nil, storeErr(err)
 	}
 	return out, nil
 }

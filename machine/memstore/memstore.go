@@ -222,7 +222,10 @@ type tx struct {
 	kv       *txTable[[]byte]
 }
 
-var _ machine.BatchTx = (*tx)(nil)
+var (
+	_ machine.BatchTx       = (*tx)(nil)
+	_ machine.ReplayBatchTx = (*tx)(nil)
+)
 
 func (t *tx) check(op string) error {
 	if t.done {
@@ -409,6 +412,33 @@ func (t *tx) PutReplayRecord(r machine.ReplayRecord) error {
 		return err
 	}
 	t.replay.put(replayRow(r.RoomID, r.SessionID), strconv.FormatUint(uint64(r.Index), 10), r)
+	return nil
+}
+
+// ReplayRecords returns the replay records of keys that exist
+// (machine.ReplayBatchTx).
+func (t *tx) ReplayRecords(keys []machine.ReplayKey) (map[machine.ReplayKey]machine.ReplayRecord, error) {
+	if err := t.check("replay records"); err != nil {
+		return nil, err
+	}
+	out := make(map[machine.ReplayKey]machine.ReplayRecord, len(keys))
+	for _, k := range keys {
+		if r, ok := t.replay.get(replayRow(k.RoomID, k.SessionID), strconv.FormatUint(uint64(k.Index), 10)); ok {
+			out[k] = r
+		}
+	}
+	return out, nil
+}
+
+// PutReplayRecords creates or replaces replay records
+// (machine.ReplayBatchTx).
+func (t *tx) PutReplayRecords(records []machine.ReplayRecord) error {
+	if err := t.check("put replay records"); err != nil {
+		return err
+	}
+	for _, r := range records {
+		t.replay.put(replayRow(r.RoomID, r.SessionID), strconv.FormatUint(uint64(r.Index), 10), r)
+	}
 	return nil
 }
 

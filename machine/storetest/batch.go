@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -271,4 +272,183 @@ func testManyMisses(t *testing.T, s machine.Store) {
 			t.Errorf("List after deleting the last key: %v, %v", l, err)
 		}
 	})
+}
+
+// replayBatchTx returns the store's transaction as a
+// machine.ReplayBatchTx, or skips the test if the store does not have it.
+func replayBatchTx(t *testing.T, tx machine.Tx) machine.ReplayBatchTx {
+	t.Helper()
+	bt, ok := tx.(machine.ReplayBatchTx)
+	if !ok {
+		tx.Rollback()
+		t.Skip("the store's Tx does not implement machine.ReplayBatchTx")
+	}
+	return bt
+}
+
+func rk(room, id string, index uint32) machine.ReplayKey {
+	return machine.ReplayKey{RoomID: room, SessionID: id, Index: index}
+}
+
+func replayRec(room, id string, index uint32, event string) machine.ReplayRecord {
+	return machine.ReplayRecord{RoomID: room, SessionID: id, Index: index, EventID: event, Timestamp: int64(index)*1000 + int64(len(event))}
+}
+
+// testBatchReplay checks machine.ReplayBatchTx: committed records, the
+// transaction's own single and batch writes (the last of two with the same
+// key stays), records of a deleted session, keys that differ from a
+// record's in one field, duplicates, no keys, the same answers as
+// ReplayRecord, Rollback discarding a batch write, and ErrTxDone.
+func testBatchReplay(t *testing.T, s machine.Store) {
+	update(t, s, func(tx machine.Tx) error {
+		for _, r := range []machine.ReplayRecord{
+			replayRec("!a:x", "s1", 0, "$a0"), replayRec("!a:x", "s1", 1, "$a1"),
+			replayRec("!a:x", "s2", 0, "$b0"), replayRec("!b:x", "gone", 5, "$gone"),
+			replayRec("!c\x00:x", "s\x00\xff", math.MaxUint32, "$binary\x00"),
+		} {
+			must(t, tx.PutInboundGroupSession(inboundRec(r.RoomID, r.SessionID, "x")))
+			must(t, tx.PutReplayRecord(r))
+		}
+		return nil
+	})
+	tx := begin(t, s)
+	defer tx.Rollback()
+	bt := replayBatchTx(t, tx)
+
+	got, err := bt.ReplayRecords(nil)
+	if err != nil || len(got) != 0 {
+		t.Errorf("no keys: %v, %v; want an empty map", got, err)
+	}
+	must(t, bt.PutReplayRecords(nil))
+
+	must(t, tx.PutReplayRecord(replayRec("!a:x", "s1", 2, "$single")))
+	must(t, bt.PutReplayRecords([]machine.ReplayRecord{
+		replayRec("!a:x", "s1", 3, "$new"),
+		replayRec("!a:x", "s1", 1, "$replaced"),
+		replayRec("!a:x", "s1", 4, "$first"), replayRec("!a:x", "s1", 4, "$last"),
+	}))
+	must(t, tx.DeleteInboundGroupSession("!b:x", "gone"))
+
+	keys := []machine.ReplayKey{
+		rk("!a:x", "s1", 0), rk("!a:x", "s1", 1), rk("!a:x", "s1", 2), rk("!a:x", "s1", 3), rk("!a:x", "s1", 4),
+		rk("!a:x", "s2", 0), rk("!c\x00:x", "s\x00\xff", math.MaxUint32),
+		rk("!b:x", "gone", 5), // its session was deleted in this transaction
+		rk("!a:x", "s2", 1),   // another index
+		rk("!b:x", "s1", 0),   // another room
+		rk("!a:x", "s3", 0),   // another session
+		rk("", "", 0),
+		rk("!a:x", "s1", 0), rk("!a:x", "s1", 3), rk("!a:x", "s2", 1), // duplicates
+	}
+	want := map[machine.ReplayKey]machine.ReplayRecord{
+		rk("!a:x", "s1", 0):                         replayRec("!a:x", "s1", 0, "$a0"),
+		rk("!a:x", "s1", 1):                         replayRec("!a:x", "s1", 1, "$replaced"),
+		rk("!a:x", "s1", 2):                         replayRec("!a:x", "s1", 2, "$single"),
+		rk("!a:x", "s1", 3):                         replayRec("!a:x", "s1", 3, "$new"),
+		rk("!a:x", "s1", 4):                         replayRec("!a:x", "s1", 4, "$last"),
+		rk("!a:x", "s2", 0):                         replayRec("!a:x", "s2", 0, "$b0"),
+		rk("!c\x00:x", "s\x00\xff", math.MaxUint32): replayRec("!c\x00:x", "s\x00\xff", math.MaxUint32, "$binary\x00"),
+	}
+	got, err = bt.ReplayRecords(keys)
+	if err != nil {
+		t.Fatalf("ReplayRecords: %v", err)
+	}
+	checkReplayBatch(t, got, want)
+	// The same as one lookup at a time.
+	for _, k := range keys {
+		r, err := tx.ReplayRecord(k.RoomID, k.SessionID, k.Index)
+		w, ok := want[k]
+		switch {
+		case !ok:
+			wantNotFound(t, fmt.Sprintf("ReplayRecord(%q, %q, %d)", k.RoomID, k.SessionID, k.Index), err)
+		case err != nil || r != w:
+			t.Errorf("ReplayRecord(%q, %q, %d) = %+v, %v; want %+v", k.RoomID, k.SessionID, k.Index, r, err, w)
+		}
+	}
+	must(t, tx.Commit())
+	if _, err := bt.ReplayRecords(keys); !errors.Is(err, machine.ErrTxDone) {
+		t.Errorf("ReplayRecords after Commit: %v, want ErrTxDone", err)
+	}
+	if err := bt.PutReplayRecords([]machine.ReplayRecord{replayRec("!a:x", "s1", 9, "$late")}); !errors.Is(err, machine.ErrTxDone) {
+		t.Errorf("PutReplayRecords after Commit: %v, want ErrTxDone", err)
+	}
+
+	// A batch write rolled back leaves nothing.
+	tx = begin(t, s)
+	bt = replayBatchTx(t, tx)
+	must(t, bt.PutReplayRecords([]machine.ReplayRecord{replayRec("!a:x", "s1", 0, "$rolledback"), replayRec("!a:x", "s1", 7, "$rolledback")}))
+	must(t, tx.Rollback())
+	if _, err := bt.ReplayRecords(keys); !errors.Is(err, machine.ErrTxDone) {
+		t.Errorf("ReplayRecords after Rollback: %v, want ErrTxDone", err)
+	}
+	view(t, s, func(tx machine.Tx) {
+		got, err := replayBatchTx(t, tx).ReplayRecords(append(keys, rk("!a:x", "s1", 7)))
+		must(t, err)
+		checkReplayBatch(t, got, want)
+	})
+}
+
+// testBatchReplayBulk writes 2,500 replay records in one batch, half of
+// them over records already stored, and looks up 5,000 keys at once, each
+// twice: more than any one statement of an SQL store takes.
+func testBatchReplayBulk(t *testing.T, s machine.Store) {
+	const n = 2500
+	rec := func(i int, event string) machine.ReplayRecord {
+		return replayRec(fmt.Sprintf("!room%d:x", i%7), fmt.Sprintf("session%d", i%13), uint32(i), event)
+	}
+	update(t, s, func(tx machine.Tx) error {
+		for i := 0; i < n; i += 2 {
+			must(t, tx.PutReplayRecord(rec(i, "$old")))
+		}
+		return nil
+	})
+	want := map[machine.ReplayKey]machine.ReplayRecord{}
+	var keys []machine.ReplayKey
+	update(t, s, func(tx machine.Tx) error {
+		bt := replayBatchTx(t, tx)
+		var batch []machine.ReplayRecord
+		for i := 0; i < 2*n; i++ {
+			r := rec(i, "$old")
+			switch {
+			case i < n && i%4 == 0:
+				r = rec(i, "$new")
+				batch = append(batch, r)
+			case i < n && i%2 == 1:
+				batch = append(batch, r)
+			case i >= n || i%2 == 1:
+				keys = append(keys, machine.ReplayKey{RoomID: r.RoomID, SessionID: r.SessionID, Index: r.Index})
+				continue
+			}
+			want[machine.ReplayKey{RoomID: r.RoomID, SessionID: r.SessionID, Index: r.Index}] = r
+			keys = append(keys, machine.ReplayKey{RoomID: r.RoomID, SessionID: r.SessionID, Index: r.Index})
+		}
+		must(t, bt.PutReplayRecords(batch))
+		got, err := bt.ReplayRecords(append(keys, keys...))
+		if err != nil {
+			t.Fatalf("ReplayRecords: %v", err)
+		}
+		checkReplayBatch(t, got, want)
+		return nil
+	})
+	view(t, s, func(tx machine.Tx) {
+		got, err := replayBatchTx(t, tx).ReplayRecords(keys)
+		must(t, err)
+		checkReplayBatch(t, got, want)
+	})
+}
+
+func checkReplayBatch(t *testing.T, got, want map[machine.ReplayKey]machine.ReplayRecord) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("replay record (%q, %q, %d) missing from the batch", k.RoomID, k.SessionID, k.Index)
+		} else if g != w {
+			t.Errorf("replay record (%q, %q, %d) = %+v, want %+v", k.RoomID, k.SessionID, k.Index, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("replay record (%q, %q, %d) in the batch, want none", k.RoomID, k.SessionID, k.Index)
+		}
+	}
 }

@@ -311,7 +311,22 @@ func (s *failStore) Begin(ctx context.Context) (machine.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &failTx{tx, s.f}, nil
+	ft := &failTx{tx, s.f}
+	if _, ok := tx.(machine.ReplayBatchTx); ok {
+		return failReplayBatchTx{ft}, nil
+	}
+	return ft, nil
+}
+
+// failReplayBatchTx is a failTx over a machine.ReplayBatchTx, whose batch
+// write fails like the others.
+type failReplayBatchTx struct{ *failTx }
+
+func (t failReplayBatchTx) ReplayRecords(keys []machine.ReplayKey) (map[machine.ReplayKey]machine.ReplayRecord, error) {
+	return t.Tx.(machine.ReplayBatchTx).ReplayRecords(keys)
+}
+func (t failReplayBatchTx) PutReplayRecords(records []machine.ReplayRecord) error {
+	return t.do(func() error { return t.Tx.(machine.ReplayBatchTx).PutReplayRecords(records) })
 }
 
 type failTx struct {

@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) machine.Store) {
 		{"ContextEndsAfterBegin", testContextEndsAfterBegin},
 		{"BatchInbound", testBatchInbound},
 		{"BatchInboundBulk", testBatchInboundBulk},
+		{"BatchReplay", testBatchReplay},
+		{"BatchReplayBulk", testBatchReplayBulk},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

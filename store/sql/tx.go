@@ -45,8 +45,16 @@ const (
 	qResetBackedUp
 	qInboundByID
 	qInboundByIDSmall
+	qReplayByID
+	qReplayByIDSmall
+	qPutReplayBatch
 	numQueries
 )
+
+// replayBatch is the number of replay records written by one statement of
+// PutReplayRecords; lookupBatch and lookupSmall are also the number of
+// replay records one statement of ReplayRecords looks up.
+const replayBatch = 100
 
 // inboundBatch is the number of inbound sessions written by one statement
 // when many are put in a row (a backup restore).
@@ -100,14 +108,51 @@ var queries = [numQueries]string{
 
 	qInboundByID:      inboundByIDSQL(lookupBatch, "?"),
 	qInboundByIDSmall: inboundByIDSQL(lookupSmall, "?"),
+
+	qReplayByID:      replayByIDSQL(lookupBatch, "?", "?"),
+	qReplayByIDSmall: replayByIDSQL(lookupSmall, "?", "?"),
+	qPutReplayBatch:  putReplaySQL(replayBatch),
 }
 
-// pgInboundByID holds qInboundByID and qInboundByIDSmall for PostgreSQL,
-// whose VALUES lists need the parameters' type to compare them with the
-// bytea columns.
+// pgInboundByID holds the lookups by a list of keys (qInboundByID,
+// qReplayByID and their small forms) for PostgreSQL, whose VALUES lists
+// need the parameters' type to compare them with the bytea and bigint
+// columns.
 var pgInboundByID = map[int]string{
 	qInboundByID:      dialectPostgres.query(inboundByIDSQL(lookupBatch, "?::bytea")),
 	qInboundByIDSmall: dialectPostgres.query(inboundByIDSQL(lookupSmall, "?::bytea")),
+	qReplayByID:       dialectPostgres.query(replayByIDSQL(lookupBatch, "?::bytea", "?::bigint")),
+	qReplayByIDSmall:  dialectPostgres.query(replayByIDSQL(lookupSmall, "?::bytea", "?::bigint")),
+}
+
+// replayByIDSQL looks up n replay records by (room, session ID, index)
+// through the primary key, each parameter written as blob or integer.
+func replayByIDSQL(n int, blob, integer string) string {
+	var b strings.Builder
+	b.WriteString(`SELECT room_id, session_id, message_index, event_id, ts FROM e2ee_replay WHERE acct = ? AND (room_id, session_id, message_index) IN (VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + blob + ", " + blob + ", " + integer + ")")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// putReplaySQL is the upsert of n replay records, of distinct keys, in one
+// statement.
+func putReplaySQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO e2ee_replay (acct, room_id, session_id, message_index, event_id, ts) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (acct, room_id, session_id, message_index) DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts`)
+	return b.String()
 }
 
 // inboundByIDSQL looks up n inbound sessions by (room, session ID) through
@@ -171,7 +216,10 @@ type Tx struct {
 // before Get checks whether the namespace is empty.
 const missesBeforeProbe = 8
 
-var _ machine.BatchTx = (*Tx)(nil)
+var (
+	_ machine.BatchTx       = (*Tx)(nil)
+	_ machine.ReplayBatchTx = (*Tx)(nil)
+)
 
 func (t *Tx) check() error {
 	if t.done {
@@ -611,6 +659,119 @@ func (t *Tx) ReplayRecord(roomID, sessionID string, index uint32) (machine.Repla
 // PutReplayRecord creates or replaces a replay record.
 func (t *Tx) PutReplayRecord(r machine.ReplayRecord) error {
 	return t.exec(qPutReplay, []byte(r.RoomID), []byte(r.SessionID), int64(r.Index), []byte(r.EventID), r.Timestamp)
+}
+
+// ReplayRecords returns the replay records of keys that exist
+// (machine.ReplayBatchTx), lookupBatch at a time, each statement through
+// the primary key.
+func (t *Tx) ReplayRecords(keys []machine.ReplayKey) (map[machine.ReplayKey]machine.ReplayRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out := make(map[machine.ReplayKey]machine.ReplayRecord, len(keys))
+	want := make([]machine.ReplayKey, 0, len(keys))
+	seen := make(map[machine.ReplayKey]bool, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			want = append(want, k)
+		}
+	}
+	for len(want) > 0 {
+		n := min(len(want), lookupBatch)
+		if n == 1 {
+			r, err := t.ReplayRecord(want[0].RoomID, want[0].SessionID, want[0].Index)
+			if err == nil {
+				out[want[0]] = r
+			} else if !errors.Is(err, machine.ErrNotFound) {
+				return nil, err
+			}
+			break
+		}
+		q, size := qReplayByID, lookupBatch
+		if n <= lookupSmall {
+			q, size = qReplayByIDSmall, lookupSmall
+		}
+		// A shorter list is padded with its last key.
+		args := make([]any, 3*size)
+		for i := 0; i < size; i++ {
+			k := want[min(i, n-1)]
+			args[3*i], args[3*i+1], args[3*i+2] = []byte(k.RoomID), []byte(k.SessionID), int64(k.Index)
+		}
+		if err := t.replayByID(q, args, out); err != nil {
+			return nil, err
+		}
+		want = want[n:]
+	}
+	return out, nil
+}
+
+// replayByID runs q (qReplayByID or qReplayByIDSmall) and adds the rows to
+// out.
+func (t *Tx) replayByID(q int, args []any, out map[machine.ReplayKey]machine.ReplayRecord) error {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var room, id, ev []byte
+		var index, ts int64
+		if err := rows.Scan(&room, &id, &index, &ev, &ts); err != nil {
+			return fmt.Errorf("sqlstore: replay records: %w", err)
+		}
+		k := machine.ReplayKey{RoomID: string(room), SessionID: string(id), Index: uint32(index)}
+		out[k] = machine.ReplayRecord{RoomID: k.RoomID, SessionID: k.SessionID, Index: k.Index, EventID: string(ev), Timestamp: ts}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: replay records: %w", err)
+	}
+	return rows.Close()
+}
+
+// PutReplayRecords creates or replaces replay records
+// (machine.ReplayBatchTx): of two with the same key, the last; replayBatch
+// at a time, and what remains in one statement built for its length.
+func (t *Tx) PutReplayRecords(records []machine.ReplayRecord) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	// One upsert cannot touch a row twice (PostgreSQL refuses it): keep
+	// the last record of each key, in place of the first.
+	last := make(map[machine.ReplayKey]int, len(records))
+	distinct := make([]machine.ReplayRecord, 0, len(records))
+	for _, r := range records {
+		k := machine.ReplayKey{RoomID: r.RoomID, SessionID: r.SessionID, Index: r.Index}
+		if i, ok := last[k]; ok {
+			distinct[i] = r
+			continue
+		}
+		last[k] = len(distinct)
+		distinct = append(distinct, r)
+	}
+	args := make([]any, 0, 6*min(len(distinct), replayBatch))
+	for len(distinct) > 0 {
+		n := min(len(distinct), replayBatch)
+		args = args[:0]
+		for _, r := range distinct[:n] {
+			args = append(args, t.s.acct, []byte(r.RoomID), []byte(r.SessionID), int64(r.Index), []byte(r.EventID), r.Timestamp)
+		}
+		var err error
+		if n == replayBatch {
+			if st := t.stmt(qPutReplayBatch); st != nil {
+				_, err = st.ExecContext(t.ctx, args...)
+			} else {
+				_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[qPutReplayBatch]), args...)
+			}
+		} else {
+			_, err = t.tx.ExecContext(t.ctx, t.s.d.query(putReplaySQL(n)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: put replay records: %w", t.s.mapErr(err))
+		}
+		distinct = distinct[n:]
+	}
+	return nil
 }
 
 // OutboundGroupSession returns a room's outbound session.
