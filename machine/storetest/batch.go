@@ -322,6 +322,8 @@ func testBatchReplay(t *testing.T, s machine.Store) {
 	must(t, bt.PutReplayRecords(nil))
 
 	must(t, tx.PutReplayRecord(replayRec("!a:x", "s1", 2, "$single")))
+	// A batch of one, over a stored record with the same values.
+	must(t, bt.PutReplayRecords([]machine.ReplayRecord{replayRec("!a:x", "s2", 0, "$b0")}))
 	must(t, bt.PutReplayRecords([]machine.ReplayRecord{
 		replayRec("!a:x", "s1", 3, "$new"),
 		replayRec("!a:x", "s1", 1, "$replaced"),

@@ -756,15 +756,23 @@ func (t *Tx) PutReplayRecords(records []machine.ReplayRecord) error {
 		for _, r := range distinct[:n] {
 			args = append(args, t.s.acct, []byte(r.RoomID), []byte(r.SessionID), int64(r.Index), []byte(r.EventID), r.Timestamp)
 		}
+		// Full batches and single records (DecryptRoomEvent) through the
+		// prepared statements, the rest in one statement of its length.
+		q := -1
+		switch n {
+		case replayBatch:
+			q = qPutReplayBatch
+		case 1:
+			q = qPutReplay
+		}
 		var err error
-		if n == replayBatch {
-			if st := t.stmt(qPutReplayBatch); st != nil {
-				_, err = st.ExecContext(t.ctx, args...)
-			} else {
-				_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[qPutReplayBatch]), args...)
-			}
-		} else {
+		switch {
+		case q < 0:
 			_, err = t.tx.ExecContext(t.ctx, t.s.d.query(putReplaySQL(n)), args...)
+		case t.stmt(q) != nil:
+			_, err = t.stmt(q).ExecContext(t.ctx, args...)
+		default:
+			_, err = t.tx.ExecContext(t.ctx, t.s.d.query(queries[q]), args...)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: put replay records: %w", t.s.mapErr(err))
