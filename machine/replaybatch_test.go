@@ -170,6 +170,18 @@ func TestDecryptRoomEventsReplayBatch(t *testing.T) {
 				t.Errorf("no batch %s: %d lookups and %d writes; want %d and %d", step.name, s.gets, s.puts, step.distinctKeys, step.newKeys)
 			}
 		}
+		// One event, as DecryptRoomEvent gives: the single calls, with
+		// the batch or without.
+		s.gets, s.puts, s.batchGets, s.batchPuts = 0, 0, 0, 0
+		if _, err := m.DecryptRoomEvent(ctx, room, a1); err != nil {
+			t.Errorf("batch=%v: a1 again: %v", batch, err)
+		}
+		if _, err := m.DecryptRoomEvent(ctx, room, withEventID(t, a1, "$a1-replay")); !errors.Is(err, machine.ErrReplay) {
+			t.Errorf("batch=%v: a replay of a1 alone: %v, want ErrReplay", batch, err)
+		}
+		if s.gets != 2 || s.puts != 0 || s.batchGets != 0 || s.batchPuts != 0 {
+			t.Errorf("batch=%v: one event at a time: %d lookups, %d writes, %d+%d batch calls; want 2, 0 and none", batch, s.gets, s.puts, s.batchGets, s.batchPuts)
+		}
 		m.Close()
 	}
 }

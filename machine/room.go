@@ -641,17 +641,41 @@ func (m *Machine) DecryptRoomEvents(ctx context.Context, roomID string, events [
 // message index another event used, and records each index used for the
 // first time. Two events of the batch at the same index are checked as if
 // decrypted one after the other: the second is a replay unless it is the
-// same event (event ID and timestamp). With a ReplayBatchTx it takes one
-// lookup and one write in all; otherwise one of each per event.
+// same event (event ID and timestamp). For more than one event and a
+// ReplayBatchTx, it takes one lookup and one write in all; otherwise one of
+// each per event.
 func (t *txn) checkReplays(out []*DecryptedEvent, refusals []error) error {
-	keys := make([]ReplayKey, 0, len(out))
+	n, last := 0, -1
+	for i, d := range out {
+		if d != nil {
+			n, last = n+1, i
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		// One event (DecryptRoomEvent): no maps.
+		d := out[last]
+		rec, err := t.tx.ReplayRecord(d.RoomID, d.SessionID, d.Index)
+		switch {
+		case err == nil:
+			if rec.EventID != d.EventID || rec.Timestamp != d.Timestamp {
+				out[last] = nil
+				refusals[last] = fmt.Errorf("%w: index %d of session %s was used by %s", ErrReplay, d.Index, d.SessionID, rec.EventID)
+			}
+			return nil
+		case isNotFound(err):
+			return storeErr(t.tx.PutReplayRecord(ReplayRecord{RoomID: d.RoomID, SessionID: d.SessionID, Index: d.Index, EventID: d.EventID, Timestamp: d.Timestamp}))
+		default:
+			return storeErr(err)
+		}
+	}
+	keys := make([]ReplayKey, 0, n)
 	for _, d := range out {
 		if d != nil {
 			keys = append(keys, ReplayKey{RoomID: d.RoomID, SessionID: d.SessionID, Index: d.Index})
 		}
-	}
-	if len(keys) == 0 {
-		return nil
 	}
 	bt, batched := t.tx.(ReplayBatchTx)
 	var used map[ReplayKey]ReplayRecord
@@ -659,6 +683,9 @@ func (t *txn) checkReplays(out []*DecryptedEvent, refusals []error) error {
 		var err error
 		if used, err = bt.ReplayRecords(keys); err != nil {
 			return storeErr(err)
+		}
+		if used == nil {
+			used = make(map[ReplayKey]ReplayRecord, len(keys))
 		}
 	} else {
 		used = make(map[ReplayKey]ReplayRecord, len(keys))

@@ -181,9 +181,9 @@ type BatchTx interface {
 // ReplayBatchTx is a Tx that also looks up and writes many replay records
 // at once. It is optional, like BatchTx: the Machine checks for it with a
 // type assertion, and DecryptRoomEvents then looks up the replay records of
-// a room's batch in one ReplayRecords call and writes the new ones in one
-// PutReplayRecords call, where a Tx without it gets one ReplayRecord and
-// one PutReplayRecord call per event (about 2,000 round trips per 1,000
+// a room's batch (of more than one event) in one ReplayRecords call and
+// writes the new ones in one PutReplayRecords call, where a Tx without it
+// gets one ReplayRecord and one PutReplayRecord call per event (about 2,000 round trips per 1,000
 // events on PostgreSQL). machine/storetest tests it when a store's Tx has
 // it.
 type ReplayBatchTx interface {
