@@ -17,7 +17,7 @@ import (
 // store under test) rehydrates the device over several pages and, after a
 // restart, reads Bob's messages.
 func testDehydrated(t *testing.T, open func(t *testing.T) machine.Store) {
-	stores := [3]machine.Store{open(t), open(t), open(t)}
+	stores := []machine.Store{open(t), open(t), open(t)}
 	for _, s := range stores {
 		defer s.Close()
 	}
@@ -29,30 +29,10 @@ func testDehydrated(t *testing.T, open func(t *testing.T) machine.Store) {
 // write, or every 29th in -short mode), each followed by a restart; a
 // rehydration cut short starts again from the server's events.
 func testDehydratedFailAtEveryWrite(t *testing.T, open func(t *testing.T) machine.Store) {
-	count := func(at int) int {
-		f := &failer{at: at}
-		var stores [3]machine.Store
-		for i := range stores {
-			s := open(t)
-			defer s.Close()
-			stores[i] = &failStore{s, f}
-		}
-		runDehydrated(t, stores)
-		return f.n
-	}
-	total := count(0)
-	step := 7
-	if testing.Short() {
-		step = 29
-	}
-	for at := 1; at <= total; at += step {
-		if !t.Run(fmt.Sprint("write", at), func(t *testing.T) { count(at) }) {
-			return
-		}
-	}
+	failAtEveryWrite(t, open, 3, 7, 29, runDehydrated)
 }
 
-func runDehydrated(t *testing.T, stores [3]machine.Store) {
+func runDehydrated(t *testing.T, stores []machine.Store) {
 	hs := fakehs.New()
 	hs.DehydratedPageSize = 2
 	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }

@@ -270,22 +270,34 @@ func testConversation(t *testing.T, open func(t *testing.T) machine.Store) {
 var errInjected = errors.New("storetest: injected failure")
 
 func testFailAtEveryWrite(t *testing.T, open func(t *testing.T) machine.Store) {
-	count := func(at int) int {
-		sa, sb := open(t), open(t)
-		defer sa.Close()
-		defer sb.Close()
+	failAtEveryWrite(t, open, 2, 1, 17, func(t *testing.T, s []machine.Store) {
+		newPair(t, s[0], s[1]).converse(t)
+	})
+}
+
+// failAtEveryWrite runs a scenario over n stores with a failure of the
+// stores injected at one write after the other (every step-th write, or
+// every shortStep-th in -short mode), after a run without failure counted
+// the writes. The scenario restarts after each failure and must end as
+// the run without failure did.
+func failAtEveryWrite(t *testing.T, open func(t *testing.T) machine.Store, n, step, shortStep int, run func(t *testing.T, stores []machine.Store)) {
+	count := func(t *testing.T, at int) int {
 		f := &failer{at: at}
-		p := newPair(t, &failStore{sa, f}, &failStore{sb, f})
-		p.converse(t)
+		stores := make([]machine.Store, n)
+		for i := range stores {
+			s := open(t)
+			defer s.Close()
+			stores[i] = &failStore{s, f}
+		}
+		run(t, stores)
 		return f.n
 	}
-	total := count(0)
-	step := 1
+	total := count(t, 0)
 	if testing.Short() {
-		step = 17
+		step = shortStep
 	}
 	for at := 1; at <= total; at += step {
-		if !t.Run(fmt.Sprint("write", at), func(t *testing.T) { count(at) }) {
+		if !t.Run(fmt.Sprint("write", at), func(t *testing.T) { count(t, at) }) {
 			return
 		}
 	}

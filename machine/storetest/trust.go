@@ -27,7 +27,7 @@ func (p *peer) putAccountData(puts []machine.AccountDataPut) {
 // storage after a restart, the backed-up flags of sessions across
 // restarts, and a restore on a new store.
 func testTrust(t *testing.T, open func(t *testing.T) machine.Store) {
-	stores := [4]machine.Store{open(t), open(t), open(t), open(t)}
+	stores := []machine.Store{open(t), open(t), open(t), open(t)}
 	for _, s := range stores {
 		defer s.Close()
 	}
@@ -39,30 +39,10 @@ func testTrust(t *testing.T, open func(t *testing.T) machine.Store) {
 // every 37th in -short mode), each followed by a restart: no call leaves
 // half of its work behind.
 func testTrustFailAtEveryWrite(t *testing.T, open func(t *testing.T) machine.Store) {
-	count := func(at int) int {
-		f := &failer{at: at}
-		var stores [4]machine.Store
-		for i := range stores {
-			s := open(t)
-			defer s.Close()
-			stores[i] = &failStore{s, f}
-		}
-		runTrust(t, stores)
-		return f.n
-	}
-	total := count(0)
-	step := 11
-	if testing.Short() {
-		step = 37
-	}
-	for at := 1; at <= total; at += step {
-		if !t.Run(fmt.Sprint("write", at), func(t *testing.T) { count(at) }) {
-			return
-		}
-	}
+	failAtEveryWrite(t, open, 4, 11, 37, runTrust)
 }
 
-func runTrust(t *testing.T, stores [4]machine.Store) {
+func runTrust(t *testing.T, stores []machine.Store) {
 	hs := fakehs.New()
 	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 	sa, sa2, sa3, sb := stores[0], stores[1], stores[2], stores[3]
